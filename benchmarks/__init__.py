@@ -1,0 +1,1 @@
+"""Benchmarks: throughput and accuracy scripts that write JSON (and PNG) results."""

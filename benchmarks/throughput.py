@@ -1,0 +1,65 @@
+"""Throughput benchmark: protons per second per core for 150 MeV protons in water, 1 mm voxels.
+
+Runs one process (one core), after a JIT warm-up run, and writes JSON beside the output:
+    python benchmarks/throughput.py [--primaries N] [--energy MeV] [--out benchmarks/results]
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+from mc.config import load_config_text  # noqa: E402
+from mc.run import simulate  # noqa: E402
+
+CONFIG = """
+geometry: {{type: box, material: water, size_mm: [100, 100, 300], voxel_mm: [1, 1, 1]}}
+beam: {{energy_MeV: {energy}, energy_spread_MeV: 0.0, spot_sigma_mm: [3, 3], position_mm: [0, 0, -1]}}
+run: {{primaries: {n}, seed: 7, batches: {b}}}
+output: {{plot: false}}
+"""
+
+
+def measure(energy, n, batches=10, repeats=3):
+    cfg, _ = load_config_text(CONFIG.format(energy=energy, n=n, b=batches))
+    warm, _ = load_config_text(CONFIG.format(energy=energy, n=200, b=2))
+    simulate(warm)  # JIT compile / load the cache
+    rates = []
+    steps = None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        res = simulate(cfg)
+        dt = time.perf_counter() - t0
+        rates.append(n / dt)
+        steps = res.run_info["steps"] / n
+    return {"energy_MeV": energy, "primaries": n, "repeats": repeats,
+            "protons_per_s_per_core": float(np.median(rates)), "rates": rates,
+            "steps_per_primary": steps}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--primaries", type=int, default=50000)
+    ap.add_argument("--energy", type=float, default=150.0)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    a = ap.parse_args(argv)
+    r = measure(a.energy, a.primaries, repeats=a.repeats)
+    r.update({"machine": platform.machine(), "processor": platform.processor(), "python": platform.python_version(),
+              "date": time.strftime("%Y-%m-%d")})
+    os.makedirs(a.out, exist_ok=True)
+    path = os.path.join(a.out, "throughput.json")
+    with open(path, "w") as f:
+        json.dump(r, f, indent=2)
+    print(f"{r['protons_per_s_per_core']:.0f} protons/s/core ({a.energy:g} MeV, water, 1 mm voxels, "
+          f"{r['steps_per_primary']:.0f} steps/primary); wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Geometry: voxel grids and analytic phantoms (box, slabs, voxel files)."""

@@ -1,0 +1,326 @@
+"""Run configuration: YAML in, validated typed objects out.
+
+Every length in the YAML is in mm (keys end in ``_mm``), energies in MeV (``_MeV``), angles in
+mrad (``_mrad``), densities in g/cm^3 (``_g_cm3``). Unknown keys are errors. Any value can be
+overridden with dotted keys (``--set beam.energy_MeV=100``). All problems are reported as a
+:class:`ConfigError` whose message names the field and the fix, before any transport.
+
+The full format is documented in README.md ("Configuration").
+"""
+
+import math
+import os
+from typing import Annotated, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from physics.materials import get_material, material_names
+from physics.species import SPECIES_INDEX
+from physics.tables import T_MAX_MEV
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; the message names the offending field and how to fix it."""
+
+
+#: Highest beam energy accepted [MeV] (the tables extend to T_MAX_MEV; beyond ~300 MeV
+#: nuclear physics and pion production that the engine lacks matter).
+MAX_BEAM_ENERGY_MEV = 400.0
+assert MAX_BEAM_ENERGY_MEV < T_MAX_MEV
+
+_Vec3 = Annotated[list[float], Field(min_length=3, max_length=3)]
+_Vec2 = Annotated[list[float], Field(min_length=2, max_length=2)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _check_material(name):
+    try:
+        return get_material(name).name
+    except KeyError:
+        raise ValueError(f"unknown material {name!r}; use one of: {', '.join(material_names())}") from None
+
+
+class SlabConfig(_Strict):
+    """One slab of a ``slabs`` geometry (stacked along +z in list order)."""
+
+    material: str
+    thickness_mm: float = Field(gt=0)
+    density_g_cm3: float | None = Field(default=None, gt=0)
+
+    @field_validator("material")
+    @classmethod
+    def _material(cls, v):
+        return _check_material(v)
+
+
+class GeometryConfig(_Strict):
+    """Phantom: ``box`` (homogeneous), ``slabs`` (layers along z) or ``voxels`` (file)."""
+
+    type: Literal["box", "slabs", "voxels"] = "box"
+    material: str = "water"
+    density_g_cm3: float | None = Field(default=None, gt=0)
+    size_mm: _Vec3 | None = None
+    voxel_mm: _Vec3 = [1.0, 1.0, 1.0]
+    corner_mm: _Vec3 | None = None
+    slabs: list[SlabConfig] | None = None
+    file: str | None = None
+
+    @field_validator("material")
+    @classmethod
+    def _material(cls, v):
+        return _check_material(v)
+
+    @field_validator("voxel_mm", "size_mm")
+    @classmethod
+    def _positive(cls, v):
+        if v is not None and any((not math.isfinite(x)) or x <= 0 for x in v):
+            raise ValueError(f"all three values must be positive (mm), got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _by_type(self):
+        if self.type == "box" and self.size_mm is None:
+            raise ValueError("geometry.size_mm is required for a box: give [x, y, z] in mm")
+        if self.type == "slabs":
+            if not self.slabs:
+                raise ValueError("geometry.slabs is required for type 'slabs': a list of "
+                                 "{material, thickness_mm}")
+            total = sum(sl.thickness_mm for sl in self.slabs)
+            if self.size_mm is None:
+                raise ValueError(f"geometry.size_mm is required: [x, y, {total:g}] in mm (z = total slab "
+                                 "thickness)")
+            if abs(self.size_mm[2] - total) > 1e-6 * total:
+                raise ValueError(f"geometry.size_mm[2] ({self.size_mm[2]:g} mm) must equal the total slab "
+                                 f"thickness ({total:g} mm)")
+        if self.type == "voxels" and not self.file:
+            raise ValueError("geometry.file is required for type 'voxels': a .npz or .h5 path")
+        return self
+
+
+class SpotConfig(_Strict):
+    """A pencil beam spot. Position: centre of the spot on the source plane [mm]; direction: a
+    unit vector (normalised on input); sigmas along the two transverse axes (see README)."""
+
+    energy_MeV: float | None = Field(default=None, gt=0)
+    energy_spread_MeV: float | None = None
+    position_mm: _Vec3 | None = None
+    direction: _Vec3 | None = None
+    spot_sigma_mm: _Vec2 | None = None
+    divergence_mrad: _Vec2 | None = None
+    weight: float = Field(default=1.0, ge=0)
+
+
+class BeamConfig(_Strict):
+    """Proton pencil beam (one spot given by the top-level keys) or a list of ``spots``; a spot
+    inherits every key it does not set from the top level."""
+
+    particle: Literal["proton"] = "proton"
+    energy_MeV: float = Field(default=150.0, gt=0)
+    energy_spread_MeV: float = Field(default=0.0, ge=0)
+    position_mm: _Vec3 = [0.0, 0.0, -10.0]
+    direction: _Vec3 = [0.0, 0.0, 1.0]
+    spot_sigma_mm: _Vec2 = [0.0, 0.0]
+    divergence_mrad: _Vec2 = [0.0, 0.0]
+    protons: float | None = Field(default=None, gt=0)
+    spots: list[SpotConfig] | None = None
+
+    @field_validator("spot_sigma_mm", "divergence_mrad")
+    @classmethod
+    def _nonneg(cls, v):
+        if any((not math.isfinite(x)) or x < 0 for x in v):
+            raise ValueError(f"values must be >= 0, got {v}")
+        return v
+
+    def resolved_spots(self):
+        """List of fully specified spot dicts (top-level values filled in)."""
+        base = dict(energy_MeV=self.energy_MeV, energy_spread_MeV=self.energy_spread_MeV,
+                    position_mm=self.position_mm, direction=self.direction,
+                    spot_sigma_mm=self.spot_sigma_mm, divergence_mrad=self.divergence_mrad, weight=1.0)
+        if not self.spots:
+            return [base]
+        out = []
+        for s in self.spots:
+            d = dict(base)
+            d.update({k: v for k, v in s.model_dump().items() if v is not None})
+            out.append(d)
+        return out
+
+
+class RunConfig(_Strict):
+    """Primaries to simulate, random seed, number of batches (>= 2 for an uncertainty)."""
+
+    primaries: int = Field(default=10000, gt=0)
+    seed: int = Field(default=12345, ge=0, lt=2**63)
+    batches: int = Field(default=10, ge=2)
+
+    @model_validator(mode="after")
+    def _enough(self):
+        if self.batches > self.primaries:
+            raise ValueError(f"run.batches ({self.batches}) exceeds run.primaries ({self.primaries}); "
+                             "use fewer batches or more primaries")
+        return self
+
+
+class PhysicsConfig(_Strict):
+    """Transport settings (defaults are the validated ones)."""
+
+    cutoff_MeV: float = Field(default=0.5, gt=0, le=10.0)
+    max_range_fraction: float = Field(default=0.2, gt=0, le=1.0)
+    straggling: bool = True
+    multiple_scattering: bool = True
+    mean_excitation_energy_eV: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("mean_excitation_energy_eV")
+    @classmethod
+    def _I(cls, v):
+        out = {}
+        for k, val in v.items():
+            name = _check_material(k)
+            if not (math.isfinite(val) and 1.0 < val < 2000.0):
+                raise ValueError(f"I-value for {k!r} must be between 1 and 2000 eV, got {val}")
+            out[name] = float(val)
+        return out
+
+
+class OutputConfig(_Strict):
+    """Where and what to write."""
+
+    path: str = "dose.h5"
+    dose_to_water: bool = False
+    plot: bool = True
+
+
+class Config(_Strict):
+    """The whole run configuration."""
+
+    geometry: GeometryConfig
+    beam: BeamConfig = Field(default_factory=BeamConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
+    physics: PhysicsConfig = Field(default_factory=PhysicsConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+
+# ---------------------------------------------------------------------------------------------
+def _format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        typ = e["type"]
+        if typ == "extra_forbidden":
+            msg = "unknown key; remove it or check its spelling (see README 'Configuration')"
+        elif typ == "missing":
+            msg = "required key is missing"
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"  {loc}: {msg}")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def parse_value(text):
+    """Parse a ``--set`` value as YAML (numbers, booleans, lists, strings)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set value {text!r} is not valid YAML: {exc}") from None
+
+
+def apply_override(data, dotted_key, value):
+    """Set ``data[a][b][c] = value`` for ``dotted_key = 'a.b.c'`` (list indices allowed)."""
+    parts = dotted_key.split(".")
+    if not all(parts):
+        raise ConfigError(f"--set {dotted_key}: empty component in the dotted key")
+    node = data
+    for i, p in enumerate(parts[:-1]):
+        where = ".".join(parts[: i + 1])
+        if isinstance(node, list):
+            if not p.isdigit() or int(p) >= len(node):
+                raise ConfigError(f"--set {dotted_key}: {where} is not a valid list index")
+            node = node[int(p)]
+        elif isinstance(node, dict):
+            if node.get(p) is None:
+                node[p] = {}
+            node = node[p]
+        else:
+            raise ConfigError(f"--set {dotted_key}: {where} is not a mapping")
+    last = parts[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise ConfigError(f"--set {dotted_key}: {last} is not a valid list index")
+        node[int(last)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise ConfigError(f"--set {dotted_key}: parent is not a mapping")
+
+
+def load_config_text(text, overrides=(), source="<config>", base_dir="."):
+    """Parse YAML text, apply ``overrides`` (``['a.b=value', ...]``) and validate.
+
+    Returns ``(Config, resolved_dict)``. Relative ``geometry.file`` paths are resolved against
+    ``base_dir``.
+    """
+    try:
+        data = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{source}: not valid YAML{where}: {getattr(exc, 'problem', exc)}; "
+                          "check indentation and colons") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping with keys geometry, beam, run, "
+                          "physics, output")
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set beam.energy_MeV=100")
+        key, val = item.split("=", 1)
+        apply_override(data, key.strip(), parse_value(val))
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: " + _format_validation_error(exc)) from None
+    if cfg.geometry.file and not os.path.isabs(cfg.geometry.file):
+        cfg.geometry.file = os.path.normpath(os.path.join(base_dir, cfg.geometry.file))
+    check_beam_energies(cfg)
+    return cfg, cfg.model_dump(mode="json")
+
+
+def load_config(path, overrides=()):
+    """Read and validate a YAML config file (see :func:`load_config_text`)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path!r}: {exc.strerror}") from None
+    return load_config_text(text, overrides, source=str(path), base_dir=os.path.dirname(os.path.abspath(path)))
+
+
+def check_beam_energies(cfg):
+    """Energies must be positive and inside the tables (cut-off < E <= MAX_BEAM_ENERGY_MEV)."""
+    for i, s in enumerate(cfg.beam.resolved_spots()):
+        where = "beam.energy_MeV" if not cfg.beam.spots else f"beam.spots[{i}].energy_MeV"
+        e = s["energy_MeV"]
+        if not math.isfinite(e) or e <= 0:
+            raise ConfigError(f"{where}: energy must be positive (MeV), got {e}")
+        if e <= cfg.physics.cutoff_MeV:
+            raise ConfigError(f"{where}: {e} MeV is below the transport cut-off "
+                              f"physics.cutoff_MeV = {cfg.physics.cutoff_MeV} MeV; raise the energy")
+        if e > MAX_BEAM_ENERGY_MEV:
+            raise ConfigError(f"{where}: {e} MeV is outside the physics tables' validated range "
+                              f"(up to {MAX_BEAM_ENERGY_MEV:g} MeV for protons); lower the energy")
+        sp = s["energy_spread_MeV"]
+        if sp is None or not math.isfinite(sp) or sp < 0 or sp > 0.2 * e:
+            raise ConfigError(f"{where.replace('energy_MeV', 'energy_spread_MeV')}: the energy spread "
+                              f"(1 sigma, MeV) must be between 0 and 20% of the energy, got {sp}")
+        d = np.asarray(s["direction"], float)
+        if not np.all(np.isfinite(d)) or np.linalg.norm(d) == 0:
+            raise ConfigError(f"{where.replace('energy_MeV', 'direction')}: must be a non-zero vector")
+    if cfg.beam.spots is not None and sum(s.weight for s in cfg.beam.spots) <= 0:
+        raise ConfigError("beam.spots: the spot weights sum to zero; give at least one positive weight")
+    assert cfg.beam.particle in SPECIES_INDEX

@@ -1,0 +1,84 @@
+"""Beam source: pencil-beam spots turned into the kernel's plain arrays.
+
+A spot is a Gaussian pencil beam: mean kinetic energy [MeV] with Gaussian spread (1 sigma,
+MeV); central position [cm] on the source plane; unit direction; transverse Gaussian position
+sigmas [cm] and angular sigmas [rad] along two unit axes perpendicular to the direction.
+The first transverse axis is the global x axis projected onto the plane normal to the
+direction (the global y axis when the beam runs along x); the second is direction x first. For
+a beam along +z they are +x and +y. Position-angle correlation (beam emittance ellipse) is not
+modelled: each spot is an uncorrelated Gaussian in position and angle at the source plane.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from physics.species import SPECIES_INDEX
+
+from .config import ConfigError
+
+
+@dataclass
+class SpotArrays:
+    """Kernel arrays of the spots (units: MeV, cm, rad) and their weights (protons)."""
+
+    cdf: np.ndarray
+    energy: np.ndarray
+    energy_sigma: np.ndarray
+    pos: np.ndarray
+    dir: np.ndarray
+    ax1: np.ndarray
+    ax2: np.ndarray
+    sigma: np.ndarray
+    div: np.ndarray
+    species: np.ndarray
+    weight: np.ndarray
+
+    def kernel_args(self):
+        return (self.cdf, self.energy, self.energy_sigma, self.pos, self.dir, self.ax1, self.ax2,
+                self.sigma, self.div, self.species)
+
+
+def transverse_axes(direction):
+    """Two unit vectors perpendicular to ``direction`` and to each other (see module doc)."""
+    d = np.asarray(direction, float)
+    d = d / np.linalg.norm(d)
+    ref = np.array([1.0, 0.0, 0.0]) if abs(d[0]) < 0.99 else np.array([0.0, 1.0, 0.0])
+    a1 = ref - np.dot(ref, d) * d
+    a1 /= np.linalg.norm(a1)
+    a2 = np.cross(d, a1)
+    return a1, a2
+
+
+def build_spots(beam_cfg, grid=None):
+    """Spot arrays from a :class:`mc.config.BeamConfig`. With ``grid`` given, check that every
+    spot's central ray enters the grid (ConfigError naming the spot otherwise)."""
+    spots = beam_cfg.resolved_spots()
+    n = len(spots)
+    energy = np.array([s["energy_MeV"] for s in spots], float)
+    esig = np.array([s["energy_spread_MeV"] for s in spots], float)
+    pos = np.array([s["position_mm"] for s in spots], float) / 10.0
+    dirs = np.array([s["direction"] for s in spots], float)
+    dirs /= np.linalg.norm(dirs, axis=1)[:, None]
+    ax1 = np.empty((n, 3))
+    ax2 = np.empty((n, 3))
+    for i in range(n):
+        ax1[i], ax2[i] = transverse_axes(dirs[i])
+    sigma = np.array([s["spot_sigma_mm"] for s in spots], float) / 10.0
+    div = np.array([s["divergence_mrad"] for s in spots], float) / 1000.0
+    weight = np.array([s["weight"] for s in spots], float)
+    if weight.sum() <= 0:
+        raise ConfigError("beam.spots: the spot weights sum to zero; give at least one positive weight")
+    cdf = np.cumsum(weight) / weight.sum()
+    cdf[-1] = 1.0
+    species = np.full(n, SPECIES_INDEX[beam_cfg.particle], np.int32)
+    if grid is not None:
+        for i in range(n):
+            if grid.ray_entry(pos[i], dirs[i]) is None:
+                where = "beam" if not beam_cfg.spots else f"beam.spots[{i}]"
+                lo, hi = grid.lower_cm * 10, grid.upper_cm * 10
+                raise ConfigError(
+                    f"{where}.position_mm/direction: the beam axis from {list(pos[i] * 10)} mm along "
+                    f"{list(np.round(dirs[i], 4))} misses the grid, which spans x {lo[0]:g}..{hi[0]:g}, "
+                    f"y {lo[1]:g}..{hi[1]:g}, z {lo[2]:g}..{hi[2]:g} mm; aim the beam at the phantom")
+    return SpotArrays(cdf, energy, esig, pos, dirs, ax1, ax2, sigma, div, species, weight)

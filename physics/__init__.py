@@ -1,0 +1,1 @@
+"""Physics: materials, stopping powers, straggling, multiple scattering, kernel tables."""

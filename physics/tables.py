@@ -1,0 +1,140 @@
+"""Physics tables for the transport kernel, built once per (materials, species) and cached.
+
+All tables are plain float64/int32 arrays on a uniform grid in ln T (T kinetic energy in MeV)
+from ``T_MIN_MEV`` to ``T_MAX_MEV`` with ``POINTS_PER_DECADE`` points per decade. Rows are
+indexed by ``species * n_materials + material``.
+
+* ``stopping``     electronic mass stopping power S/rho [MeV cm^2/g] (:mod:`physics.stopping`).
+* ``range_gcm2``   CSDA range R(T) = int_0^T dT'/(S/rho) [g/cm^2], trapezoidal integration in
+                   ln T on the table grid, with R(T_min) = 2 T_min/S(T_min) (velocity-
+                   proportional stopping below T_min).
+                   The kernel inverts the piecewise-linear R(ln T) exactly, so a step's mean
+                   energy loss never suffers from table round-trip error.
+* ``water_ratio``  (S/rho)_water / (S/rho)_material, for dose to water (Paganetti 2009,
+                   Phys. Med. Biol. 54:4399, eq. 1).
+* ``sigma_nuclear`` macroscopic discrete-interaction cross section per unit mass [cm^2/g];
+                   zero here: non-elastic nuclear interactions fill it.
+* per species: ``lg_pv`` log10 of pv [MeV] and ``inv_pv2`` 1/(pv)^2 [MeV^-2] for the
+  scattering power.
+* per material: ``inv_scattering_length`` 1/X_S [cm^2/g] (Gottschalk 2010), ``z_over_a``
+  <Z/A> [mol/g].
+"""
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .materials import get_material
+from .scattering import pv_MeV, scattering_length
+from .species import SPECIES
+from .stopping import electronic_mass_stopping
+
+T_MIN_MEV = 1.0e-3
+T_MAX_MEV = 1.0e3
+POINTS_PER_DECADE = 500
+
+
+@dataclass(frozen=True)
+class PhysicsTables:
+    """Kernel-ready physics tables (see module docstring for contents and units)."""
+
+    material_names: tuple
+    materials: tuple
+    species_names: tuple
+    lnT0: float
+    inv_dlnT: float
+    energy: np.ndarray
+    stopping: np.ndarray
+    range_gcm2: np.ndarray
+    water_ratio: np.ndarray
+    sigma_nuclear: np.ndarray
+    lg_pv: np.ndarray
+    inv_pv2: np.ndarray
+    inv_scattering_length: np.ndarray
+    z_over_a: np.ndarray
+
+    @property
+    def n_materials(self):
+        return len(self.material_names)
+
+    def row(self, material_index, species_index=0):
+        """Table row of (species, material)."""
+        return species_index * self.n_materials + material_index
+
+    def csda_range(self, material_index, T, species_index=0):
+        """CSDA range [g/cm^2] at kinetic energy ``T`` [MeV] (piecewise linear in ln T)."""
+        r = self.range_gcm2[self.row(material_index, species_index)]
+        return np.interp(np.log(T), np.log(self.energy), r)
+
+    def energy_from_range(self, material_index, R, species_index=0):
+        """Inverse of :meth:`csda_range`: kinetic energy [MeV] with CSDA range ``R`` [g/cm^2]."""
+        r = self.range_gcm2[self.row(material_index, species_index)]
+        return np.exp(np.interp(R, r, np.log(self.energy)))
+
+    def mass_stopping(self, material_index, T, species_index=0):
+        """Electronic mass stopping power [MeV cm^2/g] at ``T`` [MeV]."""
+        s = self.stopping[self.row(material_index, species_index)]
+        return np.interp(np.log(T), np.log(self.energy), s)
+
+
+@lru_cache(maxsize=16)
+def _build(material_key):
+    materials = []
+    for name, I_eV in material_key:
+        m = get_material(name)
+        if I_eV is not None and I_eV != m.I_eV:
+            m = m.with_I(I_eV, name=m.name)
+        materials.append(m)
+    n_dec = np.log10(T_MAX_MEV / T_MIN_MEV)
+    n_t = int(round(n_dec * POINTS_PER_DECADE)) + 1
+    energy = np.geomspace(T_MIN_MEV, T_MAX_MEV, n_t)
+    lnT = np.log(energy)
+    dlnT = lnT[1] - lnT[0]
+    n_m = len(materials)
+    n_rows = len(SPECIES) * n_m
+    stopping = np.empty((n_rows, n_t))
+    rng = np.empty((n_rows, n_t))
+    water = get_material("water")
+    ratio = np.empty((n_rows, n_t))
+    for si, sp in enumerate(SPECIES):
+        s_w = electronic_mass_stopping(water, energy, sp.mass_MeV) * sp.charge**2
+        for mi, m in enumerate(materials):
+            k = si * n_m + mi
+            s = electronic_mass_stopping(m, energy, sp.mass_MeV) * sp.charge**2
+            stopping[k] = s
+            f = energy / s  # dR/dlnT
+            rng[k, 0] = 2.0 * energy[0] / s[0]
+            rng[k, 1:] = rng[k, 0] + np.cumsum(0.5 * (f[1:] + f[:-1]) * dlnT)
+            ratio[k] = s_w / s
+    pv = np.array([pv_MeV(energy, sp.mass_MeV) for sp in SPECIES])
+    tables = PhysicsTables(
+        material_names=tuple(m.name for m in materials),
+        materials=tuple(materials),
+        species_names=tuple(s.name for s in SPECIES),
+        lnT0=float(lnT[0]),
+        inv_dlnT=float(1.0 / dlnT),
+        energy=energy,
+        stopping=stopping,
+        range_gcm2=rng,
+        water_ratio=ratio,
+        sigma_nuclear=np.zeros((n_rows, n_t)),
+        lg_pv=np.log10(pv),
+        inv_pv2=1.0 / pv**2,
+        inv_scattering_length=np.array([1.0 / scattering_length(m) for m in materials]),
+        z_over_a=np.array([m.z_over_a for m in materials]),
+    )
+    for arr in (energy, stopping, rng, ratio, tables.sigma_nuclear, tables.lg_pv, tables.inv_pv2):
+        arr.setflags(write=False)
+    return tables
+
+
+def build_tables(material_names, I_overrides=None):
+    """Build (or fetch from the in-process cache) the tables for ``material_names``.
+
+    ``I_overrides`` maps material name -> mean excitation energy [eV] to use instead of the
+    library value (for I-value studies, or to compare with PSTAR's water at 75 eV).
+    """
+    I_overrides = {get_material(k).name: float(v) for k, v in (I_overrides or {}).items()}
+    key = tuple((get_material(n).name, I_overrides.get(get_material(n).name)) for n in material_names)
+    return _build(key)
