@@ -88,8 +88,8 @@ def batch_sizes(primaries, batches):
 
 def kernel_geometry_tables(grid, tables):
     return (grid.material_id, grid.density, grid.lower_cm, grid.spacing_cm,
-            tables.lnT0, tables.inv_dlnT, tables.range_gcm2, tables.water_ratio, tables.sigma_nuclear,
-            tables.lg_pv, tables.inv_pv2, tables.inv_scattering_length, tables.z_over_a)
+            tables.lnT0, tables.inv_dlnT, tables.energy.reshape(1, -1), tables.range_gcm2, tables.water_ratio, tables.sigma_nuclear,
+            tables.lg_pv, tables.inv_pv2, tables.bohr, tables.inv_scattering_length, tables.z_over_a)
 
 
 def run_batch(seed, n, spots, grid, tables, params, edep, edep_w, counters, sigma_nuclear=None):
@@ -97,7 +97,7 @@ def run_batch(seed, n, spots, grid, tables, params, edep, edep_w, counters, sigm
     charge, mass = species_arrays()
     gt = list(kernel_geometry_tables(grid, tables))
     if sigma_nuclear is not None:
-        gt[8] = sigma_nuclear
+        gt[9] = sigma_nuclear
     transport_batch(n, seed, *spots.kernel_args(), *gt, charge, mass, params, edep, edep_w, counters)
 
 

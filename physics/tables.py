@@ -15,7 +15,8 @@ indexed by ``species * n_materials + material``.
 * ``sigma_nuclear`` macroscopic discrete-interaction cross section per unit mass [cm^2/g];
                    zero here: non-elastic nuclear interactions fill it.
 * per species: ``lg_pv`` log10 of pv [MeV] and ``inv_pv2`` 1/(pv)^2 [MeV^-2] for the
-  scattering power.
+  scattering power; ``bohr`` the Bohr variance per unit areal density and unit <Z/A>,
+  K m_e c^2 z^2 (1 - beta^2/2)/(1 - beta^2) [MeV^2 cm^2/mol] (:mod:`physics.straggling`).
 * per material: ``inv_scattering_length`` 1/X_S [cm^2/g] (Gottschalk 2010), ``z_over_a``
   <Z/A> [mol/g].
 """
@@ -28,6 +29,7 @@ import numpy as np
 from .materials import get_material
 from .scattering import pv_MeV, scattering_length
 from .species import SPECIES
+from .straggling import bohr_variance
 from .stopping import electronic_mass_stopping
 
 T_MIN_MEV = 1.0e-3
@@ -51,6 +53,7 @@ class PhysicsTables:
     sigma_nuclear: np.ndarray
     lg_pv: np.ndarray
     inv_pv2: np.ndarray
+    bohr: np.ndarray
     inv_scattering_length: np.ndarray
     z_over_a: np.ndarray
 
@@ -121,10 +124,11 @@ def _build(material_key):
         sigma_nuclear=np.zeros((n_rows, n_t)),
         lg_pv=np.log10(pv),
         inv_pv2=1.0 / pv**2,
+        bohr=np.array([bohr_variance(energy, sp.mass_MeV, 1.0, 1.0, sp.charge) for sp in SPECIES]),
         inv_scattering_length=np.array([1.0 / scattering_length(m) for m in materials]),
         z_over_a=np.array([m.z_over_a for m in materials]),
     )
-    for arr in (energy, stopping, rng, ratio, tables.sigma_nuclear, tables.lg_pv, tables.inv_pv2):
+    for arr in (energy, stopping, rng, ratio, tables.sigma_nuclear, tables.lg_pv, tables.inv_pv2, tables.bohr):
         arr.setflags(write=False)
     return tables
 

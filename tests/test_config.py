@@ -99,8 +99,25 @@ beam: {{energy_MeV: 60, position_mm: [0, 0, -10]}}
 run: {{primaries: 50, batches: 2}}"""
 
 
-def test_voxel_file_loads_and_runs(tmp_path, run_cfg):
-    path = _voxel_file(tmp_path, np.full((4, 4, 5), 1.0))
+def _voxel_h5(tmp_path, density):
+    import h5py
+
+    mat = np.zeros((4, 4, 5), np.int32)
+    mat[:, :, 2:] = 1
+    path = tmp_path / "phantom.h5"
+    with h5py.File(path, "w") as f:
+        f["material_id"] = mat
+        f["density_g_cm3"] = density
+        f["materials"] = np.array([b"water", b"bone_cortical"])
+        f["spacing_mm"] = np.array([2.0, 2.0, 2.0])
+        f["origin_mm"] = np.array([-3.0, -3.0, 1.0])
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["npz", "h5"])
+def test_voxel_file_loads_and_runs(tmp_path, run_cfg, fmt):
+    d = np.full((4, 4, 5), 1.0)
+    path = _voxel_file(tmp_path, d) if fmt == "npz" else _voxel_h5(tmp_path, d)
     res = run_cfg(_voxel_cfg(path))
     assert res.grid.shape == (4, 4, 5) and res.grid.materials == ("water", "bone_cortical")
     assert np.allclose(res.grid.origin_cm, [-0.3, -0.3, 0.1])
