@@ -10,6 +10,7 @@ the number of protons delivered (``beam.protons``; else the sum of the spot weig
 import argparse
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -23,7 +24,8 @@ from physics.tables import build_tables
 from .config import ConfigError, load_config
 from .source import build_spots
 from .tally import EnergyTally, energy_to_dose, new_counters
-from .transport import (COUNTER_CUTOFF, COUNTER_DEPOSITED, COUNTER_DISCRETE, COUNTER_ESCAPED,
+from .transport import (COUNTER_CUTOFF, COUNTER_DEPOSITED, COUNTER_DISCRETE, COUNTER_DISCRETE_EVENTS,
+                        COUNTER_ESCAPED,
                         COUNTER_HISTORIES, COUNTER_INCIDENT, COUNTER_MISSED, COUNTER_STEPS, FACE_NAMES,
                         N_PARAMS, PAR_DOSE_TO_WATER, PAR_MAX_RANGE_FRACTION, PAR_SCATTERING,
                         PAR_STRAGGLING, PAR_T_CUT, transport_batch)
@@ -162,6 +164,7 @@ def energy_balance(counters):
         "missed_MeV": counters[COUNTER_MISSED],
         "cutoff_MeV": counters[COUNTER_CUTOFF],
         "discrete_removed_MeV": counters[COUNTER_DISCRETE],
+        "discrete_events": counters[COUNTER_DISCRETE_EVENTS],
         "histories": counters[COUNTER_HISTORIES],
     }
     esc = 0.0
@@ -172,6 +175,20 @@ def energy_balance(counters):
     out = eb["deposited_MeV"] + eb["missed_MeV"] + esc + eb["discrete_removed_MeV"]
     eb["relative_imbalance"] = (eb["incident_MeV"] - out) / eb["incident_MeV"] if eb["incident_MeV"] else 0.0
     return eb
+
+
+def check_output_path(path):
+    """Fail before transport if ``output.path`` cannot be written (ConfigError)."""
+    d = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(d, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=d, prefix=".tmp-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"output.path: cannot write to {d!r} ({exc.strerror}); choose a writable "
+                          "location") from None
+    if os.path.isdir(path):
+        raise ConfigError(f"output.path: {path!r} is a directory; give a file name such as dose.h5")
 
 
 def _parser():
@@ -193,6 +210,7 @@ def main(argv=None):
             text = f.read()
         grid = build_geometry(cfg)
         build_spots(cfg.beam, grid)  # validate the beam against the grid before any work
+        check_output_path(cfg.output.path)
     except ConfigError as exc:
         print(f"flashmc: error: {exc}", file=sys.stderr)
         return 2

@@ -46,7 +46,8 @@ COUNTER_CUTOFF = 9  # part of the deposit made by particles falling below the cu
 COUNTER_DISCRETE = 10  # energy of particles removed at a discrete interaction
 COUNTER_HISTORIES = 11
 COUNTER_STEPS = 12
-N_COUNTERS = 13
+COUNTER_DISCRETE_EVENTS = 13  # number of discrete interactions
+N_COUNTERS = 14
 FACE_NAMES = ("-x", "+x", "-y", "+y", "-z", "+z")
 
 # Parameter vector layout.
@@ -502,6 +503,7 @@ def transport_batch(
                 # Discrete interaction: the particle is removed and its energy is booked to the
                 # discrete channel. Non-elastic nuclear models replace this with products.
                 counters[COUNTER_DISCRETE] += T
+                counters[COUNTER_DISCRETE_EVENTS] += 1.0
                 break
     counters[COUNTER_DEPOSITED] += deposited
     counters[COUNTER_STEPS] += n_steps

@@ -161,3 +161,12 @@ def test_cli_reports_errors_without_traceback(tmp_path, capsys):
     assert main([str(cfg), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "geometry.material" in err and "Traceback" not in err
+
+
+def test_unwritable_output_path_rejected_before_transport(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(GOOD)
+    assert main([str(cfg), "--quiet", "--set", f"output.path={blocker}/sub/dose.h5"]) == 2
+    assert "output.path" in capsys.readouterr().err
