@@ -407,16 +407,16 @@ def transport_batch(
                     r2 = 1e-300
                 lg1 = math.log(r2) * _INV_LN10
                 f = 0.5244 + 0.1975 * lg1 + 0.2320 * lgp - 0.0098 * lgp * lg1
-                th0 = 0.0
+                th0sq = 0.0
                 if f > 0.0:
-                    th0 = math.sqrt(f * z2 * _E_S2 * inv_pv2 * inv_xs[m] * rho * s)
+                    th0sq = f * z2 * _E_S2 * inv_pv2 * inv_xs[m] * rho * s
                 hinge = _uniform(st) * s
                 x += hinge * u
                 y += hinge * v
                 z += hinge * w
-                if th0 > 0.0:
+                if th0sq > 0.0:
                     # Box-Muller in polar form: space angle^2 = th0^2 (-2 ln U1), azimuth 2 pi U2
-                    th2 = -2.0 * th0 * th0 * math.log(1.0 - _uniform(st))
+                    th2 = -2.0 * th0sq * math.log(1.0 - _uniform(st))
                     phi = _TWO_PI * _uniform(st)
                     th = math.sqrt(th2)
                     tx = th * math.cos(phi)
