@@ -21,7 +21,6 @@ SCHEMA_VERSION = "1.0"
 def package_versions():
     """Versions of flashmc and the libraries that shape its numbers."""
     import numba
-    import scipy  # noqa: F401  (listed for completeness when present)
 
     from . import __version__
 

@@ -23,7 +23,3 @@ J_PER_MEV = 1.602176634e-13
 #: Physics, "Passage of particles through matter", Table 34.1: 0.307075 MeV mol^-1 cm^2).
 BETHE_K = 4.0 * 3.141592653589793 * AVOGADRO * ELECTRON_RADIUS_CM**2 * ELECTRON_MASS_MEV
 
-
-def mev_per_g_to_gy(edep_mev, mass_g):
-    """Convert an energy deposit [MeV] in a mass [g] to absorbed dose [Gy = J/kg]."""
-    return edep_mev * J_PER_MEV / (mass_g * 1.0e-3)

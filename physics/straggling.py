@@ -31,11 +31,3 @@ def bohr_variance(T, mass_MeV, z_over_a, areal_density, z=1):
     beta2 = 1.0 - 1.0 / gamma**2
     return BOHR_CONSTANT * z * z * z_over_a * areal_density * (1.0 - 0.5 * beta2) / (1.0 - beta2)
 
-
-def vavilov_kappa(T, mass_MeV, z_over_a, areal_density, z=1):
-    """Vavilov kappa = xi / T_max for a path of ``areal_density`` [g/cm^2]."""
-    from .stopping import kinematics, t_max
-
-    beta2, _ = kinematics(T, mass_MeV)
-    xi = 0.5 * BETHE_K * z * z * z_over_a * areal_density / beta2
-    return xi / t_max(T, mass_MeV)
