@@ -12,8 +12,9 @@ Model
   Experiments*, 1994, eq. 2.33; valid for eta = beta*gamma >= 0.13, scaled down
   logarithmically to zero between 8 and 2 MeV as in GEANT3 GDRELX and Geant4
   G4EmCorrections) and the Bloch correction L2 = -y^2 sum 1/(n(n^2+y^2)), y = z alpha / beta
-  (Bloch 1933; ICRU Report 49, 1993, Sec. 2). The Barkas (z^3) term is not included: above
-  10 MeV it changes water stopping powers by < 0.3 % and CSDA ranges at 50-250 MeV by < 0.1 %.
+  (Bloch 1933; ICRU Report 49, 1993, Sec. 2). The Barkas (z^3) term is not included; PSTAR
+  includes it, and without it the water stopping powers stay within 0.3 % of PSTAR above
+  10 MeV and the CSDA ranges within 0.1 % from 20 to 300 MeV (tests/test_physics_tables.py).
 * T < 2 MeV: the ICRU Report 49 (1993) parametrisation of Andersen-Ziegler form for protons,
   1/S = 1/S_low + 1/S_high with S_low = A2 T^0.45, S_high = A3/T ln(1 + A4/T + A5 T), T in
   keV/u, S in eV/(1e15 atoms/cm^2) (per molecule for the molecular rows); below 10 keV/u
