@@ -88,6 +88,11 @@ def load_voxel_file(path):
     missing = [k for k in need if k not in data]
     if missing:
         raise ValueError(f"geometry.file: {path!r} lacks {missing}; it must contain {list(need)}")
+    for key in ("spacing_mm", "origin_mm"):
+        v = np.asarray(data[key], dtype=float).ravel()
+        if v.shape != (3,) or not np.all(np.isfinite(v)):
+            raise ValueError(f"geometry.file: {key} in {path!r} must be 3 finite numbers (x, y, z in mm), "
+                             f"got {data[key]!r}")
     names = [n.decode() if isinstance(n, bytes) else str(n) for n in np.atleast_1d(data["materials"])]
     lib_names = []
     for n in names:

@@ -88,19 +88,24 @@ def batch_sizes(primaries, batches):
     return [base + (1 if b < extra else 0) for b in range(batches)]
 
 
-def kernel_geometry_tables(grid, tables):
+def kernel_geometry_tables(grid, tables, sigma_nuclear=None):
+    """Geometry and physics-table arguments of :func:`mc.transport.transport_batch`, in order.
+    ``sigma_nuclear`` [cm^2/g] replaces the tables' discrete-interaction cross section."""
+    sigma = tables.sigma_nuclear if sigma_nuclear is None else sigma_nuclear
     return (grid.material_id, grid.density, grid.lower_cm, grid.spacing_cm,
-            tables.lnT0, tables.inv_dlnT, tables.energy.reshape(1, -1), tables.range_gcm2, tables.water_ratio, tables.sigma_nuclear,
-            tables.lg_pv, tables.inv_pv2, tables.bohr, tables.inv_scattering_length, tables.z_over_a)
+            tables.lnT0, tables.inv_dlnT, tables.energy.reshape(1, -1), tables.range_gcm2,
+            tables.water_ratio, sigma, tables.lg_pv, tables.inv_pv2, tables.bohr,
+            tables.inv_scattering_length, tables.z_over_a)
+
+
+_CHARGE, _MASS = species_arrays()
 
 
 def run_batch(seed, n, spots, grid, tables, params, edep, edep_w, counters, sigma_nuclear=None):
-    """Transport one batch of ``n`` primaries into the given accumulators."""
-    charge, mass = species_arrays()
-    gt = list(kernel_geometry_tables(grid, tables))
-    if sigma_nuclear is not None:
-        gt[9] = sigma_nuclear
-    transport_batch(n, seed, *spots.kernel_args(), *gt, charge, mass, params, edep, edep_w, counters)
+    """Transport one batch of ``n`` primaries (generator state ``seed``, see :func:`batch_seed`)
+    into the given accumulators."""
+    transport_batch(n, seed, *spots.kernel_args(), *kernel_geometry_tables(grid, tables, sigma_nuclear),
+                    _CHARGE, _MASS, params, edep, edep_w, counters)
 
 
 def simulate(cfg, progress=False, grid=None):

@@ -70,7 +70,10 @@ def pv_MeV(T, mass_MeV):
 
 
 def f_dM(pv, p1v1):
-    """Gottschalk (2010) correction factor of the differential Moliere scattering power."""
+    """Gottschalk (2010) correction factor of the differential Moliere scattering power.
+
+    The fit goes to -infinity as pv -> p1v1 (zero depth); it is clamped at 0, which affects
+    only the first few micrometres of path (f_dM = 0 needs 1 - (pv/p1v1)^2 ~ 1e-6)."""
     lg_pv = np.log10(pv)
     lg_1 = np.log10(np.maximum(1.0 - (np.asarray(pv) / p1v1) ** 2, 1e-300))
     return np.maximum(0.5244 + 0.1975 * lg_1 + 0.2320 * lg_pv - 0.0098 * lg_pv * lg_1, 0.0)
