@@ -172,6 +172,7 @@ class PhysicsConfig(_Strict):
     max_range_fraction: float = Field(default=0.2, gt=0, le=1.0)
     straggling: bool = True
     multiple_scattering: bool = True
+    nuclear: bool = True
     mean_excitation_energy_eV: dict[str, float] = Field(default_factory=dict)
 
     @field_validator("mean_excitation_energy_eV")
@@ -191,6 +192,7 @@ class OutputConfig(_Strict):
 
     path: str = "dose.h5"
     dose_to_water: bool = False
+    secondary_dose: bool = False
     plot: bool = True
 
 

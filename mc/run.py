@@ -23,12 +23,12 @@ from physics.tables import build_tables
 
 from .config import ConfigError, load_config
 from .source import build_spots
-from .tally import EnergyTally, energy_to_dose, new_counters
-from .transport import (COUNTER_CUTOFF, COUNTER_DEPOSITED, COUNTER_DISCRETE, COUNTER_DISCRETE_EVENTS,
-                        COUNTER_ESCAPED,
-                        COUNTER_HISTORIES, COUNTER_INCIDENT, COUNTER_MISSED, COUNTER_STEPS, FACE_NAMES,
-                        N_PARAMS, PAR_DOSE_TO_WATER, PAR_MAX_RANGE_FRACTION, PAR_SCATTERING,
-                        PAR_STRAGGLING, PAR_T_CUT, transport_batch)
+from physics.nuclear import product_model_parameters
+
+from . import transport as tr
+from .tally import BatchBuffers, EnergyTally, energy_to_dose
+from .transport import (FACE_NAMES, N_PARAMS, PAR_DOSE_TO_WATER, PAR_MAX_RANGE_FRACTION, PAR_SCATTERING,
+                        PAR_SECONDARY_TALLY, PAR_STRAGGLING, PAR_T_CUT, transport_batch)
 
 
 @dataclass
@@ -46,6 +46,10 @@ class RunResult:
     run_info: dict = field(default_factory=dict)
     dose_to_water: np.ndarray | None = None
     dose_to_water_std: np.ndarray | None = None
+    dose_secondary: np.ndarray | None = None
+    dose_secondary_std: np.ndarray | None = None
+    edep_secondary_per_primary: np.ndarray | None = None
+    primary_fluence_z: np.ndarray | None = None
 
 
 def build_geometry(cfg):
@@ -64,13 +68,15 @@ def build_geometry(cfg):
         raise ConfigError(str(exc)) from None
 
 
-def kernel_params(physics_cfg, dose_to_water):
+def kernel_params(physics_cfg, dose_to_water=False, secondary=False):
+    """Kernel parameter vector (``mc.transport.PAR_*``)."""
     p = np.zeros(N_PARAMS)
     p[PAR_T_CUT] = physics_cfg.cutoff_MeV
     p[PAR_MAX_RANGE_FRACTION] = physics_cfg.max_range_fraction
     p[PAR_STRAGGLING] = float(physics_cfg.straggling)
     p[PAR_SCATTERING] = float(physics_cfg.multiple_scattering)
     p[PAR_DOSE_TO_WATER] = float(dose_to_water)
+    p[PAR_SECONDARY_TALLY] = float(secondary)
     return p
 
 
@@ -88,24 +94,29 @@ def batch_sizes(primaries, batches):
     return [base + (1 if b < extra else 0) for b in range(batches)]
 
 
-def kernel_geometry_tables(grid, tables, sigma_nuclear=None):
-    """Geometry and physics-table arguments of :func:`mc.transport.transport_batch`, in order.
-    ``sigma_nuclear`` [cm^2/g] replaces the tables' discrete-interaction cross section."""
-    sigma = tables.sigma_nuclear if sigma_nuclear is None else sigma_nuclear
+_NUC_PAR = product_model_parameters()
+
+
+def kernel_geometry_tables(grid, tables, nuclear=True):
+    """Geometry, physics-table and nuclear-channel arguments of
+    :func:`mc.transport.transport_batch`, in order; ``nuclear=False`` switches every nuclear
+    interaction off."""
+    sigma = tables.sigma_nuclear if nuclear else np.zeros_like(tables.sigma_nuclear)
     return (grid.material_id, grid.density, grid.lower_cm, grid.spacing_cm,
             tables.lnT0, tables.inv_dlnT, tables.energy.reshape(1, -1), tables.range_gcm2,
             tables.water_ratio, sigma, tables.lg_pv, tables.inv_pv2, tables.bohr,
-            tables.inv_scattering_length, tables.z_over_a)
+            tables.inv_scattering_length, tables.z_over_a, _CHARGE, _MASS,
+            tables.chan_xs, tables.chan_kind, _NUC_PAR)
 
 
 _CHARGE, _MASS = species_arrays()
 
 
-def run_batch(seed, n, spots, grid, tables, params, edep, edep_w, counters, sigma_nuclear=None):
+def run_batch(seed, n, spots, grid, tables, params, buf, nuclear=True):
     """Transport one batch of ``n`` primaries (generator state ``seed``, see :func:`batch_seed`)
-    into the given accumulators."""
-    transport_batch(n, seed, *spots.kernel_args(), *kernel_geometry_tables(grid, tables, sigma_nuclear),
-                    _CHARGE, _MASS, params, edep, edep_w, counters)
+    into the :class:`mc.tally.BatchBuffers` ``buf``."""
+    transport_batch(n, seed, *spots.kernel_args(), *kernel_geometry_tables(grid, tables, nuclear),
+                    params, *buf.kernel_args())
 
 
 def simulate(cfg, progress=False, grid=None):
@@ -113,12 +124,16 @@ def simulate(cfg, progress=False, grid=None):
     grid = build_geometry(cfg) if grid is None else grid
     spots = build_spots(cfg.beam, grid)
     tables = build_tables(grid.materials, cfg.physics.mean_excitation_energy_eV)
-    params = kernel_params(cfg.physics, cfg.output.dose_to_water)
+    water = cfg.output.dose_to_water
+    sec = cfg.output.secondary_dose
+    nuclear = cfg.physics.nuclear
+    params = kernel_params(cfg.physics, water, sec)
     tally = EnergyTally(grid.shape)
-    tally_w = EnergyTally(grid.shape) if cfg.output.dose_to_water else None
-    counters = new_counters()
-    edep = np.zeros(grid.shape)
-    edep_w = np.zeros(grid.shape) if cfg.output.dose_to_water else np.zeros((1, 1, 1))
+    tally_w = EnergyTally(grid.shape) if water else None
+    tally_s = EnergyTally(grid.shape) if sec else None
+    buf = BatchBuffers(grid.shape, water, sec)
+    fluence = np.zeros(grid.shape[2])
+    counters = np.zeros_like(buf.counters)
     sizes = batch_sizes(cfg.run.primaries, cfg.run.batches)
     bar = None
     if progress:
@@ -127,23 +142,32 @@ def simulate(cfg, progress=False, grid=None):
         bar = tqdm(total=cfg.run.primaries, unit="p", desc="protons", file=sys.stderr, smoothing=0.1)
     # compile (or load from the numba cache) before the clock starts: the reported rate is the
     # transport rate
-    run_batch(batch_seed(cfg.run.seed, 0), 0, spots, grid, tables, params, edep, edep_w, new_counters())
+    run_batch(batch_seed(cfg.run.seed, 0), 0, spots, grid, tables, params, BatchBuffers((1, 1, 1)), nuclear)
     tally_warm = EnergyTally((1, 1, 1))
     tally_warm.add_batch(np.zeros((1, 1, 1)), 1)
     t0 = time.perf_counter()
     for b, n in enumerate(sizes):
-        run_batch(batch_seed(cfg.run.seed, b), n, spots, grid, tables, params, edep, edep_w, counters)
-        tally.add_batch(edep, n)
+        run_batch(batch_seed(cfg.run.seed, b), n, spots, grid, tables, params, buf, nuclear)
+        tally.add_batch(buf.edep, n)
         if tally_w is not None:
-            tally_w.add_batch(edep_w, n)
+            tally_w.add_batch(buf.edep_water, n)
+        if tally_s is not None:
+            tally_s.add_batch(buf.edep_sec, n)
+        fluence += buf.fluence_z
+        buf.fluence_z[:] = 0.0
+        counters += buf.counters
+        buf.counters[:] = 0.0
         if bar is not None:
             bar.update(n)
     elapsed = time.perf_counter() - t0
     if bar is not None:
         bar.close()
 
-    dpp = energy_to_dose(tally.mean_per_primary(), grid.density, grid.voxel_volume_cm3)
-    dpp_std = energy_to_dose(tally.std_per_primary(), grid.density, grid.voxel_volume_cm3)
+    def dose(edep):
+        return energy_to_dose(edep, grid.density, grid.voxel_volume_cm3)
+
+    dpp = dose(tally.mean_per_primary())
+    dpp_std = dose(tally.std_per_primary())
     if cfg.beam.protons is not None:
         protons = float(cfg.beam.protons)
     elif cfg.beam.spots:
@@ -157,33 +181,53 @@ def simulate(cfg, progress=False, grid=None):
         energy_balance=eb,
         run_info={"elapsed_s": elapsed, "primaries": cfg.run.primaries, "batches": cfg.run.batches,
                   "seed": cfg.run.seed, "protons_per_s": cfg.run.primaries / max(elapsed, 1e-12),
-                  "steps": counters[COUNTER_STEPS]},
+                  "steps": counters[tr.COUNTER_STEPS], "nuclear": bool(nuclear)},
+        primary_fluence_z=fluence / cfg.run.primaries,
     )
     if tally_w is not None:
-        result.dose_to_water = energy_to_dose(tally_w.mean_per_primary(), grid.density, grid.voxel_volume_cm3) * protons
-        result.dose_to_water_std = energy_to_dose(tally_w.std_per_primary(), grid.density,
-                                                  grid.voxel_volume_cm3) * protons
+        result.dose_to_water = dose(tally_w.mean_per_primary()) * protons
+        result.dose_to_water_std = dose(tally_w.std_per_primary()) * protons
+    if tally_s is not None:
+        result.edep_secondary_per_primary = tally_s.mean_per_primary()
+        result.dose_secondary = dose(tally_s.mean_per_primary()) * protons
+        result.dose_secondary_std = dose(tally_s.std_per_primary()) * protons
     return result
 
 
 def energy_balance(counters):
-    """Energy bookkeeping [MeV, summed over all simulated primaries] from the kernel counters."""
+    """Energy bookkeeping [MeV, summed over all simulated primaries] from the kernel counters.
+
+    ``relative_imbalance`` = (incident - deposited - missed - escaped - neutral - binding) /
+    incident; ``deposit_split_imbalance`` = (deposited - the sum of its parts by particle
+    class) / incident. Both are rounding-level when the bookkeeping is right."""
+    c = counters
     eb = {
-        "incident_MeV": counters[COUNTER_INCIDENT],
-        "deposited_MeV": counters[COUNTER_DEPOSITED],
-        "missed_MeV": counters[COUNTER_MISSED],
-        "cutoff_MeV": counters[COUNTER_CUTOFF],
-        "discrete_removed_MeV": counters[COUNTER_DISCRETE],
-        "discrete_events": counters[COUNTER_DISCRETE_EVENTS],
-        "histories": counters[COUNTER_HISTORIES],
+        "incident_MeV": c[tr.COUNTER_INCIDENT],
+        "deposited_MeV": c[tr.COUNTER_DEPOSITED],
+        "missed_MeV": c[tr.COUNTER_MISSED],
+        "neutral_MeV": c[tr.COUNTER_NEUTRAL],
+        "binding_MeV": c[tr.COUNTER_BINDING],
+        "cutoff_MeV": c[tr.COUNTER_CUTOFF],
+        "deposited_primary_MeV": c[tr.COUNTER_DEP_PRIMARY],
+        "deposited_secondary_proton_MeV": c[tr.COUNTER_DEP_SEC_PROTON],
+        "deposited_secondary_other_MeV": c[tr.COUNTER_DEP_SEC_OTHER],
+        "deposited_local_fragments_MeV": c[tr.COUNTER_DEP_LOCAL],
+        "histories": c[tr.COUNTER_HISTORIES],
+        "nonelastic_events": c[tr.COUNTER_NONELASTIC],
+        "pp_elastic_events": c[tr.COUNTER_PP_ELASTIC],
+        "po_elastic_events": c[tr.COUNTER_PO_ELASTIC],
     }
     esc = 0.0
     for i, name in enumerate(FACE_NAMES):
-        eb[f"escaped_{name}_MeV"] = counters[COUNTER_ESCAPED + i]
-        esc += counters[COUNTER_ESCAPED + i]
+        eb[f"escaped_{name}_MeV"] = c[tr.COUNTER_ESCAPED + i]
+        esc += c[tr.COUNTER_ESCAPED + i]
     eb["escaped_MeV"] = esc
-    out = eb["deposited_MeV"] + eb["missed_MeV"] + esc + eb["discrete_removed_MeV"]
-    eb["relative_imbalance"] = (eb["incident_MeV"] - out) / eb["incident_MeV"] if eb["incident_MeV"] else 0.0
+    inc = eb["incident_MeV"]
+    out = eb["deposited_MeV"] + eb["missed_MeV"] + esc + eb["neutral_MeV"] + eb["binding_MeV"]
+    parts = (eb["deposited_primary_MeV"] + eb["deposited_secondary_proton_MeV"]
+             + eb["deposited_secondary_other_MeV"] + eb["deposited_local_fragments_MeV"])
+    eb["relative_imbalance"] = (inc - out) / inc if inc else 0.0
+    eb["deposit_split_imbalance"] = (eb["deposited_MeV"] - parts) / inc if inc else 0.0
     return eb
 
 

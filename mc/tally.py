@@ -50,3 +50,19 @@ def energy_to_dose(edep_mev, density_g_cm3, voxel_volume_cm3):
 
 def new_counters():
     return np.zeros(N_COUNTERS)
+
+
+class BatchBuffers:
+    """Per-batch kernel outputs: energy deposit [MeV] (``edep``), its water-equivalent and
+    secondary-particle parts when enabled (else 1x1x1 placeholders), the number of primaries
+    reaching each voxel layer along z (``fluence_z``) and the energy counters."""
+
+    def __init__(self, shape, water=False, secondary=False):
+        self.edep = np.zeros(shape)
+        self.edep_water = np.zeros(shape) if water else np.zeros((1, 1, 1))
+        self.edep_sec = np.zeros(shape) if secondary else np.zeros((1, 1, 1))
+        self.fluence_z = np.zeros(shape[2])
+        self.counters = new_counters()
+
+    def kernel_args(self):
+        return self.edep, self.edep_water, self.edep_sec, self.fluence_z, self.counters

@@ -27,9 +27,20 @@ Physics of a step (a charged hadron of species ``sp`` in voxel material ``m``, d
    the correct mean lateral displacement and its correlation with the angle.
 5. The energy lost is deposited in the voxel where the step started; below ``T_cut`` the
    remaining kinetic energy is deposited there too (its residual range is far below a voxel).
+6. Discrete nuclear interactions (:mod:`physics.nuclear`) happen at the end of a step whose
+   length was set by the sampled free path: the channel (p-p elastic, p-16O elastic, or a
+   non-elastic reaction on one of the material's elements) is drawn in proportion to the
+   channel cross sections at the post-step energy. Charged products that are transported are
+   pushed on a particle stack (position, direction, energy, species) and followed after the
+   current particle ends, in the same loop.
+
+A *primary* is a source proton until it undergoes a non-elastic reaction; after a p-p elastic
+collision the more energetic of the two protons carries the primary on.
 
 Energy balance counters (``COUNTER_*``) record every MeV: incident = deposited + missed +
-escaped through each face + removed by discrete interactions.
+escaped through each face (charged particles) + neutral particles + nuclear binding energy;
+the deposit is split into primaries, secondary protons, other transported secondaries and
+local deposits (short-range fragments and nuclear recoils).
 """
 
 import math
@@ -37,17 +48,27 @@ import math
 import numpy as np
 from numba import njit
 
-# Counter layout (float64 array of length N_COUNTERS).
+from physics.nuclear import (CHANNEL_PO_ELASTIC, CHANNEL_PP_ELASTIC, NP_BAND0, NP_E_BIND, NP_E_MIN,
+                             NP_E_RATIO, NP_N_BANDS, O16_MASS_MEV)
+
+# Counter layout (float64 array of length N_COUNTERS); energies in MeV.
 COUNTER_INCIDENT = 0
-COUNTER_DEPOSITED = 1
-COUNTER_MISSED = 2
-COUNTER_ESCAPED = 3  # 3..8: faces -x, +x, -y, +y, -z, +z
+COUNTER_DEPOSITED = 1  # all energy deposited in the grid
+COUNTER_MISSED = 2  # primaries that miss the grid
+COUNTER_ESCAPED = 3  # 3..8: charged particles leaving through faces -x, +x, -y, +y, -z, +z
 COUNTER_CUTOFF = 9  # part of the deposit made by particles falling below the cut-off
-COUNTER_DISCRETE = 10  # energy of particles removed at a discrete interaction
-COUNTER_HISTORIES = 11
-COUNTER_STEPS = 12
-COUNTER_DISCRETE_EVENTS = 13  # number of discrete interactions
-N_COUNTERS = 14
+COUNTER_NEUTRAL = 10  # neutrons and gamma rays from non-elastic reactions (leave the grid)
+COUNTER_BINDING = 11  # nuclear binding energy absorbed in non-elastic reactions
+COUNTER_HISTORIES = 12
+COUNTER_STEPS = 13
+COUNTER_NONELASTIC = 14  # number of non-elastic reactions
+COUNTER_PP_ELASTIC = 15  # number of p-p elastic collisions
+COUNTER_PO_ELASTIC = 16  # number of p-16O elastic collisions
+COUNTER_DEP_PRIMARY = 17  # part of the deposit made by primaries
+COUNTER_DEP_SEC_PROTON = 18  # ... by secondary protons
+COUNTER_DEP_SEC_OTHER = 19  # ... by other transported secondaries
+COUNTER_DEP_LOCAL = 20  # ... on the spot: short-range fragments, nuclear recoils
+N_COUNTERS = 21
 FACE_NAMES = ("-x", "+x", "-y", "+y", "-z", "+z")
 
 # Parameter vector layout.
@@ -56,7 +77,11 @@ PAR_MAX_RANGE_FRACTION = 1
 PAR_STRAGGLING = 2
 PAR_SCATTERING = 3
 PAR_DOSE_TO_WATER = 4
-N_PARAMS = 5
+PAR_SECONDARY_TALLY = 5
+N_PARAMS = 6
+
+STACK_MAX = 256  # particle stack depth (a full stack deposits further products on the spot)
+MAX_PRODUCTS = 64  # transported products of one non-elastic reaction
 
 _E_S2 = 15.0 * 15.0  # Gottschalk (2010) E_s^2 [MeV^2]
 _PUSH = 1.0e-9  # cm: pushes a particle across the boundary it steps to
@@ -175,6 +200,110 @@ def _pv(T, M):
     return T * (T + 2.0 * M) / (T + M)
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _push(stack, n, x, y, z, u, v, w, T, sp):
+    stack[n, 0] = x
+    stack[n, 1] = y
+    stack[n, 2] = z
+    stack[n, 3] = u
+    stack[n, 4] = v
+    stack[n, 5] = w
+    stack[n, 6] = T
+    stack[n, 7] = sp
+
+
+
+@njit(cache=True, error_model="numpy")
+def _nonelastic(st, T, nuc_par, prod):
+    """Products of a non-elastic reaction of a proton of kinetic energy ``T`` [MeV]: the
+    energy-cascade model of :mod:`physics.nuclear` with parameters ``nuc_par``. Fills
+    ``prod[j] = (species, kinetic energy [MeV], cos(polar angle to the projectile))`` for the
+    transported protons and returns (number of them, energy deposited on the spot, energy of
+    neutral particles, binding energy) [MeV]; the four parts add up to ``T``."""
+    nb = int(nuc_par[NP_N_BANDS])
+    b = NP_BAND0
+    for i in range(nb):
+        b = NP_BAND0 + 4 * i
+        if T <= nuc_par[b]:
+            break
+    p_p = nuc_par[b + 1]
+    p_n = nuc_par[b + 2]
+    power = nuc_par[b + 3]
+    e_b = nuc_par[NP_E_BIND]
+    e_min = nuc_par[NP_E_MIN]
+    e_r = T
+    n = 0
+    e_loc = 0.0
+    e_neu = 0.0
+    e_bind = 0.0
+    while e_r - e_b > e_min:
+        e_r -= e_b
+        e_bind += e_b
+        d = e_min + (e_r - e_min) * _uniform(st) ** power
+        if d > e_r:
+            d = e_r
+        e_r -= d
+        zeta = _uniform(st)
+        if zeta < p_p and n < prod.shape[0]:
+            lo = 2.0 * d / T - 1.0
+            c = lo + (1.0 - lo) * _uniform(st)
+            prod[n, 0] = 0.0
+            prod[n, 1] = d
+            prod[n, 2] = c if c < 1.0 else 1.0
+            n += 1
+        elif zeta < p_n:
+            e_neu += d
+        else:
+            e_loc += d
+        e_b *= nuc_par[NP_E_RATIO]
+    e_loc += e_r
+    return n, e_loc, e_neu, e_bind
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _rotate(u, v, w, ct, s1, s2):
+    """Direction (u, v, w) turned by a polar angle theta and azimuth phi about itself, given
+    ct = cos(theta), s1 = sin(theta) cos(phi), s2 = sin(theta) sin(phi). The local frame is
+    e1 = (u w, v w, -(1 - w^2)) / sqrt(1 - w^2), e2 = (-v, u, 0) / sqrt(1 - w^2)."""
+    sw2 = 1.0 - w * w
+    if sw2 > 1e-12:
+        isw = 1.0 / math.sqrt(sw2)
+        un = ct * u + (s1 * u * w - s2 * v) * isw
+        vn = ct * v + (s1 * v * w + s2 * u) * isw
+        wn = ct * w - s1 * sw2 * isw
+    else:
+        un = s1
+        vn = s2
+        wn = ct if w > 0.0 else -ct
+    # renormalise (rounding only: the rotation preserves the norm)
+    nrm = 1.5 - 0.5 * (un * un + vn * vn + wn * wn)
+    return un * nrm, vn * nrm, wn * nrm
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _lin3(tab, row, k, f):
+    """Linear interpolation of tab[row, k] at fractional index f (clamped)."""
+    n = tab.shape[2]
+    if f <= 0.0:
+        return tab[row, k, 0]
+    i = int(f)
+    if i >= n - 1:
+        return tab[row, k, n - 1]
+    a = tab[row, k, i]
+    return a + (f - i) * (tab[row, k, i + 1] - a)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _cos_lab_elastic(Ti, T, M):
+    """Laboratory polar-angle cosine of a particle leaving an elastic collision of two equal
+    masses M [MeV] with kinetic energy Ti [MeV], the projectile having had T [MeV]
+    (relativistic two-body kinematics: cos^2 theta = Ti (T + 2M) / (T (Ti + 2M)))."""
+    c2 = Ti * (T + 2.0 * M) / (T * (Ti + 2.0 * M))
+    if c2 > 1.0:
+        c2 = 1.0
+    return math.sqrt(c2)
+
+
 @njit(cache=True, error_model="numpy")
 def transport_batch(
     n_histories, rng_state,
@@ -183,28 +312,41 @@ def transport_batch(
     mat_id, density, lower, spacing,
     lnT0, inv_dlnT, energy_tab, range_tab, water_ratio, sigma_tab, lg_pv_tab, inv_pv2_tab, bohr_tab,
     inv_xs, z_over_a, sp_charge, sp_mass,
+    chan_xs, chan_kind, nuc_par,
     params,
-    edep, edep_water, counters,
+    edep, edep_water, edep_sec, fluence_z, counters,
 ):
-    """Transport ``n_histories`` primaries, drawing random numbers from the xoshiro256+ state
-    ``rng_state`` (uint64[4], not modified), and add their
-    energy deposits [MeV] to ``edep`` (and, if enabled, the water-equivalent deposit
-    E (S_w/S_m) to ``edep_water``) and the energy bookkeeping to ``counters``.
+    """Transport ``n_histories`` primaries and all their charged secondaries, drawing random
+    numbers from the xoshiro256+ state ``rng_state`` (uint64[4], not modified), and add
+
+    * their energy deposits [MeV] to ``edep`` (and, if enabled, the water-equivalent deposit
+      E (S_w/S_m) to ``edep_water``, and the part deposited by secondaries to ``edep_sec``);
+    * to ``fluence_z[k]`` the number of primaries that reach voxel layer k along z (a primary
+      stops being one at a non-elastic nuclear interaction);
+    * the energy bookkeeping to ``counters`` (``COUNTER_*``).
 
     Source: spots with cumulative selection probabilities ``spot_cdf``; each has a mean energy
     and Gaussian sigma [MeV], a central position [cm] and unit direction, transverse unit axes
     ``spot_ax1``/``spot_ax2``, Gaussian position sigmas [cm] and angular sigmas [rad] along
     those axes, and a species index.
+
+    Nuclear channels (``physics.nuclear``): ``chan_xs[row, k]`` is the mass cross section
+    [cm^2/g] of channel k of the material (``sigma_tab[row]`` their sum), ``chan_kind[m, k]``
+    its process (``physics.nuclear.CHANNEL_*``); ``nuc_par`` the non-elastic product-model
+    parameters (``physics.nuclear.product_model_parameters``).
     """
     st = np.empty(4, np.uint64)
     st[:] = rng_state
     nx, ny, nz = mat_id.shape
     n_mat = inv_xs.shape[0]
+    n_chan = chan_kind.shape[1]
     t_cut = params[PAR_T_CUT]
     max_frac = params[PAR_MAX_RANGE_FRACTION]
     do_strag = params[PAR_STRAGGLING] != 0.0
     do_mcs = params[PAR_SCATTERING] != 0.0
     do_water = params[PAR_DOSE_TO_WATER] != 0.0
+    do_sec = params[PAR_SECONDARY_TALLY] != 0.0
+    n_fluence = fluence_z.shape[0]
     inv_dx = 1.0 / spacing[0]
     inv_dy = 1.0 / spacing[1]
     inv_dz = 1.0 / spacing[2]
@@ -212,8 +354,14 @@ def transport_batch(
     upper1 = lower[1] + ny * spacing[1]
     upper2 = lower[2] + nz * spacing[2]
     n_spots = spot_cdf.shape[0]
-    deposited = 0.0
     n_steps = 0.0
+    # deposits by class: 0 primaries, 1 secondary protons, 2 other transported secondaries,
+    # 3 local deposits of short-range products
+    dep = np.zeros(4)
+    stack = np.empty((STACK_MAX, 8))
+    prod = np.empty((MAX_PRODUCTS, 3))
+    part = np.empty(n_chan)
+    M_p = sp_mass[0]
 
     for _h in range(n_histories):
         counters[COUNTER_HISTORIES] += 1.0
@@ -222,8 +370,6 @@ def transport_batch(
         if k >= n_spots:
             k = n_spots - 1
         sp = spot_species[k]
-        M = sp_mass[sp]
-        z2 = sp_charge[sp] * sp_charge[sp]
         T = spot_energy[k]
         if spot_energy_sigma[k] > 0.0:
             while True:
@@ -283,229 +429,343 @@ def transport_batch(
         y += t0 * v
         z += t0 * w
 
-        # ---- condensed-history loop ------------------------------------------------------
-        p1v1 = _pv(T, M)
-        p1v1_inv2 = 1.0 / (p1v1 * p1v1)
-        fT = (math.log(T) - lnT0) * inv_dlnT
-        n_mfp = -math.log(1.0 - _uniform(st))
-        spare = 0.0
-        has_spare = False
+        # ---- the primary, then every stacked secondary -----------------------------------
+        cls = 0  # deposit class of the particle in flight (see ``dep``)
+        iz_max = -1  # deepest voxel layer a primary has reached
+        n_stack = 0
         while True:
-            qx = (x - lower[0]) * inv_dx
-            qy = (y - lower[1]) * inv_dy
-            qz = (z - lower[2]) * inv_dz
-            ix = int(qx)
-            iy = int(qy)
-            iz = int(qz)
-            if qx < 0.0 or ix >= nx or qy < 0.0 or iy >= ny or qz < 0.0 or iz >= nz:
-                if qx < 0.0:
-                    face = 0
-                elif ix >= nx:
-                    face = 1
-                elif qy < 0.0:
-                    face = 2
-                elif iy >= ny:
-                    face = 3
-                elif qz < 0.0:
-                    face = 4
-                else:
-                    face = 5
-                counters[COUNTER_ESCAPED + face] += T
-                break
-            m = mat_id[ix, iy, iz]
-            rho = density[ix, iy, iz]
-            row = sp * n_mat + m
-            R = _lin(range_tab, row, fT)
+            M = sp_mass[sp]
+            z2 = sp_charge[sp] * sp_charge[sp]
+            p1v1 = _pv(T, M)
+            p1v1_inv2 = 1.0 / (p1v1 * p1v1)
+            fT = (math.log(T) - lnT0) * inv_dlnT
+            n_mfp = -math.log(1.0 - _uniform(st))
+            spare = 0.0
+            has_spare = False
+            # ---- condensed-history loop of one particle ----------------------------------
+            while True:
+                qx = (x - lower[0]) * inv_dx
+                qy = (y - lower[1]) * inv_dy
+                qz = (z - lower[2]) * inv_dz
+                ix = int(qx)
+                iy = int(qy)
+                iz = int(qz)
+                if qx < 0.0 or ix >= nx or qy < 0.0 or iy >= ny or qz < 0.0 or iz >= nz:
+                    if qx < 0.0:
+                        face = 0
+                    elif ix >= nx:
+                        face = 1
+                    elif qy < 0.0:
+                        face = 2
+                    elif iy >= ny:
+                        face = 3
+                    elif qz < 0.0:
+                        face = 4
+                    else:
+                        face = 5
+                    counters[COUNTER_ESCAPED + face] += T
+                    break
+                if cls == 0 and iz > iz_max:
+                    for kz in range(iz_max + 1, min(iz + 1, n_fluence)):
+                        fluence_z[kz] += 1.0
+                    iz_max = iz
+                m = mat_id[ix, iy, iz]
+                rho = density[ix, iy, iz]
+                row = sp * n_mat + m
+                R = _lin(range_tab, row, fT)
 
-            # distance to the voxel boundary
-            # axis (0, 1, 2) and plane coordinate of the boundary the direction points to
-            db = 1e300
-            b_ax = -1
-            b_pl = 0.0
-            if u > 0.0:
-                b_pl = lower[0] + (ix + 1) * spacing[0]
-                db = (b_pl - x) / u
-                b_ax = 0
-            elif u < 0.0:
-                b_pl = lower[0] + ix * spacing[0]
-                db = (b_pl - x) / u
-                b_ax = 0
-            if v > 0.0:
-                pl = lower[1] + (iy + 1) * spacing[1]
-                t = (pl - y) / v
-                if t < db:
-                    db, b_ax, b_pl = t, 1, pl
-            elif v < 0.0:
-                pl = lower[1] + iy * spacing[1]
-                t = (pl - y) / v
-                if t < db:
-                    db, b_ax, b_pl = t, 1, pl
-            if w > 0.0:
-                pl = lower[2] + (iz + 1) * spacing[2]
-                t = (pl - z) / w
-                if t < db:
-                    db, b_ax, b_pl = t, 2, pl
-            elif w < 0.0:
-                pl = lower[2] + iz * spacing[2]
-                t = (pl - z) / w
-                if t < db:
-                    db, b_ax, b_pl = t, 2, pl
-            if db < 0.0:
-                db = 0.0
-            s = db + _PUSH
-            to_boundary = True
-            s_rng = max_frac * R / rho
-            if s_rng < s:
-                s = s_rng
-                to_boundary = False
-            # discrete interactions
-            sig = _lin(sigma_tab, row, fT) * rho
-            discrete = False
-            if sig > 0.0:
-                s_d = n_mfp / sig
-                if s_d < s:
-                    s = s_d
-                    discrete = True
+                # distance to the voxel boundary
+                # axis (0, 1, 2) and plane coordinate of the boundary the direction points to
+                db = 1e300
+                b_ax = -1
+                b_pl = 0.0
+                if u > 0.0:
+                    b_pl = lower[0] + (ix + 1) * spacing[0]
+                    db = (b_pl - x) / u
+                    b_ax = 0
+                elif u < 0.0:
+                    b_pl = lower[0] + ix * spacing[0]
+                    db = (b_pl - x) / u
+                    b_ax = 0
+                if v > 0.0:
+                    pl = lower[1] + (iy + 1) * spacing[1]
+                    t = (pl - y) / v
+                    if t < db:
+                        db, b_ax, b_pl = t, 1, pl
+                elif v < 0.0:
+                    pl = lower[1] + iy * spacing[1]
+                    t = (pl - y) / v
+                    if t < db:
+                        db, b_ax, b_pl = t, 1, pl
+                if w > 0.0:
+                    pl = lower[2] + (iz + 1) * spacing[2]
+                    t = (pl - z) / w
+                    if t < db:
+                        db, b_ax, b_pl = t, 2, pl
+                elif w < 0.0:
+                    pl = lower[2] + iz * spacing[2]
+                    t = (pl - z) / w
+                    if t < db:
+                        db, b_ax, b_pl = t, 2, pl
+                if db < 0.0:
+                    db = 0.0
+                s = db + _PUSH
+                to_boundary = True
+                s_rng = max_frac * R / rho
+                if s_rng < s:
+                    s = s_rng
                     to_boundary = False
-                else:
-                    n_mfp -= sig * s
+                # discrete interactions
+                sig = _lin(sigma_tab, row, fT) * rho
+                discrete = False
+                if sig > 0.0:
+                    s_d = n_mfp / sig
+                    if s_d < s:
+                        s = s_d
+                        discrete = True
+                        to_boundary = False
+                    else:
+                        n_mfp -= sig * s
 
-            # continuous energy loss (fT_end: table index of the mean end energy)
-            fT_end = range_to_index(range_tab, row, R - rho * s, int(fT))
-            if fT_end < 0.0:
-                T_mean = 0.0
-                fT_end = 0.0
-            else:
-                if fT_end > fT:
-                    fT_end = fT
-                T_mean = _lin(energy_tab, 0, fT_end)
-                if T_mean > T:
-                    T_mean = T
-            dE = T - T_mean
-            dE_mean = dE
-            T_mid = T - 0.5 * dE
-            if do_strag and dE > 0.0:
-                var = _lin(bohr_tab, sp, 0.5 * (fT + fT_end)) * z_over_a[m] * rho * s
-                if has_spare:
-                    gs = spare
-                    has_spare = False
+                # continuous energy loss (fT_end: table index of the mean end energy)
+                fT_end = range_to_index(range_tab, row, R - rho * s, int(fT))
+                if fT_end < 0.0:
+                    T_mean = 0.0
+                    fT_end = 0.0
                 else:
-                    gs, spare = _gauss_pair(st)
-                    has_spare = True
-                dE = _sample_loss(st, dE, var, gs)
-                if dE > T:
-                    dE = T
+                    if fT_end > fT:
+                        fT_end = fT
+                    T_mean = _lin(energy_tab, 0, fT_end)
+                    if T_mean > T:
+                        T_mean = T
+                dE = T - T_mean
+                dE_mean = dE
+                if do_strag and dE > 0.0:
+                    var = _lin(bohr_tab, sp, 0.5 * (fT + fT_end)) * z_over_a[m] * rho * s
+                    if has_spare:
+                        gs = spare
+                        has_spare = False
+                    else:
+                        gs, spare = _gauss_pair(st)
+                        has_spare = True
+                    dE = _sample_loss(st, dE, var, gs)
+                    if dE > T:
+                        dE = T
 
-            # multiple scattering with a random hinge
-            if do_mcs:
-                # pv at the mid-step energy from tables at the log-mid index
-                f_mid = 0.5 * (fT + fT_end)
-                inv_pv2 = _lin(inv_pv2_tab, sp, f_mid)
-                lgp = _lin(lg_pv_tab, sp, f_mid)
-                r2 = 1.0 - p1v1_inv2 / inv_pv2
-                if r2 < 1e-300:
-                    r2 = 1e-300
-                lg1 = math.log(r2) * _INV_LN10
-                f = 0.5244 + 0.1975 * lg1 + 0.2320 * lgp - 0.0098 * lgp * lg1
-                th0sq = 0.0
-                if f > 0.0:
-                    th0sq = f * z2 * _E_S2 * inv_pv2 * inv_xs[m] * rho * s
-                hinge = _uniform(st) * s
-                x += hinge * u
-                y += hinge * v
-                z += hinge * w
-                if th0sq > 0.0:
-                    # Box-Muller in polar form: space angle^2 = th0^2 (-2 ln U1), azimuth 2 pi U2
-                    th2 = -2.0 * th0sq * math.log(1.0 - _uniform(st))
-                    phi = _TWO_PI * _uniform(st)
-                    th = math.sqrt(th2)
-                    tx = th * math.cos(phi)
-                    ty = th * math.sin(phi)
-                    if th2 > 0.0:
-                        if th2 < 2.5e-3:
-                            # series of cos and sin/th, error < th^6/720 < 2e-11
-                            ct = 1.0 - 0.5 * th2 + th2 * th2 / 24.0
-                            sn = 1.0 - th2 / 6.0 + th2 * th2 / 120.0
-                        else:
-                            if th > math.pi:
-                                th = math.pi
-                            ct = math.cos(th)
-                            sn = math.sin(th) / th
-                        # rotate (u, v, w) by the projected angles (tx, ty) about the axes
-                        # e1 = (u w, v w, -(1 - w^2)) / sqrt(1 - w^2), e2 = (-v, u, 0) / sqrt(1 - w^2)
-                        sw2 = 1.0 - w * w
-                        if sw2 > 1e-12:
-                            sw = math.sqrt(sw2)
-                            isw = 1.0 / sw
-                            un = ct * u + sn * (tx * u * w - ty * v) * isw
-                            vn = ct * v + sn * (tx * v * w + ty * u) * isw
-                            wn = ct * w - sn * tx * sw
-                        else:
-                            sgn = 1.0 if w > 0.0 else -1.0
-                            un = sn * tx
-                            vn = sn * ty
-                            wn = ct * sgn
-                        # renormalise (rounding only: the rotation preserves the norm)
-                        nrm = 1.5 - 0.5 * (un * un + vn * vn + wn * wn)
-                        u = un * nrm
-                        v = vn * nrm
-                        w = wn * nrm
-                rest = s - hinge
-                x += rest * u
-                y += rest * v
-                z += rest * w
-                # A boundary-limited step ends across that boundary: the hinge deflection can
-                # leave the end point short of the plane by at most ~s theta^2/2 (second order
-                # in the angle); it is snapped across instead of taking a micro-step.
-                if to_boundary:
-                    if b_ax == 0:
-                        if u > 0.0 and x < b_pl + _PUSH:
-                            x = b_pl + _PUSH
-                        elif u < 0.0 and x > b_pl - _PUSH:
-                            x = b_pl - _PUSH
-                    elif b_ax == 1:
-                        if v > 0.0 and y < b_pl + _PUSH:
-                            y = b_pl + _PUSH
-                        elif v < 0.0 and y > b_pl - _PUSH:
-                            y = b_pl - _PUSH
-                    elif b_ax == 2:
-                        if w > 0.0 and z < b_pl + _PUSH:
-                            z = b_pl + _PUSH
-                        elif w < 0.0 and z > b_pl - _PUSH:
-                            z = b_pl - _PUSH
-            else:
-                x += s * u
-                y += s * v
-                z += s * w
-
-            # deposit
-            edep[ix, iy, iz] += dE
-            deposited += dE
-            if do_water:
-                edep_water[ix, iy, iz] += dE * _lin(water_ratio, row, fT)
-            n_steps += 1.0
-            T -= dE
-            # table index of the new energy: the mean end point corrected by the straggling
-            if T > 0.0:
-                q = (dE - dE_mean) / T_mean if T_mean > 0.0 else 1.0
-                if -1e-3 < q < 1e-3:
-                    fT = fT_end - (q + 0.5 * q * q + q * q * q / 3.0) * inv_dlnT
+                # multiple scattering with a random hinge
+                if do_mcs:
+                    # pv at the mid-step energy from tables at the log-mid index
+                    f_mid = 0.5 * (fT + fT_end)
+                    inv_pv2 = _lin(inv_pv2_tab, sp, f_mid)
+                    lgp = _lin(lg_pv_tab, sp, f_mid)
+                    r2 = 1.0 - p1v1_inv2 / inv_pv2
+                    if r2 < 1e-300:
+                        r2 = 1e-300
+                    lg1 = math.log(r2) * _INV_LN10
+                    f = 0.5244 + 0.1975 * lg1 + 0.2320 * lgp - 0.0098 * lgp * lg1
+                    th0sq = 0.0
+                    if f > 0.0:
+                        th0sq = f * z2 * _E_S2 * inv_pv2 * inv_xs[m] * rho * s
+                    hinge = _uniform(st) * s
+                    x += hinge * u
+                    y += hinge * v
+                    z += hinge * w
+                    if th0sq > 0.0:
+                        # Box-Muller in polar form: space angle^2 = th0^2 (-2 ln U1), azimuth 2 pi U2
+                        th2 = -2.0 * th0sq * math.log(1.0 - _uniform(st))
+                        phi = _TWO_PI * _uniform(st)
+                        if th2 > 0.0:
+                            if th2 < 2.5e-3:
+                                # series of cos and sin, error < th^6/720 < 2e-11
+                                ct = 1.0 - 0.5 * th2 + th2 * th2 / 24.0
+                                sn = math.sqrt(th2) * (1.0 - th2 / 6.0 + th2 * th2 / 120.0)
+                            else:
+                                th = math.sqrt(th2)
+                                if th > math.pi:
+                                    th = math.pi
+                                ct = math.cos(th)
+                                sn = math.sin(th)
+                            u, v, w = _rotate(u, v, w, ct, sn * math.cos(phi), sn * math.sin(phi))
+                    rest = s - hinge
+                    x += rest * u
+                    y += rest * v
+                    z += rest * w
+                    # A boundary-limited step ends across that boundary: the hinge deflection can
+                    # leave the end point short of the plane by at most ~s theta^2/2 (second order
+                    # in the angle); it is snapped across instead of taking a micro-step.
+                    if to_boundary:
+                        if b_ax == 0:
+                            if u > 0.0 and x < b_pl + _PUSH:
+                                x = b_pl + _PUSH
+                            elif u < 0.0 and x > b_pl - _PUSH:
+                                x = b_pl - _PUSH
+                        elif b_ax == 1:
+                            if v > 0.0 and y < b_pl + _PUSH:
+                                y = b_pl + _PUSH
+                            elif v < 0.0 and y > b_pl - _PUSH:
+                                y = b_pl - _PUSH
+                        elif b_ax == 2:
+                            if w > 0.0 and z < b_pl + _PUSH:
+                                z = b_pl + _PUSH
+                            elif w < 0.0 and z > b_pl - _PUSH:
+                                z = b_pl - _PUSH
                 else:
-                    fT = (math.log(T) - lnT0) * inv_dlnT
-            if T <= t_cut:
-                edep[ix, iy, iz] += T
-                deposited += T
-                counters[COUNTER_CUTOFF] += T
+                    x += s * u
+                    y += s * v
+                    z += s * w
+
+                # deposit
+                edep[ix, iy, iz] += dE
+                dep[cls] += dE
+                if do_sec and cls != 0:
+                    edep_sec[ix, iy, iz] += dE
                 if do_water:
-                    edep_water[ix, iy, iz] += T * _lin(water_ratio, row, fT)
+                    edep_water[ix, iy, iz] += dE * _lin(water_ratio, row, fT)
+                n_steps += 1.0
+                T -= dE
+                # table index of the new energy: the mean end point corrected by the straggling
+                if T > 0.0:
+                    q = (dE - dE_mean) / T_mean if T_mean > 0.0 else 1.0
+                    if -1e-3 < q < 1e-3:
+                        fT = fT_end - (q + 0.5 * q * q + q * q * q / 3.0) * inv_dlnT
+                    else:
+                        fT = (math.log(T) - lnT0) * inv_dlnT
+                if T <= t_cut:
+                    edep[ix, iy, iz] += T
+                    dep[cls] += T
+                    counters[COUNTER_CUTOFF] += T
+                    if do_sec and cls != 0:
+                        edep_sec[ix, iy, iz] += T
+                    if do_water:
+                        edep_water[ix, iy, iz] += T * _lin(water_ratio, row, fT)
+                    break
+                if not discrete:
+                    continue
+
+                # ---- discrete nuclear interaction at the end of the step -----------------
+                n_mfp = -math.log(1.0 - _uniform(st))
+                tot = 0.0
+                for kc in range(n_chan):
+                    part[kc] = _lin3(chan_xs, row, kc, fT)
+                    tot += part[kc]
+                if tot <= 0.0:
+                    continue  # below every channel's threshold after the step's energy loss
+                r = _uniform(st) * tot
+                kc = 0
+                while kc < n_chan - 1 and r >= part[kc]:
+                    r -= part[kc]
+                    kc += 1
+                kind = chan_kind[m, kc]
+                phi = _TWO_PI * _uniform(st)
+                cph = math.cos(phi)
+                sph = math.sin(phi)
+                if kind == CHANNEL_PP_ELASTIC:
+                    # p-p elastic, isotropic in the centre-of-mass frame; the more energetic
+                    # proton continues this track (and keeps its primary status)
+                    counters[COUNTER_PP_ELASTIC] += 1.0
+                    T1 = 0.5 * T * (2.0 - _uniform(st))  # (1 + cos theta*)/2 in [1/2, 1]
+                    T2 = T - T1
+                    c1 = _cos_lab_elastic(T1, T, M_p)
+                    c2 = _cos_lab_elastic(T2, T, M_p)
+                    s1 = math.sqrt(max(0.0, 1.0 - c1 * c1))
+                    s2 = math.sqrt(max(0.0, 1.0 - c2 * c2))
+                    u2, v2, w2 = _rotate(u, v, w, c2, -s2 * cph, -s2 * sph)
+                    u, v, w = _rotate(u, v, w, c1, s1 * cph, s1 * sph)
+                    T = T1
+                    fT = (math.log(T) - lnT0) * inv_dlnT
+                    p1v1 = _pv(T, M)
+                    p1v1_inv2 = 1.0 / (p1v1 * p1v1)
+                    if T2 > t_cut and n_stack < STACK_MAX:
+                        _push(stack, n_stack, x, y, z, u2, v2, w2, T2, 0.0)
+                        n_stack += 1
+                    else:
+                        edep[ix, iy, iz] += T2
+                        dep[1] += T2
+                        counters[COUNTER_CUTOFF] += T2
+                        if do_sec:
+                            edep_sec[ix, iy, iz] += T2
+                        if do_water:
+                            edep_water[ix, iy, iz] += T2 * _lin(water_ratio, m, fT)
+                    continue
+                if kind == CHANNEL_PO_ELASTIC:
+                    # p-16O elastic (Fippel & Soukup 2004): the recoil energy is exponential
+                    # with mean t_avg, truncated at the kinematic maximum, and is deposited on
+                    # the spot; the deflection follows from the momentum transfer.
+                    counters[COUNTER_PO_ELASTIC] += 1.0
+                    t_avg = 0.65 * math.exp(-0.0013 * T) - 0.71 * math.exp(-0.0177 * T)
+                    g = 1.0 + T / M_p
+                    bg2 = g * g - 1.0
+                    mr = O16_MASS_MEV / M_p
+                    t_max = 2.0 * O16_MASS_MEV * bg2 / (1.0 + 2.0 * g * mr + mr * mr)
+                    if t_max > T:
+                        t_max = T
+                    d_rec = -t_avg * math.log(1.0 - _uniform(st) * (1.0 - math.exp(-t_max / t_avg)))
+                    if d_rec > t_max:
+                        d_rec = t_max
+                    T3 = T - d_rec
+                    p1sq = T * (T + 2.0 * M_p)
+                    p3sq = T3 * (T3 + 2.0 * M_p)
+                    c1 = (p1sq + p3sq - d_rec * (d_rec + 2.0 * O16_MASS_MEV)) / (2.0 * math.sqrt(p1sq * p3sq))
+                    if c1 > 1.0:
+                        c1 = 1.0
+                    elif c1 < -1.0:
+                        c1 = -1.0
+                    s1 = math.sqrt(1.0 - c1 * c1)
+                    u, v, w = _rotate(u, v, w, c1, s1 * cph, s1 * sph)
+                    edep[ix, iy, iz] += d_rec
+                    dep[3] += d_rec
+                    if do_sec:
+                        edep_sec[ix, iy, iz] += d_rec
+                    if do_water:
+                        edep_water[ix, iy, iz] += d_rec * _lin(water_ratio, m, fT)
+                    T = T3
+                    fT = (math.log(T) - lnT0) * inv_dlnT
+                    continue
+                # non-elastic: the projectile is absorbed, its energy shared by the products
+                counters[COUNTER_NONELASTIC] += 1.0
+                n_prod, e_loc, e_neu, e_bind = _nonelastic(st, T, nuc_par, prod)
+                counters[COUNTER_NEUTRAL] += e_neu
+                e_out = e_loc + e_neu
+                for j in range(n_prod):
+                    Tj = prod[j, 1]
+                    if Tj > t_cut and n_stack < STACK_MAX:
+                        e_out += Tj
+                        cj = prod[j, 2]
+                        sj = math.sqrt(max(0.0, 1.0 - cj * cj))
+                        ph = _TWO_PI * _uniform(st)
+                        uj, vj, wj = _rotate(u, v, w, cj, sj * math.cos(ph), sj * math.sin(ph))
+                        _push(stack, n_stack, x, y, z, uj, vj, wj, Tj, prod[j, 0])
+                        n_stack += 1
+                    else:
+                        e_loc += Tj
+                        e_out += Tj
+                edep[ix, iy, iz] += e_loc
+                dep[3] += e_loc
+                if do_sec:
+                    edep_sec[ix, iy, iz] += e_loc
+                if do_water:
+                    edep_water[ix, iy, iz] += e_loc * _lin(water_ratio, m, fT)
+                # what the products do not carry is the binding energy (e_bind up to rounding)
+                counters[COUNTER_BINDING] += T - e_out
                 break
-            if discrete:
-                # Discrete interaction: the particle is removed and its energy is booked to the
-                # discrete channel. Non-elastic nuclear models replace this with products.
-                counters[COUNTER_DISCRETE] += T
-                counters[COUNTER_DISCRETE_EVENTS] += 1.0
+            # ---- next particle from the stack --------------------------------------------
+            if n_stack == 0:
                 break
-    counters[COUNTER_DEPOSITED] += deposited
+            n_stack -= 1
+            x = stack[n_stack, 0]
+            y = stack[n_stack, 1]
+            z = stack[n_stack, 2]
+            u = stack[n_stack, 3]
+            v = stack[n_stack, 4]
+            w = stack[n_stack, 5]
+            T = stack[n_stack, 6]
+            sp = int(stack[n_stack, 7])
+            cls = 1 if sp == 0 else 2
+    counters[COUNTER_DEPOSITED] += dep[0] + dep[1] + dep[2] + dep[3]
+    counters[COUNTER_DEP_PRIMARY] += dep[0]
+    counters[COUNTER_DEP_SEC_PROTON] += dep[1]
+    counters[COUNTER_DEP_SEC_OTHER] += dep[2]
+    counters[COUNTER_DEP_LOCAL] += dep[3]
     counters[COUNTER_STEPS] += n_steps
 
 

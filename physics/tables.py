@@ -12,8 +12,10 @@ indexed by ``species * n_materials + material``.
                    energy loss never suffers from table round-trip error.
 * ``water_ratio``  (S/rho)_water / (S/rho)_material, for dose to water (Paganetti 2009,
                    Phys. Med. Biol. 54:4399, eq. 1).
-* ``sigma_nuclear`` macroscopic discrete-interaction cross section per unit mass [cm^2/g];
-                   zero here: non-elastic nuclear interactions fill it.
+* ``sigma_nuclear`` total nuclear mass cross section [cm^2/g] (sum of the channels below).
+* ``chan_xs``      mass cross section [cm^2/g] of each nuclear channel, shape
+                   (rows, channels, energies); ``chan_kind`` [material, channel] the process
+                   (:mod:`physics.nuclear`). Only protons have nuclear channels.
 * per species: ``lg_pv`` log10 of pv [MeV] and ``inv_pv2`` 1/(pv)^2 [MeV^-2] for the
   scattering power; ``bohr`` the Bohr variance per unit areal density and unit <Z/A>,
   K m_e c^2 z^2 (1 - beta^2/2)/(1 - beta^2) [MeV^2 cm^2/mol] (:mod:`physics.straggling`).
@@ -27,6 +29,7 @@ from functools import lru_cache
 import numpy as np
 
 from .materials import get_material
+from .nuclear import build_channels
 from .scattering import pv_MeV, scattering_length
 from .species import SPECIES
 from .straggling import bohr_variance
@@ -51,6 +54,9 @@ class PhysicsTables:
     range_gcm2: np.ndarray
     water_ratio: np.ndarray
     sigma_nuclear: np.ndarray
+    chan_xs: np.ndarray
+    chan_kind: np.ndarray
+    chan_labels: tuple
     lg_pv: np.ndarray
     inv_pv2: np.ndarray
     bohr: np.ndarray
@@ -111,6 +117,9 @@ def _build(material_key):
             rng[k, 1:] = rng[k, 0] + np.cumsum(0.5 * (f[1:] + f[:-1]) * dlnT)
             ratio[k] = s_w / s
     pv = np.array([pv_MeV(energy, sp.mass_MeV) for sp in SPECIES])
+    chans = build_channels(materials, energy)
+    chan_xs = np.zeros((n_rows,) + chans.xs.shape[1:])
+    chan_xs[:n_m] = chans.xs  # species 0 (protons)
     tables = PhysicsTables(
         material_names=tuple(m.name for m in materials),
         materials=tuple(materials),
@@ -121,14 +130,18 @@ def _build(material_key):
         stopping=stopping,
         range_gcm2=rng,
         water_ratio=ratio,
-        sigma_nuclear=np.zeros((n_rows, n_t)),
+        sigma_nuclear=chan_xs.sum(axis=1),
+        chan_xs=chan_xs,
+        chan_kind=chans.kind,
+        chan_labels=chans.labels,
         lg_pv=np.log10(pv),
         inv_pv2=1.0 / pv**2,
         bohr=np.array([bohr_variance(energy, sp.mass_MeV, 1.0, 1.0, sp.charge) for sp in SPECIES]),
         inv_scattering_length=np.array([1.0 / scattering_length(m) for m in materials]),
         z_over_a=np.array([m.z_over_a for m in materials]),
     )
-    for arr in (energy, stopping, rng, ratio, tables.sigma_nuclear, tables.lg_pv, tables.inv_pv2, tables.bohr):
+    for arr in (energy, stopping, rng, ratio, tables.sigma_nuclear, chan_xs, chans.kind, tables.lg_pv, tables.inv_pv2,
+                tables.bohr):
         arr.setflags(write=False)
     return tables
 

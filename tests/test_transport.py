@@ -7,8 +7,7 @@ from mc.analysis import r_distal
 from mc.config import load_config_text
 from mc.run import batch_seed, build_geometry, energy_balance, kernel_params, run_batch
 from mc.source import build_spots
-from mc.tally import new_counters
-from mc.transport import COUNTER_DISCRETE_EVENTS
+from mc.tally import BatchBuffers
 from physics.materials import get_material
 from physics.scattering import generalized_highland_sigma_x, radiation_length
 from physics.species import SPECIES
@@ -44,7 +43,8 @@ def test_lateral_spread_at_half_range_matches_generalized_highland(run_cfg):
     res = run_cfg("""
 geometry: {type: box, material: water, size_mm: [60, 60, 80], voxel_mm: [0.5, 60, 2]}
 beam: {energy_MeV: 150, position_mm: [0, 0, -1]}
-run: {primaries: 4000, seed: 3, batches: 4}""")
+run: {primaries: 4000, seed: 3, batches: 4}
+physics: {nuclear: false}""")  # Highland describes multiple Coulomb scattering alone
     x = res.grid.axis_centres_cm(0)
     zc = res.grid.axis_centres_cm(2)
     iz = int(np.argmin(abs(zc - R / 2)))
@@ -119,34 +119,11 @@ run: {primaries: 400, seed: 9, batches: 4}""")
     for order in ([0, 1, 2, 3], [3, 2, 1, 0]):
         total = np.zeros(grid.shape)
         for b in order:
-            e = np.zeros(grid.shape)
-            run_batch(batch_seed(9, b), 100, spots, grid, tables, params, e, np.zeros((1, 1, 1)), new_counters())
-            total += e
+            buf = BatchBuffers(grid.shape)
+            run_batch(batch_seed(9, b), 100, spots, grid, tables, params, buf)
+            total += buf.edep
         totals.append(total)
     assert np.allclose(totals[0], totals[1], rtol=1e-12, atol=0)
-
-
-def test_discrete_interaction_sampling_follows_exponential_attenuation():
-    # Hook for nuclear interactions: with a constant mass cross section Sigma/rho the fraction
-    # of primaries interacting in a 5 cm water slab is 1 - exp(-(Sigma/rho) rho L); the removed
-    # energy is booked to its own channel and the balance still closes.
-    cfg, _ = load_config_text("""
-geometry: {type: box, material: water, size_mm: [400, 400, 50], voxel_mm: [400, 400, 5]}
-beam: {energy_MeV: 200, position_mm: [0, 0, -1]}
-run: {primaries: 20000, seed: 4, batches: 2}""")
-    grid = build_geometry(cfg)
-    spots = build_spots(cfg.beam, grid)
-    tables = build_tables(grid.materials)
-    sigma = np.full_like(tables.sigma_nuclear, 0.1)  # cm^2/g
-    counters = new_counters()
-    n = 20000
-    run_batch(batch_seed(4, 0), n, spots, grid, tables, kernel_params(cfg.physics, False), np.zeros(grid.shape),
-              np.zeros((1, 1, 1)), counters, sigma_nuclear=sigma)
-    p = 1.0 - np.exp(-0.1 * 1.0 * 5.0)
-    frac = counters[COUNTER_DISCRETE_EVENTS] / n
-    assert frac == pytest.approx(p, abs=4.0 * np.sqrt(p * (1 - p) / n))
-    eb = energy_balance(counters)
-    assert eb["discrete_removed_MeV"] > 0 and abs(eb["relative_imbalance"]) < 1e-9
 
 
 def test_dose_to_water_equals_dose_in_water_and_exceeds_it_in_bone(run_cfg):
@@ -161,8 +138,10 @@ output: {dose_to_water: true}""")
     assert np.allclose(res.dose_to_water[water & hit], res.dose[water & hit], rtol=1e-12)
     bone = (res.grid.material_id == 1) & hit
     ratio = res.dose_to_water[bone] / res.dose[bone]
-    # mass stopping-power ratio water/cortical bone at ~100 MeV is ~1.11 (PSTAR: 7.286/6.534 at 100 MeV)
-    assert np.all((ratio > 1.09) & (ratio < 1.13))
+    # mass stopping-power ratio water/cortical bone: ~1.11 at 100 MeV (PSTAR: 7.286/6.534),
+    # rising to ~1.19 at 1 MeV; slow secondary protons pull single voxels above the primaries'
+    assert np.all((ratio > 1.09) & (ratio < 1.19))
+    assert np.median(ratio) == pytest.approx(1.11, abs=0.01)
 
 
 def test_uncertainty_shrinks_as_one_over_sqrt_n(run_cfg):
@@ -189,7 +168,7 @@ def test_energy_straggling_behind_thick_slab_matches_bohr_propagation():
 geometry: {type: box, material: water, size_mm: [400, 400, 100], voxel_mm: [400, 400, 10]}
 beam: {energy_MeV: 150, position_mm: [0, 0, -1]}
 run: {primaries: 10, batches: 2}
-physics: {multiple_scattering: false}""")
+physics: {multiple_scattering: false, nuclear: false}""")
     grid = build_geometry(cfg)
     spots = build_spots(cfg.beam, grid)
     tab = build_tables(grid.materials)
@@ -197,9 +176,9 @@ physics: {multiple_scattering: false}""")
     n = 1500
     e_out = np.empty(n)
     for b in range(n):  # one primary per batch: the +z escape counter is that proton's energy
-        c = new_counters()
-        run_batch(batch_seed(5, b), 1, spots, grid, tab, params, np.zeros(grid.shape), np.zeros((1, 1, 1)), c)
-        e_out[b] = c[COUNTER_ESCAPED + 5]
+        buf = BatchBuffers(grid.shape)
+        run_batch(batch_seed(5, b), 1, spots, grid, tab, params, buf, nuclear=False)
+        e_out[b] = buf.counters[COUNTER_ESCAPED + 5]
     R0 = tab.csda_range(0, 150.0)
     z = np.linspace(0.0, 10.0, 2001)
     E = tab.energy_from_range(0, R0 - z)
