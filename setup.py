@@ -17,6 +17,7 @@ setup(
         "matplotlib>=3.7",
         "pyyaml>=6.0",
         "pydantic>=2.5",
+        "scipy>=1.10",
         "tqdm>=4.60",
     ],
     extras_require={

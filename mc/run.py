@@ -214,6 +214,7 @@ def energy_balance(counters):
         "deposited_local_fragments_MeV": c[tr.COUNTER_DEP_LOCAL],
         "histories": c[tr.COUNTER_HISTORIES],
         "nonelastic_events": c[tr.COUNTER_NONELASTIC],
+        "nonelastic_energy_MeV": c[tr.COUNTER_NONELASTIC_ENERGY],
         "pp_elastic_events": c[tr.COUNTER_PP_ELASTIC],
         "po_elastic_events": c[tr.COUNTER_PO_ELASTIC],
     }

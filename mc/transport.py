@@ -68,7 +68,8 @@ COUNTER_DEP_PRIMARY = 17  # part of the deposit made by primaries
 COUNTER_DEP_SEC_PROTON = 18  # ... by secondary protons
 COUNTER_DEP_SEC_OTHER = 19  # ... by other transported secondaries
 COUNTER_DEP_LOCAL = 20  # ... on the spot: short-range fragments, nuclear recoils
-N_COUNTERS = 21
+COUNTER_NONELASTIC_ENERGY = 21  # kinetic energy of protons entering non-elastic reactions
+N_COUNTERS = 22
 FACE_NAMES = ("-x", "+x", "-y", "+y", "-z", "+z")
 
 # Parameter vector layout.
@@ -723,6 +724,7 @@ def transport_batch(
                     continue
                 # non-elastic: the projectile is absorbed, its energy shared by the products
                 counters[COUNTER_NONELASTIC] += 1.0
+                counters[COUNTER_NONELASTIC_ENERGY] += T
                 n_prod, e_loc, e_neu, e_bind = _nonelastic(st, T, nuc_par, prod)
                 counters[COUNTER_NEUTRAL] += e_neu
                 e_out = e_loc + e_neu

@@ -1,0 +1,187 @@
+"""Nuclear interactions: cross sections against evaluated data, kinematics and energy
+conservation of single events, and their effect on the beam against independent references
+(evaluated attenuation, Bortfeld's analytic Bragg curve, published secondary-dose fractions)."""
+
+import numpy as np
+import pytest
+
+from mc.analysis import r_distal
+from mc.transport import _cos_lab_elastic, _nonelastic
+from physics import bragg
+from physics.constants import AVOGADRO, PROTON_MASS_MEV
+from physics.elements import element
+from physics.materials import get_material
+from physics.nuclear import (CHANNEL_NONELASTIC, CHANNEL_PP_ELASTIC, build_channels, nonelastic_xs_mb,
+                             pp_elastic_xs_mb, product_model_parameters)
+from physics.tables import build_tables
+
+from .reference_data import BARASHENKOV_NONELASTIC_MB
+
+
+def test_nonelastic_cross_sections_agree_with_evaluated_data():
+    # Wellisch-Axen against the Barashenkov evaluation of measurements, 20-250 MeV, C N O Ca:
+    # the published comparisons quote agreement of a few per cent, worst for light nuclei.
+    devs = []
+    for Z, rows in BARASHENKOV_NONELASTIC_MB.items():
+        T = np.array([r[0] for r in rows], float)
+        ref = np.array([r[1] for r in rows], float)
+        devs.extend(nonelastic_xs_mb(T, Z) / ref - 1.0)
+    devs = np.array(devs)
+    assert np.max(np.abs(devs)) < 0.10
+    assert np.sqrt(np.mean(devs**2)) < 0.05
+
+
+def test_hydrogen_channels():
+    # no non-elastic p-p channel below the pion threshold; the p-p elastic channel of water
+    # reproduces Fippel & Soukup's per-gram-of-water expression (units check)
+    assert np.all(nonelastic_xs_mb([10.0, 100.0, 250.0], 1) == 0.0)
+    T = np.array([20.0, 50.0, 100.0, 200.0])
+    ch = build_channels([get_material("water")], T)
+    k = list(ch.kind[0]).index(CHANNEL_PP_ELASTIC)
+    expected = 0.315 * T**-1.126 + 3.78e-6 * T
+    w_h = get_material("water").composition[1]
+    assert ch.xs[0, k] == pytest.approx(expected * w_h / (2 * 1.00794 / 18.01528), rel=1e-9)
+    # 32 mb per H atom at 100 MeV
+    assert pp_elastic_xs_mb(100.0)[0] == pytest.approx(32.0, abs=0.5)
+    # non-elastic channel of water = n_O sigma_O
+    k = list(ch.kind[0]).index(CHANNEL_NONELASTIC)
+    n_o = get_material("water").composition[8] * AVOGADRO / element(8).A
+    assert ch.xs[0, k] == pytest.approx(n_o * nonelastic_xs_mb(T, 8) * 1e-27, rel=1e-12)
+
+
+@pytest.mark.parametrize("T", [12.0, 100.0, 230.0])
+def test_pp_elastic_kinematics_conserve_momentum(T):
+    # lab angles of the two protons for CM-isotropic scattering: energy shares T1 + T2 = T;
+    # longitudinal and transverse momentum must balance (relativistic)
+    M = PROTON_MASS_MEV
+    for f in (0.5, 0.7, 0.95):
+        T1, T2 = f * T, (1.0 - f) * T
+        c1, c2 = _cos_lab_elastic(T1, T, M), _cos_lab_elastic(T2, T, M)
+        p0, p1, p2 = (np.sqrt(t * (t + 2 * M)) for t in (T, T1, T2))
+        assert p1 * c1 + p2 * c2 == pytest.approx(p0, rel=1e-12)
+        assert p1 * np.sqrt(1 - c1**2) == pytest.approx(p2 * np.sqrt(1 - c2**2), rel=1e-9)
+
+
+def test_nonelastic_event_conserves_energy():
+    par = product_model_parameters()
+    st = np.array([1, 2, 3, 4], np.uint64)
+    prod = np.empty((64, 3))
+    for T in (8.0, 60.0, 150.0, 230.0):
+        for _ in range(2000):
+            n, e_loc, e_neu, e_bind = _nonelastic(st, T, par, prod)
+            e_p = prod[:n, 1].sum()
+            assert e_p + e_loc + e_neu + e_bind == pytest.approx(T, rel=1e-12)
+            assert min(e_loc, e_neu, e_bind) >= 0.0
+            assert np.all(prod[:n, 1] >= par[2]) and np.all(np.abs(prod[:n, 2]) <= 1.0)
+            # binding energies 5, 3.25, ... MeV: never more than the geometric-series sum
+            assert e_bind <= par[0] / (1.0 - par[1]) + 1e-12
+
+
+def _water_run(run_cfg, E, n, voxel_z=2.0, extra=""):
+    return run_cfg(f"""
+geometry: {{type: box, material: water, size_mm: [300, 300, {int(E * 1.6)}], voxel_mm: [300, 300, {voxel_z}]}}
+beam: {{energy_MeV: {E}, position_mm: [0, 0, -1]}}
+run: {{primaries: {n}, seed: 21, batches: 4}}
+{extra}""")
+
+
+@pytest.mark.parametrize("E", [100.0, 150.0, 200.0])
+def test_primary_fluence_at_mid_range_matches_evaluated_attenuation(run_cfg, E):
+    n = 4000
+    res = _water_run(run_cfg, E, n)
+    tab = build_tables(["water"])
+    R0 = tab.csda_range(0, E)
+    z_edges = res.grid.lower_cm[2] + np.arange(res.grid.shape[2]) * res.grid.spacing_cm[2]
+    k = int(np.argmin(abs(z_edges - R0 / 2)))
+    zk = z_edges[k]
+    phi = res.primary_fluence_z[k]
+    # (1) Bortfeld's (1997) linear attenuation model, beta = 0.012 /cm
+    assert phi == pytest.approx(float(bragg.primary_fluence(zk, R0)), rel=0.05)
+    # (2) exp(-int n_O sigma(E(z)) dz) with Barashenkov's evaluated p + O cross section along the
+    # CSDA energy-depth relation
+    rows = BARASHENKOV_NONELASTIC_MB[8]
+    z = np.linspace(0.0, zk, 400)
+    Ez = tab.energy_from_range(0, R0 - z)
+    sig = np.interp(Ez, [r[0] for r in rows], [r[1] for r in rows]) * 1e-27
+    n_o = get_material("water").composition[8] * AVOGADRO / element(8).A
+    ref = np.exp(-np.trapezoid(n_o * sig, z))
+    assert phi == pytest.approx(ref, rel=0.05)
+    # and the MC's own statistics are far tighter than the tolerance
+    assert np.sqrt(phi * (1 - phi) / n) < 0.01
+
+
+def test_energy_balance_closes_per_channel(run_cfg):
+    # bone, lung and titanium slabs in a narrow water column: charged particles escape through
+    # the sides and back, neutrals leave, fragments deposit on the spot
+    res = run_cfg("""
+geometry: {type: slabs, size_mm: [30, 30, 120], voxel_mm: [3, 3, 2],
+           slabs: [{material: water, thickness_mm: 20}, {material: bone_cortical, thickness_mm: 20},
+                   {material: lung, thickness_mm: 40}, {material: titanium, thickness_mm: 10},
+                   {material: water, thickness_mm: 30}]}
+beam: {energy_MeV: 160, spot_sigma_mm: [4, 4], position_mm: [0, 0, -5]}
+run: {primaries: 3000, seed: 8, batches: 3}
+output: {secondary_dose: true}""")
+    eb = res.energy_balance
+    assert eb["incident_MeV"] == pytest.approx(3000 * 160.0, rel=1e-12)
+    for k in ("neutral_MeV", "binding_MeV", "deposited_secondary_proton_MeV", "deposited_local_fragments_MeV",
+              "escaped_+z_MeV", "escaped_+x_MeV"):
+        assert eb[k] > 0.0, k
+    assert abs(eb["relative_imbalance"]) < 1e-9
+    assert abs(eb["deposit_split_imbalance"]) < 1e-9
+    n = res.primaries
+    assert res.edep_per_primary.sum() * n == pytest.approx(eb["deposited_MeV"], rel=1e-9)
+    sec = eb["deposited_secondary_proton_MeV"] + eb["deposited_secondary_other_MeV"] + \
+        eb["deposited_local_fragments_MeV"]
+    assert res.edep_secondary_per_primary.sum() * n == pytest.approx(sec, rel=1e-9)
+    assert eb["nonelastic_events"] > 0 and eb["pp_elastic_events"] > 0 and eb["po_elastic_events"] > 0
+
+
+def test_energy_carried_off_by_neutrals_is_in_published_range(run_cfg):
+    # Bortfeld (1997) takes 60 % of the energy released in non-elastic reactions as absorbed
+    # near the reaction and 40 % as carried away by neutral secondaries (gamma = 0.6), a single
+    # rounded figure: we accept 0.40 +- 25 %. The released energy itself (protons entering
+    # non-elastic reactions) follows his linear attenuation model, E0-fraction within 15 %.
+    E = 150.0
+    res = _water_run(run_cfg, E, 4000)
+    eb = res.energy_balance
+    not_local = (eb["neutral_MeV"] + eb["binding_MeV"]) / eb["nonelastic_energy_MeV"]
+    assert not_local == pytest.approx(1.0 - bragg.GAMMA, rel=0.25)
+    released, _ = bragg.nonelastic_energy_budget(E, build_tables(["water"]).csda_range(0, E))
+    assert eb["nonelastic_energy_MeV"] / eb["incident_MeV"] == pytest.approx(released / E, rel=0.15)
+
+
+def test_pristine_bragg_curve_shape_150MeV(run_cfg):
+    # mono-energetic 150 MeV, no energy spread: peak-to-entrance ratio and R80 against
+    # Bortfeld's analytic curve (nuclear build-down term included) with R0 = our CSDA range
+    E = 150.0
+    res = _water_run(run_cfg, E, 12000, voxel_z=0.5)
+    z = res.grid.axis_centres_cm(2)
+    idd = res.edep_per_primary.sum(axis=(0, 1))
+    R0 = build_tables(["water"]).csda_range(0, E)
+    ref = bragg.depth_dose(z, R0, bragg.sigma_straggling(R0))
+    pe_mc = idd.max() / idd[:4].mean()
+    pe_ref = ref.max() / ref[:4].mean()
+    assert pe_mc == pytest.approx(pe_ref, rel=0.10)
+    assert abs(r_distal(z, idd, 0.8) - r_distal(z, ref, 0.8)) < 0.05  # 0.5 mm
+
+
+def test_secondary_protons_build_up_with_depth(run_cfg):
+    # Paganetti (2002, Phys. Med. Biol. 47:747): secondary protons give up to ~10 % of the
+    # dose proximal to the Bragg peak of a 160 MeV beam, building up from the surface
+    res = _water_run(run_cfg, 160.0, 4000, extra="output: {secondary_dose: true}")
+    z = res.grid.axis_centres_cm(2)
+    total = res.edep_per_primary.sum(axis=(0, 1))
+    sec = res.edep_secondary_per_primary.sum(axis=(0, 1))
+    frac = sec / np.where(total > 0, total, 1.0)
+    R0 = build_tables(["water"]).csda_range(0, 160.0)
+    f_entr = frac[z < 0.4].mean()
+    f_mid = frac[(z > 0.4 * R0) & (z < 0.6 * R0)].mean()
+    assert f_entr < f_mid
+    assert 0.05 < f_mid < 0.15
+
+
+def test_nuclear_switch_off(run_cfg):
+    res = _water_run(run_cfg, 100.0, 300, extra="physics: {nuclear: false}")
+    eb = res.energy_balance
+    assert eb["nonelastic_events"] == 0 and eb["neutral_MeV"] == 0 and eb["pp_elastic_events"] == 0
+    assert res.primary_fluence_z[int(0.9 * 7.7 / 0.2)] == pytest.approx(1.0)
