@@ -1,7 +1,8 @@
 """HDF5 output (written atomically) and the depth-dose figure.
 
 Schema (see README "Output"): ``/dose`` [Gy], ``/dose_std`` [Gy], ``/dose_per_primary``
-[Gy per primary], optional ``/dose_to_water`` and ``/dose_to_water_std`` [Gy]; ``/geometry``
+[Gy per primary], optional ``/dose_to_water`` and ``/dose_to_water_std`` [Gy], optional
+``/dose_secondary`` and ``/dose_secondary_std`` [Gy], ``/primary_fluence_z``; ``/geometry``
 (material_id, density_g_cm3); ``/energy_balance`` (attributes in MeV); ``/config`` and
 ``/versions`` attributes at the root. Arrays are indexed [x, y, z]; ``spacing_mm`` and
 ``origin_mm`` (centre of voxel 0,0,0) are attributes of every grid dataset.
@@ -15,7 +16,7 @@ import time
 import h5py
 import numpy as np
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 def package_versions():
@@ -82,6 +83,17 @@ def write_result(path, result, config_text, resolved_yaml):
             for name, arr in (("dose_to_water", result.dose_to_water), ("dose_to_water_std", result.dose_to_water_std)):
                 ds = f.create_dataset(name, data=arr.astype(np.float32), compression="gzip", compression_opts=1)
                 _grid_attrs(ds, grid, "Gy")
+        if result.dose_secondary is not None:
+            for name, arr in (("dose_secondary", result.dose_secondary),
+                              ("dose_secondary_std", result.dose_secondary_std)):
+                ds = f.create_dataset(name, data=arr.astype(np.float32), compression="gzip", compression_opts=1)
+                _grid_attrs(ds, grid, "Gy")
+                ds.attrs["description"] = "part of /dose deposited by secondary protons and nuclear fragments"
+        if result.primary_fluence_z is not None:
+            ds = f.create_dataset("primary_fluence_z", data=result.primary_fluence_z)
+            ds.attrs["units"] = "fraction of primaries"
+            ds.attrs["description"] = ("primaries (no non-elastic reaction yet) reaching voxel layer k along z, "
+                                       "per simulated primary")
         g = f.create_group("geometry")
         ds = g.create_dataset("material_id", data=grid.material_id, compression="gzip", compression_opts=1)
         _grid_attrs(ds, grid, "index into /geometry attribute materials")

@@ -13,7 +13,7 @@ geometry: {type: box, material: water, size_mm: [20, 20, 90], voxel_mm: [2, 2, 1
 beam: {energy_MeV: 70, energy_spread_MeV: 0.5, spot_sigma_mm: [3, 3], position_mm: [0, 0, -10],
        protons: 2.0e8}
 run: {primaries: 400, seed: 3, batches: 4}
-output: {path: out/dose.h5}
+output: {path: out/dose.h5, secondary_dose: true}
 """
 
 
@@ -42,7 +42,11 @@ def test_cli_writes_schema(tmp_path, capsys):
         assert "primaries: 400" in f.attrs["config_input"]
         assert f.attrs["version_flashmc"] and f.attrs["version_numba"]
         eb = dict(f["/energy_balance"].attrs)
-        assert abs(eb["relative_imbalance"]) < 1e-9
+        assert abs(eb["relative_imbalance"]) < 1e-9 and eb["neutral_MeV"] > 0
+        sec = f["/dose_secondary"][()]
+        assert sec.shape == dose.shape and 0 < sec.sum() < 0.2 * dose.sum()
+        phi = f["/primary_fluence_z"][()]
+        assert phi.shape == (90,) and phi[0] == 1.0 and np.all(np.diff(phi) <= 0)
         assert list(f["/geometry"].attrs["materials"]) == ["water"]
         # peak near the 70 MeV range in water (~40.8 mm)
         idd = dose.sum(axis=(0, 1))
