@@ -130,13 +130,16 @@ def plot_depth_dose(path_png, result, title=None):
 
     z_mm, idd = depth_profile(result)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    a1.plot(z_mm, idd, color="C0")
+    a1.plot(z_mm, idd, color="C0", label="all particles")
+    if result.edep_secondary_per_primary is not None:
+        sec = result.edep_secondary_per_primary.sum(axis=(0, 1)) / (result.grid.spacing_cm[2] * 10.0)
+        a1.plot(z_mm, sec, color="C2", label="secondary protons and fragments")
     a1.set_xlabel("depth z (mm)")
     a1.set_ylabel("integrated depth dose (MeV/mm per primary)")
     r80 = r_distal(z_mm, idd, 0.8)
     if np.isfinite(r80):
         a1.axvline(r80, color="C3", ls="--", lw=1, label=f"R80 = {r80:.1f} mm")
-        a1.legend()
+    a1.legend()
     a1.grid(alpha=0.3)
     grid = result.grid
     ix, iy = grid.shape[0] // 2, grid.shape[1] // 2
