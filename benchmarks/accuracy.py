@@ -143,7 +143,11 @@ def water_case(E, n, seed, tab):
         "fluence_mid_range": float(np.interp(R0 / 2, z_edges, phi)),
         "bortfeld_fluence_mid_range": float(bragg.primary_fluence(R0 / 2, R0)),
         "barashenkov_fluence_mid_range": float(barashenkov_fluence(R0 / 2, R0, tab)),
-        "nonelastic_fraction_of_primaries": eb["nonelastic_events"] / n,
+        # primaries only (secondary protons' reactions are listed separately)
+        "nonelastic_fraction_of_primaries": eb["primary_nonelastic_events"] / n,
+        "bortfeld_nonelastic_fraction_of_primaries": bragg.BETA * R0 / (1.0 + bragg.BETA * R0),
+        "nonelastic_events_per_primary_all_protons": eb["nonelastic_events"] / n,
+        "primary_released_energy_fraction": eb["primary_nonelastic_energy_MeV"] / eb["incident_MeV"],
         "released_energy_fraction": eb["nonelastic_energy_MeV"] / eb["incident_MeV"],
         "bortfeld_released_energy_fraction": released / E,
         "not_absorbed_fraction_of_released": (eb["neutral_MeV"] + eb["binding_MeV"]) / eb["nonelastic_energy_MeV"],

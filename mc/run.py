@@ -19,11 +19,11 @@ import yaml
 
 from geometry.phantoms import box, load_voxel_file, slabs
 from physics.species import species_arrays
-from physics.tables import build_tables
+from physics.nuclear import product_model_parameters
+from physics.tables import build_tables, majorant_sigma
 
 from .config import ConfigError, load_config
 from .source import build_spots
-from physics.nuclear import product_model_parameters
 
 from . import transport as tr
 from .tally import BatchBuffers, EnergyTally, energy_to_dose
@@ -97,11 +97,28 @@ def batch_sizes(primaries, batches):
 _NUC_PAR = product_model_parameters()
 
 
-def kernel_geometry_tables(grid, tables, nuclear=True):
+_MAJORANTS = {}
+
+
+def _majorant(tables, max_range_fraction):
+    key = (id(tables), float(max_range_fraction))
+    hit = _MAJORANTS.get(key)
+    if hit is None or hit[0] is not tables:
+        hit = (tables, majorant_sigma(tables, max_range_fraction))
+        hit[1].setflags(write=False)
+        _MAJORANTS[key] = hit
+    return hit[1]
+
+
+def kernel_geometry_tables(grid, tables, params, nuclear=True):
     """Geometry, physics-table and nuclear-channel arguments of
-    :func:`mc.transport.transport_batch`, in order; ``nuclear=False`` switches every nuclear
-    interaction off."""
-    sigma = tables.sigma_nuclear if nuclear else np.zeros_like(tables.sigma_nuclear)
+    :func:`mc.transport.transport_batch`, in order; the free-path cross section is the step
+    majorant for the step limit in ``params`` (:func:`physics.tables.majorant_sigma`);
+    ``nuclear=False`` switches every nuclear interaction off."""
+    if nuclear:
+        sigma = _majorant(tables, params[PAR_MAX_RANGE_FRACTION])
+    else:
+        sigma = np.zeros_like(tables.sigma_nuclear)
     return (grid.material_id, grid.density, grid.lower_cm, grid.spacing_cm,
             tables.lnT0, tables.inv_dlnT, tables.energy.reshape(1, -1), tables.range_gcm2,
             tables.water_ratio, sigma, tables.lg_pv, tables.inv_pv2, tables.bohr,
@@ -115,7 +132,9 @@ _CHARGE, _MASS = species_arrays()
 def run_batch(seed, n, spots, grid, tables, params, buf, nuclear=True):
     """Transport one batch of ``n`` primaries (generator state ``seed``, see :func:`batch_seed`)
     into the :class:`mc.tally.BatchBuffers` ``buf``."""
-    transport_batch(n, seed, *spots.kernel_args(), *kernel_geometry_tables(grid, tables, nuclear),
+    if n > 0:
+        buf.check(grid.shape, params)
+    transport_batch(n, seed, *spots.kernel_args(), *kernel_geometry_tables(grid, tables, params, nuclear),
                     params, *buf.kernel_args())
 
 
@@ -217,6 +236,10 @@ def energy_balance(counters):
         "nonelastic_energy_MeV": c[tr.COUNTER_NONELASTIC_ENERGY],
         "pp_elastic_events": c[tr.COUNTER_PP_ELASTIC],
         "po_elastic_events": c[tr.COUNTER_PO_ELASTIC],
+        "primary_nonelastic_events": c[tr.COUNTER_NONELASTIC_PRIMARY],
+        "primary_nonelastic_energy_MeV": c[tr.COUNTER_NONELASTIC_PRIMARY_ENERGY],
+        "not_transported_MeV": c[tr.COUNTER_NOT_TRANSPORTED],
+        "rejected_interaction_sites": c[tr.COUNTER_REJECTED],
     }
     esc = 0.0
     for i, name in enumerate(FACE_NAMES):

@@ -12,7 +12,7 @@ import numpy as np
 
 from physics.constants import J_PER_MEV
 
-from .transport import N_COUNTERS, accumulate_batch
+from .transport import N_COUNTERS, PAR_DOSE_TO_WATER, PAR_SECONDARY_TALLY, accumulate_batch
 
 
 class EnergyTally:
@@ -63,6 +63,19 @@ class BatchBuffers:
         self.edep_sec = np.zeros(shape) if secondary else np.zeros((1, 1, 1))
         self.fluence_z = np.zeros(shape[2])
         self.counters = new_counters()
+
+    def check(self, shape, params):
+        """Raise ValueError unless the buffers fit a grid of ``shape`` and the tallies that
+        ``params`` switch on (a mismatch would make the kernel write out of bounds)."""
+        shape = tuple(shape)
+        need = [("edep", self.edep, True), ("edep_water", self.edep_water, params[PAR_DOSE_TO_WATER] != 0.0),
+                ("edep_sec", self.edep_sec, params[PAR_SECONDARY_TALLY] != 0.0)]
+        for name, arr, on in need:
+            if on and arr.shape != shape:
+                raise ValueError(f"BatchBuffers.{name} has shape {arr.shape}, the grid {shape}: "
+                                 "build the buffers with the grid's shape and the same tally switches")
+        if self.fluence_z.shape != (shape[2],):
+            raise ValueError(f"BatchBuffers.fluence_z has {self.fluence_z.shape[0]} layers, the grid {shape[2]}")
 
     def kernel_args(self):
         return self.edep, self.edep_water, self.edep_sec, self.fluence_z, self.counters

@@ -28,17 +28,31 @@ Physics of a step (a charged hadron of species ``sp`` in voxel material ``m``, d
 5. The energy lost is deposited in the voxel where the step started; below ``T_cut`` the
    remaining kinetic energy is deposited there too (its residual range is far below a voxel).
 6. Discrete nuclear interactions (:mod:`physics.nuclear`) happen at the end of a step whose
-   length was set by the sampled free path: the channel (p-p elastic, p-16O elastic, or a
-   non-elastic reaction on one of the material's elements) is drawn in proportion to the
-   channel cross sections at the post-step energy. Charged products that are transported are
-   pushed on a particle stack (position, direction, energy, species) and followed after the
-   current particle ends, in the same loop.
+   length was set by the sampled free path. Free paths are sampled with the majorant of the
+   total cross section over the energies the step can reach (``sigma_tab``,
+   :func:`physics.tables.majorant_sigma`) and a site is accepted with probability
+   sigma(T_site)/majorant, so the sites follow the energy-dependent cross section exactly
+   (fictitious-interaction method) even where it changes fast within a step (thresholds, the
+   p-p elastic rise at low energy). At an accepted site the channel (p-p elastic, p-16O
+   elastic, or a non-elastic reaction on one of the material's elements) is drawn in proportion
+   to the channel cross sections there. Charged products that are transported are pushed on a
+   particle stack (position, direction, energy, species) and followed after the current
+   particle ends, in the same loop. A product that cannot be stored (stack of ``STACK_MAX``
+   or ``MAX_PRODUCTS`` full) is deposited on the spot and counted in
+   ``COUNTER_NOT_TRANSPORTED``; protons below the cut-off are deposited on the spot as
+   secondary-proton dose.
+7. Dose to water of on-the-spot deposits: a proton's energy is weighted with the proton
+   stopping-power ratio at its own energy; heavy fragments and recoils, whose ratio is not
+   tabulated, with the projectile's ratio at the reaction energy (the water/medium ratio of
+   the electronic stopping power changes little with the particle at equal velocity).
 
 A *primary* is a source proton until it undergoes a non-elastic reaction; after a p-p elastic
 collision the more energetic of the two protons carries the primary on.
 
 Energy balance counters (``COUNTER_*``) record every MeV: incident = deposited + missed +
-escaped through each face (charged particles) + neutral particles + nuclear binding energy;
+escaped through each face (charged particles) + neutral particles + nuclear binding energy,
+each booked where it arises (the binding energy from the product model's own sum, so the
+balance is a check, not an identity);
 the deposit is split into primaries, secondary protons, other transported secondaries and
 local deposits (short-range fragments and nuclear recoils).
 """
@@ -69,7 +83,11 @@ COUNTER_DEP_SEC_PROTON = 18  # ... by secondary protons
 COUNTER_DEP_SEC_OTHER = 19  # ... by other transported secondaries
 COUNTER_DEP_LOCAL = 20  # ... on the spot: short-range fragments, nuclear recoils
 COUNTER_NONELASTIC_ENERGY = 21  # kinetic energy of protons entering non-elastic reactions
-N_COUNTERS = 22
+COUNTER_NOT_TRANSPORTED = 22  # charged products deposited on the spot: stack or buffer full
+COUNTER_NONELASTIC_PRIMARY = 23  # non-elastic reactions of primaries
+COUNTER_NONELASTIC_PRIMARY_ENERGY = 24  # kinetic energy of primaries entering them
+COUNTER_REJECTED = 25  # fictitious (rejected) discrete-interaction sites
+N_COUNTERS = 26
 FACE_NAMES = ("-x", "+x", "-y", "+y", "-z", "+z")
 
 # Parameter vector layout.
@@ -82,7 +100,7 @@ PAR_SECONDARY_TALLY = 5
 N_PARAMS = 6
 
 STACK_MAX = 256  # particle stack depth (a full stack deposits further products on the spot)
-MAX_PRODUCTS = 64  # transported products of one non-elastic reaction
+MAX_PRODUCTS = 64  # transported products of one non-elastic reaction (more: deposited locally)
 
 _E_S2 = 15.0 * 15.0  # Gottschalk (2010) E_s^2 [MeV^2]
 _PUSH = 1.0e-9  # cm: pushes a particle across the boundary it steps to
@@ -220,7 +238,8 @@ def _nonelastic(st, T, nuc_par, prod):
     energy-cascade model of :mod:`physics.nuclear` with parameters ``nuc_par``. Fills
     ``prod[j] = (species, kinetic energy [MeV], cos(polar angle to the projectile))`` for the
     transported protons and returns (number of them, energy deposited on the spot, energy of
-    neutral particles, binding energy) [MeV]; the four parts add up to ``T``."""
+    neutral particles, binding energy, part of the local energy that is protons not stored
+    because ``prod`` was full) [MeV]; the first four parts add up to ``T``."""
     nb = int(nuc_par[NP_N_BANDS])
     b = NP_BAND0
     for i in range(nb):
@@ -237,6 +256,7 @@ def _nonelastic(st, T, nuc_par, prod):
     e_loc = 0.0
     e_neu = 0.0
     e_bind = 0.0
+    e_ovf = 0.0
     while e_r - e_b > e_min:
         e_r -= e_b
         e_bind += e_b
@@ -245,20 +265,24 @@ def _nonelastic(st, T, nuc_par, prod):
             d = e_r
         e_r -= d
         zeta = _uniform(st)
-        if zeta < p_p and n < prod.shape[0]:
-            lo = 2.0 * d / T - 1.0
-            c = lo + (1.0 - lo) * _uniform(st)
-            prod[n, 0] = 0.0
-            prod[n, 1] = d
-            prod[n, 2] = c if c < 1.0 else 1.0
-            n += 1
+        if zeta < p_p:
+            if n < prod.shape[0]:
+                lo = 2.0 * d / T - 1.0
+                c = lo + (1.0 - lo) * _uniform(st)
+                prod[n, 0] = 0.0
+                prod[n, 1] = d
+                prod[n, 2] = c if c < 1.0 else 1.0
+                n += 1
+            else:
+                e_loc += d
+                e_ovf += d
         elif zeta < p_n:
             e_neu += d
         else:
             e_loc += d
         e_b *= nuc_par[NP_E_RATIO]
     e_loc += e_r
-    return n, e_loc, e_neu, e_bind
+    return n, e_loc, e_neu, e_bind, e_ovf
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -432,7 +456,7 @@ def transport_batch(
 
         # ---- the primary, then every stacked secondary -----------------------------------
         cls = 0  # deposit class of the particle in flight (see ``dep``)
-        iz_max = -1  # deepest voxel layer a primary has reached
+        iz_max = -2  # deepest voxel layer a primary has reached (-2: not yet in the grid)
         n_stack = 0
         while True:
             M = sp_mass[sp]
@@ -467,6 +491,8 @@ def transport_batch(
                     counters[COUNTER_ESCAPED + face] += T
                     break
                 if cls == 0 and iz > iz_max:
+                    if iz_max == -2:
+                        iz_max = iz - 1  # layers upstream of the entry point were not crossed
                     for kz in range(iz_max + 1, min(iz + 1, n_fluence)):
                         fluence_z[kz] += 1.0
                     iz_max = iz
@@ -516,8 +542,11 @@ def transport_batch(
                 if s_rng < s:
                     s = s_rng
                     to_boundary = False
-                # discrete interactions
-                sig = _lin(sigma_tab, row, fT) * rho
+                # discrete interactions: free paths are sampled with the majorant cross section
+                # of the step (``sigma_tab``) and each site is accepted with probability
+                # sigma(T_site)/majorant (fictitious-interaction method)
+                sig_mass = _lin(sigma_tab, row, fT)
+                sig = sig_mass * rho
                 discrete = False
                 if sig > 0.0:
                     s_d = n_mfp / sig
@@ -649,8 +678,9 @@ def transport_batch(
                 for kc in range(n_chan):
                     part[kc] = _lin3(chan_xs, row, kc, fT)
                     tot += part[kc]
-                if tot <= 0.0:
-                    continue  # below every channel's threshold after the step's energy loss
+                if _uniform(st) * sig_mass >= tot:
+                    counters[COUNTER_REJECTED] += 1.0
+                    continue
                 r = _uniform(st) * tot
                 kc = 0
                 while kc < n_chan - 1 and r >= part[kc]:
@@ -682,11 +712,15 @@ def transport_batch(
                     else:
                         edep[ix, iy, iz] += T2
                         dep[1] += T2
-                        counters[COUNTER_CUTOFF] += T2
+                        if T2 > t_cut:
+                            counters[COUNTER_NOT_TRANSPORTED] += T2
+                        else:
+                            counters[COUNTER_CUTOFF] += T2
                         if do_sec:
                             edep_sec[ix, iy, iz] += T2
                         if do_water:
-                            edep_water[ix, iy, iz] += T2 * _lin(water_ratio, m, fT)
+                            # the recoil is a proton (row m of species 0) at its own energy
+                            edep_water[ix, iy, iz] += T2 * _lin(water_ratio, m, (math.log(T2) - lnT0) * inv_dlnT)
                     continue
                 if kind == CHANNEL_PO_ELASTIC:
                     # p-16O elastic (Fippel & Soukup 2004): the recoil energy is exponential
@@ -718,20 +752,25 @@ def transport_batch(
                     if do_sec:
                         edep_sec[ix, iy, iz] += d_rec
                     if do_water:
-                        edep_water[ix, iy, iz] += d_rec * _lin(water_ratio, m, fT)
+                        # heavy recoil: the projectile's stopping-power ratio (the ratio depends
+                        # little on the particle; documented approximation)
+                        edep_water[ix, iy, iz] += d_rec * _lin(water_ratio, row, fT)
                     T = T3
                     fT = (math.log(T) - lnT0) * inv_dlnT
                     continue
                 # non-elastic: the projectile is absorbed, its energy shared by the products
                 counters[COUNTER_NONELASTIC] += 1.0
                 counters[COUNTER_NONELASTIC_ENERGY] += T
-                n_prod, e_loc, e_neu, e_bind = _nonelastic(st, T, nuc_par, prod)
+                if cls == 0:
+                    counters[COUNTER_NONELASTIC_PRIMARY] += 1.0
+                    counters[COUNTER_NONELASTIC_PRIMARY_ENERGY] += T
+                n_prod, e_loc, e_neu, e_bind, e_ovf = _nonelastic(st, T, nuc_par, prod)
                 counters[COUNTER_NEUTRAL] += e_neu
-                e_out = e_loc + e_neu
+                counters[COUNTER_BINDING] += e_bind
+                counters[COUNTER_NOT_TRANSPORTED] += e_ovf
                 for j in range(n_prod):
                     Tj = prod[j, 1]
                     if Tj > t_cut and n_stack < STACK_MAX:
-                        e_out += Tj
                         cj = prod[j, 2]
                         sj = math.sqrt(max(0.0, 1.0 - cj * cj))
                         ph = _TWO_PI * _uniform(st)
@@ -739,16 +778,25 @@ def transport_batch(
                         _push(stack, n_stack, x, y, z, uj, vj, wj, Tj, prod[j, 0])
                         n_stack += 1
                     else:
-                        e_loc += Tj
-                        e_out += Tj
+                        # a proton that is not transported: its energy stays in this voxel and
+                        # counts as a secondary-proton deposit
+                        edep[ix, iy, iz] += Tj
+                        dep[1] += Tj
+                        if Tj > t_cut:
+                            counters[COUNTER_NOT_TRANSPORTED] += Tj
+                        else:
+                            counters[COUNTER_CUTOFF] += Tj
+                        if do_sec:
+                            edep_sec[ix, iy, iz] += Tj
+                        if do_water:
+                            edep_water[ix, iy, iz] += Tj * _lin(water_ratio, m, (math.log(Tj) - lnT0) * inv_dlnT)
                 edep[ix, iy, iz] += e_loc
                 dep[3] += e_loc
                 if do_sec:
                     edep_sec[ix, iy, iz] += e_loc
                 if do_water:
-                    edep_water[ix, iy, iz] += e_loc * _lin(water_ratio, m, fT)
-                # what the products do not carry is the binding energy (e_bind up to rounding)
-                counters[COUNTER_BINDING] += T - e_out
+                    # fragments deposited on the spot: the projectile's stopping-power ratio
+                    edep_water[ix, iy, iz] += e_loc * _lin(water_ratio, row, fT)
                 break
             # ---- next particle from the stack --------------------------------------------
             if n_stack == 0:

@@ -10,8 +10,10 @@ Processes (the transport kernel samples them as discrete events, ``mc.transport`
   ("Axen-Wellisch" data set): a geometric cross section pi r0^2 (r0 = 1.36 fm) with A- and
   neutron-number-dependent factors, a high-energy correction and two logistic factors that give
   the rise above the Coulomb barrier and the maximum near 20-30 MeV (:func:`nonelastic_xs_mb`).
-  It agrees with the Barashenkov (1989, JINR P2-89-770) evaluation of measured data to within
-  about 5 % for O and Ca and 5-10 % for C at 20-250 MeV (``tests/test_nuclear.py``).
+  Against the Barashenkov (1989, JINR P2-89-770) evaluation of measured data at 20-250 MeV
+  (``tests/test_nuclear.py``) it lies 0-8 % above for O (mean +3.7 %, so the primary
+  attenuation in water comes out ~4 % strong), -3 to +6 % for Ca, -1 to +5 % for N and -2 to
+  +9 % for C; rms deviation 4 %, maximum 9 %.
   Hydrogen has no non-elastic channel below the pion-production threshold,
   T = m_pi (4 m_p + m_pi) / (2 m_p) = 279.7 MeV; above it the (small) p-p inelastic cross
   section is neglected.
@@ -31,7 +33,10 @@ Processes (the transport kernel samples them as discrete events, ``mc.transport`
 
 Non-elastic products: the energy-cascade model of Fippel & Soukup (2004) with the
 parameters of the MOQUI code (Lee et al. 2022, Phys. Med. Biol. 67:174001), which were
-adjusted there to Geant4/TOPAS depth-dose curves in water (``product_model_parameters``):
+adjusted there to Geant4/TOPAS depth-dose curves in water computed with I = 75 eV
+(``product_model_parameters``; with another I-value or cross-section set they are no longer a
+fit, so the split of the released energy between channels is a model property, not a
+measurement):
 starting from the projectile's kinetic energy E_r = T, each emission removes a binding energy
 E_b (5 MeV for the first particle, times 0.65 for each further one) and a particle energy
 dE = E_min + (E_r - E_min) u^p (u uniform, E_min = 2 MeV); with probability P_p the particle

