@@ -114,6 +114,32 @@ class SpotConfig(_Strict):
     weight: float = Field(default=1.0, ge=0)
 
 
+class SobpConfig(_Strict):
+    """Spread-out Bragg peak from the beam's position and direction (``mc.sobp``): layers
+    every ``layer_spacing_mm`` of water range from ``distal_mm`` back to ``proximal_mm``
+    (depths in water from the phantom entrance), weights fitted for a flat analytic dose;
+    optionally a square field of spots ``spot_spacing_mm`` apart covering ``field_size_mm``."""
+
+    proximal_mm: float = Field(gt=0)
+    distal_mm: float = Field(gt=0)
+    layer_spacing_mm: float = Field(default=3.0, gt=0, le=20.0)
+    energy_spread_percent: float = Field(default=0.5, ge=0, le=5.0)
+    field_size_mm: _Vec2 | None = None
+    spot_spacing_mm: float = Field(default=5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.distal_mm <= self.proximal_mm:
+            raise ValueError(f"beam.sobp.distal_mm ({self.distal_mm:g}) must exceed proximal_mm "
+                             f"({self.proximal_mm:g})")
+        if self.distal_mm > 500.0:
+            raise ValueError(f"beam.sobp.distal_mm ({self.distal_mm:g}) is beyond the range of "
+                             f"{MAX_BEAM_ENERGY_MEV:g} MeV protons in water; give at most 500 mm")
+        if self.field_size_mm is not None and any((not math.isfinite(x)) or x < 0 for x in self.field_size_mm):
+            raise ValueError(f"beam.sobp.field_size_mm must be >= 0, got {self.field_size_mm}")
+        return self
+
+
 class BeamConfig(_Strict):
     """Proton pencil beam (one spot given by the top-level keys) or a list of ``spots``; a spot
     inherits every key it does not set from the top level."""
@@ -127,6 +153,13 @@ class BeamConfig(_Strict):
     divergence_mrad: _Vec2 = [0.0, 0.0]
     protons: float | None = Field(default=None, gt=0)
     spots: list[SpotConfig] | None = None
+    sobp: SobpConfig | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        if self.spots and self.sobp is not None:
+            raise ValueError("beam.spots and beam.sobp exclude each other; give one of them")
+        return self
 
     @field_validator("spot_sigma_mm", "divergence_mrad")
     @classmethod
@@ -140,6 +173,8 @@ class BeamConfig(_Strict):
         base = dict(energy_MeV=self.energy_MeV, energy_spread_MeV=self.energy_spread_MeV,
                     position_mm=self.position_mm, direction=self.direction,
                     spot_sigma_mm=self.spot_sigma_mm, divergence_mrad=self.divergence_mrad, weight=1.0)
+        if self.sobp is not None:
+            return self._sobp_spots(base)
         if not self.spots:
             return [base]
         out = []
@@ -147,6 +182,29 @@ class BeamConfig(_Strict):
             d = dict(base)
             d.update({k: v for k, v in s.model_dump().items() if v is not None})
             out.append(d)
+        return out
+
+    def _sobp_spots(self, base):
+        from .sobp import sobp_layers
+        from .source import transverse_axes
+
+        sb = self.sobp
+        energy, esig, weight = sobp_layers(sb.proximal_mm, sb.distal_mm, sb.layer_spacing_mm,
+                                           sb.energy_spread_percent)
+        offsets = [(0.0, 0.0)]
+        if sb.field_size_mm is not None:
+            n = [int(math.floor(f / sb.spot_spacing_mm + 1e-9)) + 1 for f in sb.field_size_mm]
+            u = [(np.arange(k) - (k - 1) / 2.0) * sb.spot_spacing_mm for k in n]
+            offsets = [(a, b) for a in u[0] for b in u[1]]
+        a1, a2 = transverse_axes(self.direction)
+        p0 = np.asarray(self.position_mm, float)
+        out = []
+        for e, s, w in zip(energy, esig, weight):
+            for a, b in offsets:
+                d = dict(base)
+                d.update(energy_MeV=float(e), energy_spread_MeV=float(s), weight=float(w) / len(offsets),
+                         position_mm=list(p0 + a * a1 + b * a2))
+                out.append(d)
         return out
 
 
@@ -193,7 +251,63 @@ class OutputConfig(_Strict):
     path: str = "dose.h5"
     dose_to_water: bool = False
     secondary_dose: bool = False
+    let: bool = False
     plot: bool = True
+
+
+_AlphaBeta = float | str
+
+
+class RbeConfig(_Strict):
+    """Variable-RBE evaluation (``physics.rbe``); switches the LET tally on.
+
+    ``dose_per_fraction_Gy``: physical dose per fraction [Gy] at the reference dose (the mean
+    of the voxels at >= 95 % of the maximum dose); voxel i is evaluated at
+    dose_per_fraction_Gy x D_i / D_ref. ``null``: the run's absolute dose (``beam.protons``)
+    is the fraction dose. ``alpha_beta_Gy``: photon alpha/beta per material [Gy, or a preset
+    name of ``physics.rbe.ALPHA_BETA_PRESETS_GY``]; other materials get
+    ``default_alpha_beta_Gy``."""
+
+    models: list[Literal["constant", "mcnamara", "wedenberg", "carabe"]] = ["constant", "mcnamara", "wedenberg",
+                                                                           "carabe"]
+    dose_per_fraction_Gy: float | None = Field(default=2.0, gt=0)
+    alpha_beta_Gy: dict[str, _AlphaBeta] = Field(default_factory=dict)
+    default_alpha_beta_Gy: _AlphaBeta = 2.0
+
+    @field_validator("alpha_beta_Gy")
+    @classmethod
+    def _materials(cls, v):
+        from physics.rbe import ALPHA_BETA_PRESETS_GY
+
+        out = {}
+        for k, val in v.items():
+            name = _check_material(k)
+            out[name] = _check_alpha_beta(val, ALPHA_BETA_PRESETS_GY)
+        return out
+
+    @field_validator("default_alpha_beta_Gy")
+    @classmethod
+    def _default(cls, v):
+        from physics.rbe import ALPHA_BETA_PRESETS_GY
+
+        return _check_alpha_beta(v, ALPHA_BETA_PRESETS_GY)
+
+    @field_validator("models")
+    @classmethod
+    def _nonempty(cls, v):
+        if not v:
+            raise ValueError("give at least one model: constant, mcnamara, wedenberg, carabe")
+        return list(dict.fromkeys(v))
+
+
+def _check_alpha_beta(v, presets):
+    if isinstance(v, str):
+        if v not in presets:
+            raise ValueError(f"unknown alpha/beta preset {v!r}; use a number in Gy or one of {', '.join(presets)}")
+        return v
+    if not (math.isfinite(v) and 0.1 <= v <= 100.0):
+        raise ValueError(f"alpha/beta must be between 0.1 and 100 Gy, got {v}")
+    return float(v)
 
 
 class Config(_Strict):
@@ -204,6 +318,7 @@ class Config(_Strict):
     run: RunConfig = Field(default_factory=RunConfig)
     physics: PhysicsConfig = Field(default_factory=PhysicsConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    rbe: RbeConfig | None = None
 
 
 # ---------------------------------------------------------------------------------------------

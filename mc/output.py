@@ -2,7 +2,10 @@
 
 Schema (see README "Output"): ``/dose`` [Gy], ``/dose_std`` [Gy], ``/dose_per_primary``
 [Gy per primary], optional ``/dose_to_water`` and ``/dose_to_water_std`` [Gy], optional
-``/dose_secondary`` and ``/dose_secondary_std`` [Gy], ``/primary_fluence_z``; ``/geometry``
+``/dose_secondary`` and ``/dose_secondary_std`` [Gy], ``/primary_fluence_z``; with LET on,
+``/let_d``, ``/let_t`` and their ``_std``, ``_water``, ``_primary`` and ``_water_primary``
+variants [keV/um]; with an ``rbe`` block, ``/rbe/<model>`` and ``/dose_rbe/<model>``
+[Gy(RBE)] and ``/rbe/alpha_beta_Gy``; ``/geometry``
 (material_id, density_g_cm3); ``/energy_balance`` (attributes in MeV); ``/config`` and
 ``/versions`` attributes at the root. Arrays are indexed [x, y, z]; ``spacing_mm`` and
 ``origin_mm`` (centre of voxel 0,0,0) are attributes of every grid dataset.
@@ -16,7 +19,22 @@ import time
 import h5py
 import numpy as np
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
+
+#: Descriptions of the LET datasets (all keV/um, unrestricted electronic stopping power).
+LET_DESCRIPTIONS = {
+    "let_d": "dose-averaged LET in the voxel's medium, all transported charged particles "
+             "(primary and secondary protons: the clinical convention)",
+    "let_t": "track-averaged LET in the voxel's medium, all transported charged particles",
+    "let_d_std": "standard error of /let_d (ratio estimator over batches)",
+    "let_t_std": "standard error of /let_t (ratio estimator over batches)",
+    "let_d_water": "dose-averaged LET converted to water (stopping power of water at each step's energy)",
+    "let_t_water": "track-averaged LET converted to water",
+    "let_d_primary": "dose-averaged LET in the medium, primary protons only",
+    "let_t_primary": "track-averaged LET in the medium, primary protons only",
+    "let_d_water_primary": "dose-averaged LET in water, primary protons only",
+    "let_t_water_primary": "track-averaged LET in water, primary protons only",
+}
 
 
 def package_versions():
@@ -89,6 +107,37 @@ def write_result(path, result, config_text, resolved_yaml):
                 ds = f.create_dataset(name, data=arr.astype(np.float32), compression="gzip", compression_opts=1)
                 _grid_attrs(ds, grid, "Gy")
                 ds.attrs["description"] = "part of /dose deposited by secondary protons and nuclear fragments"
+        if result.let is not None:
+            lets = dict(result.let)
+            lets.update({k + "_std": v for k, v in result.let_std.items()})
+            for name in LET_DESCRIPTIONS:
+                ds = f.create_dataset(name, data=lets[name].astype(np.float32), compression="gzip",
+                                      compression_opts=1)
+                _grid_attrs(ds, grid, "keV/um")
+                ds.attrs["description"] = LET_DESCRIPTIONS[name]
+        if result.rbe is not None:
+            info = result.rbe_info
+            g_rbe = f.create_group("rbe")
+            g_dose = f.create_group("dose_rbe")
+            for model, arr in result.rbe.items():
+                ds = g_rbe.create_dataset(model, data=arr.astype(np.float32), compression="gzip", compression_opts=1)
+                _grid_attrs(ds, grid, "1")
+                ds = g_dose.create_dataset(model, data=result.dose_rbe[model].astype(np.float32), compression="gzip",
+                                           compression_opts=1)
+                _grid_attrs(ds, grid, "Gy(RBE)")
+                ds.attrs["description"] = f"RBE ({model}) x /dose"
+            ds = g_rbe.create_dataset("alpha_beta_Gy", data=info["alpha_beta_Gy"].astype(np.float32),
+                                      compression="gzip", compression_opts=1)
+            _grid_attrs(ds, grid, "Gy")
+            for grp in (g_rbe, g_dose):
+                grp.attrs["models"] = np.array(list(result.rbe), dtype=h5py.string_dtype())
+                grp.attrs["let"] = "let_d_water"
+                grp.attrs["dose_per_fraction_Gy"] = (np.nan if info["dose_per_fraction_Gy"] is None
+                                                     else info["dose_per_fraction_Gy"])
+                grp.attrs["reference_dose_Gy"] = info["reference_dose_Gy"]
+                grp.attrs["fraction_dose_scale"] = info["fraction_dose_scale"]
+                grp.attrs["description"] = ("RBE evaluated at the fraction dose fraction_dose_scale x /dose per "
+                                            "voxel (physics.rbe)")
         if result.primary_fluence_z is not None:
             ds = f.create_dataset("primary_fluence_z", data=result.primary_fluence_z)
             ds.attrs["units"] = "fraction of primaries"
@@ -152,6 +201,55 @@ def plot_depth_dose(path_png, result, title=None):
     a2.legend()
     a2.grid(alpha=0.3)
     fig.suptitle(title or "flashmc depth dose")
+    fig.tight_layout()
+    tmp = path_png + ".tmp.png"
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path_png)
+    return path_png
+
+
+def depth_profiles_let_rbe(result, half_width=1):
+    """Central-axis depth profiles for the LET/RBE figure: z [mm], dose [Gy], LETd in water
+    [keV/um] (dose-weighted over the central (2 half_width + 1)^2 voxels) and RBE-weighted
+    dose per model [Gy(RBE)] (averaged over the same voxels)."""
+    grid = result.grid
+    ix, iy = grid.shape[0] // 2, grid.shape[1] // 2
+    sx = slice(max(ix - half_width, 0), ix + half_width + 1)
+    sy = slice(max(iy - half_width, 0), iy + half_width + 1)
+    D = result.dose[sx, sy, :]
+    dsum = D.sum(axis=(0, 1))
+    let = np.zeros_like(dsum)
+    np.divide((result.let["let_d_water"][sx, sy, :] * D).sum(axis=(0, 1)), dsum, out=let, where=dsum > 0)
+    out = {"z_mm": grid.axis_centres_cm(2) * 10.0, "dose": D.mean(axis=(0, 1)), "let_d_water": let}
+    if result.dose_rbe is not None:
+        out["dose_rbe"] = {m: v[sx, sy, :].mean(axis=(0, 1)) for m, v in result.dose_rbe.items()}
+    return out
+
+
+def plot_let_rbe(path_png, result, title=None):
+    """Depth profiles of dose, RBE-weighted dose (per model) and LETd on one figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    p = depth_profiles_let_rbe(result)
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    ax.plot(p["z_mm"], p["dose"], color="k", lw=2, label="physical dose")
+    for i, (m, d) in enumerate((p.get("dose_rbe") or {}).items()):
+        ax.plot(p["z_mm"], d, color=f"C{i}", lw=1.3, label=f"RBE-weighted dose ({m})")
+    ax.set_xlabel("depth z (mm)")
+    ax.set_ylabel("dose (Gy) / RBE-weighted dose (Gy(RBE)), central axis")
+    ax.grid(alpha=0.3)
+    ax2 = ax.twinx()
+    show = p["dose"] > 0.01 * p["dose"].max()
+    ax2.plot(p["z_mm"][show], p["let_d_water"][show], color="C3", ls="--", lw=1.5, label="LETd (water)")
+    ax2.set_ylabel("dose-averaged LET in water (keV/µm)", color="C3")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
+    fig.suptitle(title or "flashmc: dose, LETd and RBE-weighted dose")
     fig.tight_layout()
     tmp = path_png + ".tmp.png"
     fig.savefig(tmp, dpi=110)

@@ -26,9 +26,9 @@ from .config import ConfigError, load_config
 from .source import build_spots
 
 from . import transport as tr
-from .tally import BatchBuffers, EnergyTally, energy_to_dose
+from .tally import BatchBuffers, EnergyTally, LetTally, energy_to_dose
 from .transport import (FACE_NAMES, N_PARAMS, PAR_DOSE_TO_WATER, PAR_MAX_RANGE_FRACTION, PAR_SCATTERING,
-                        PAR_SECONDARY_TALLY, PAR_STRAGGLING, PAR_T_CUT, transport_batch)
+                        PAR_LET, PAR_SECONDARY_TALLY, PAR_STRAGGLING, PAR_T_CUT, transport_batch)
 
 
 @dataclass
@@ -50,6 +50,11 @@ class RunResult:
     dose_secondary_std: np.ndarray | None = None
     edep_secondary_per_primary: np.ndarray | None = None
     primary_fluence_z: np.ndarray | None = None
+    let: dict | None = None  # name -> LET array [keV/um] (mc.tally.LetTally.averages)
+    let_std: dict | None = None  # let_d, let_t standard errors [keV/um]
+    rbe: dict | None = None  # model -> RBE array
+    dose_rbe: dict | None = None  # model -> RBE-weighted dose [Gy(RBE)]
+    rbe_info: dict | None = None  # alpha/beta map, fraction-dose scaling
 
 
 def build_geometry(cfg):
@@ -68,7 +73,7 @@ def build_geometry(cfg):
         raise ConfigError(str(exc)) from None
 
 
-def kernel_params(physics_cfg, dose_to_water=False, secondary=False):
+def kernel_params(physics_cfg, dose_to_water=False, secondary=False, let=False):
     """Kernel parameter vector (``mc.transport.PAR_*``)."""
     p = np.zeros(N_PARAMS)
     p[PAR_T_CUT] = physics_cfg.cutoff_MeV
@@ -77,6 +82,7 @@ def kernel_params(physics_cfg, dose_to_water=False, secondary=False):
     p[PAR_SCATTERING] = float(physics_cfg.multiple_scattering)
     p[PAR_DOSE_TO_WATER] = float(dose_to_water)
     p[PAR_SECONDARY_TALLY] = float(secondary)
+    p[PAR_LET] = float(let)
     return p
 
 
@@ -123,7 +129,7 @@ def kernel_geometry_tables(grid, tables, params, nuclear=True):
             tables.lnT0, tables.inv_dlnT, tables.energy.reshape(1, -1), tables.range_gcm2,
             tables.water_ratio, sigma, tables.lg_pv, tables.inv_pv2, tables.bohr,
             tables.inv_scattering_length, tables.z_over_a, _CHARGE, _MASS,
-            tables.chan_xs, tables.chan_kind, _NUC_PAR)
+            tables.chan_xs, tables.chan_kind, _NUC_PAR, tables.stopping)
 
 
 _CHARGE, _MASS = species_arrays()
@@ -146,11 +152,13 @@ def simulate(cfg, progress=False, grid=None):
     water = cfg.output.dose_to_water
     sec = cfg.output.secondary_dose
     nuclear = cfg.physics.nuclear
-    params = kernel_params(cfg.physics, water, sec)
+    let = cfg.output.let or cfg.rbe is not None
+    params = kernel_params(cfg.physics, water, sec, let)
     tally = EnergyTally(grid.shape)
     tally_w = EnergyTally(grid.shape) if water else None
     tally_s = EnergyTally(grid.shape) if sec else None
-    buf = BatchBuffers(grid.shape, water, sec)
+    tally_l = LetTally(grid.shape) if let else None
+    buf = BatchBuffers(grid.shape, water, sec, let)
     fluence = np.zeros(grid.shape[2])
     counters = np.zeros_like(buf.counters)
     sizes = batch_sizes(cfg.run.primaries, cfg.run.batches)
@@ -172,6 +180,8 @@ def simulate(cfg, progress=False, grid=None):
             tally_w.add_batch(buf.edep_water, n)
         if tally_s is not None:
             tally_s.add_batch(buf.edep_sec, n)
+        if tally_l is not None:
+            tally_l.add_batch(buf.let)
         fluence += buf.fluence_z
         buf.fluence_z[:] = 0.0
         counters += buf.counters
@@ -210,7 +220,37 @@ def simulate(cfg, progress=False, grid=None):
         result.edep_secondary_per_primary = tally_s.mean_per_primary()
         result.dose_secondary = dose(tally_s.mean_per_primary()) * protons
         result.dose_secondary_std = dose(tally_s.std_per_primary()) * protons
+    if tally_l is not None:
+        result.let = tally_l.averages()
+        result.let_std = tally_l.std()
+    if cfg.rbe is not None:
+        apply_rbe(result, cfg.rbe)
     return result
+
+
+def apply_rbe(result, rbe_cfg):
+    """Fill ``result.rbe``/``dose_rbe`` from its dose and water LETd (``physics.rbe``)."""
+    from physics.rbe import alpha_beta_map, rbe
+
+    grid = result.grid
+    ab = alpha_beta_map(grid.material_id, grid.materials, rbe_cfg.alpha_beta_Gy, rbe_cfg.default_alpha_beta_Gy)
+    D = result.dose
+    dmax = float(D.max())
+    if rbe_cfg.dose_per_fraction_Gy is not None and dmax > 0:
+        d_ref = float(D[D >= 0.95 * dmax].mean())
+        scale = rbe_cfg.dose_per_fraction_Gy / d_ref
+    else:
+        d_ref, scale = float("nan"), 1.0
+    d_frac = D * scale
+    let_w = result.let["let_d_water"]
+    result.rbe, result.dose_rbe = {}, {}
+    for model in rbe_cfg.models:
+        r = rbe(model, d_frac, let_w, ab)
+        r[D <= 0] = 0.0
+        result.rbe[model] = r
+        result.dose_rbe[model] = r * D
+    result.rbe_info = {"alpha_beta_Gy": ab, "reference_dose_Gy": d_ref, "fraction_dose_scale": scale,
+                       "dose_per_fraction_Gy": rbe_cfg.dose_per_fraction_Gy}
 
 
 def energy_balance(counters):
@@ -292,7 +332,7 @@ def main(argv=None):
     except ConfigError as exc:
         print(f"flashmc: error: {exc}", file=sys.stderr)
         return 2
-    from .output import plot_depth_dose, write_result
+    from .output import plot_depth_dose, plot_let_rbe, write_result
 
     show = not args.quiet and sys.stderr.isatty()
     result = simulate(cfg, progress=show, grid=grid)
@@ -302,8 +342,12 @@ def main(argv=None):
     if cfg.output.plot and not args.no_plot:
         png = os.path.splitext(path)[0] + "_depth_dose.png"
         plot_depth_dose(png, result, title=f"{os.path.basename(args.config)}: "
-                        f"{cfg.beam.energy_MeV:g} MeV {cfg.beam.particle}s" if not cfg.beam.spots else None)
+                        f"{cfg.beam.energy_MeV:g} MeV {cfg.beam.particle}s" if not (cfg.beam.spots or cfg.beam.sobp) else None)
         msg.append(f"wrote {png}")
+        if result.let is not None:
+            png = os.path.splitext(path)[0] + "_let_rbe.png"
+            plot_let_rbe(png, result, title=f"{os.path.basename(args.config)}: dose, LETd and RBE-weighted dose")
+            msg.append(f"wrote {png}")
     info = result.run_info
     eb = result.energy_balance
     dmax = float(result.dose.max())

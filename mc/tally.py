@@ -12,7 +12,10 @@ import numpy as np
 
 from physics.constants import J_PER_MEV
 
-from .transport import N_COUNTERS, PAR_DOSE_TO_WATER, PAR_SECONDARY_TALLY, accumulate_batch
+from numba import njit
+
+from .transport import (LET_EPS, LET_EPS_LM, LET_EPS_LW, LET_LEN, LET_LEN_LM, LET_LEN_LW, LET_PRIMARY, N_COUNTERS,
+                        N_LET, PAR_DOSE_TO_WATER, PAR_LET, PAR_SECONDARY_TALLY, accumulate_batch)
 
 
 class EnergyTally:
@@ -57,10 +60,11 @@ class BatchBuffers:
     secondary-particle parts when enabled (else 1x1x1 placeholders), the number of primaries
     reaching each voxel layer along z (``fluence_z``) and the energy counters."""
 
-    def __init__(self, shape, water=False, secondary=False):
+    def __init__(self, shape, water=False, secondary=False, let=False):
         self.edep = np.zeros(shape)
         self.edep_water = np.zeros(shape) if water else np.zeros((1, 1, 1))
         self.edep_sec = np.zeros(shape) if secondary else np.zeros((1, 1, 1))
+        self.let = np.zeros((N_LET,) + tuple(shape)) if let else np.zeros((N_LET, 1, 1, 1))
         self.fluence_z = np.zeros(shape[2])
         self.counters = new_counters()
 
@@ -69,7 +73,8 @@ class BatchBuffers:
         ``params`` switch on (a mismatch would make the kernel write out of bounds)."""
         shape = tuple(shape)
         need = [("edep", self.edep, True), ("edep_water", self.edep_water, params[PAR_DOSE_TO_WATER] != 0.0),
-                ("edep_sec", self.edep_sec, params[PAR_SECONDARY_TALLY] != 0.0)]
+                ("edep_sec", self.edep_sec, params[PAR_SECONDARY_TALLY] != 0.0),
+                ("let", self.let[0], params[PAR_LET] != 0.0)]
         for name, arr, on in need:
             if on and arr.shape != shape:
                 raise ValueError(f"BatchBuffers.{name} has shape {arr.shape}, the grid {shape}: "
@@ -78,4 +83,106 @@ class BatchBuffers:
             raise ValueError(f"BatchBuffers.fluence_z has {self.fluence_z.shape[0]} layers, the grid {shape[2]}")
 
     def kernel_args(self):
-        return self.edep, self.edep_water, self.edep_sec, self.fluence_z, self.counters
+        return self.edep, self.edep_water, self.edep_sec, self.fluence_z, self.let, self.counters
+
+
+# second-moment layout of LetTally.m2: (numerator^2, denominator^2, numerator x denominator)
+# for LETd (eps L_m over eps) and LETt (l L_m over l), all particles, in the medium
+_M2_PAIRS = ((LET_EPS_LM, LET_EPS), (LET_LEN_LM, LET_LEN))
+
+
+@njit(cache=True)
+def _accumulate_let(batch, sums, m2):
+    """sums += batch (all N_LET sums), m2 += the batch products of _M2_PAIRS; zero ``batch``.
+    Only voxels the batch touched are visited."""
+    n_k = batch.shape[0]
+    b = batch.reshape(n_k, -1)
+    t = sums.reshape(n_k, -1)
+    q = m2.reshape(m2.shape[0], -1)
+    for i in range(b.shape[1]):
+        if b[LET_EPS, i] == 0.0 and b[LET_LEN, i] == 0.0:
+            continue
+        for j in range(2):
+            num = b[LET_EPS_LM, i] if j == 0 else b[LET_LEN_LM, i]
+            den = b[LET_EPS, i] if j == 0 else b[LET_LEN, i]
+            q[3 * j, i] += num * num
+            q[3 * j + 1, i] += den * den
+            q[3 * j + 2, i] += num * den
+        for k in range(n_k):
+            t[k, i] += b[k, i]
+            b[k, i] = 0.0
+
+
+class LetTally:
+    """Dose-averaged and track-averaged LET per voxel [keV/um] from the kernel's LET sums.
+
+    Estimators (the "stopping power at the step's mean energy" scoring recommended by
+    Cortes-Giraldo & Carabe 2015, Phys. Med. Biol. 60:2645, and Granville & Sawakuchi 2015,
+    Phys. Med. Biol. 60:N283, rather than the energy deposit per step, which depends on the
+    step length):
+
+    * LETd = sum_i eps_i L_i / sum_i eps_i  (eps_i energy deposited by step i),
+    * LETt = sum_i l_i L_i / sum_i l_i      (l_i its length),
+
+    L_i the unrestricted electronic stopping power at the step's mean kinetic energy, in the
+    voxel's medium or, for the ``_water`` variants, in liquid water at the same energy. The
+    sums run over every transported charged particle (for proton beams: primary and
+    secondary protons, the clinical convention) or over primaries only. Particles that stop
+    on the spot below the cut-off contribute their residual track with its mean stopping power
+    T/R(T); short-range fragments and recoils deposited on the spot are not in the LET sums
+    (their stopping powers are not tabulated; < 0.1 % of the dose, Paganetti 2002).
+
+    The standard error of LETd and LETt (all particles, medium) is the ratio-estimator (delta
+    method) error over the B batches with per-batch sums (N_b, D_b) and R = sum N_b / sum D_b:
+    var R = B/(B-1) sum_b (N_b - R D_b)^2 / (sum_b D_b)^2 (e.g. Cochran 1977, Sampling
+    Techniques, eq. 6.9).
+    """
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+        self.sums = np.zeros((N_LET,) + self.shape)
+        self.m2 = np.zeros((6,) + self.shape)
+        self.n_batches = 0
+
+    @property
+    def nbytes(self):
+        return self.sums.nbytes + self.m2.nbytes
+
+    def add_batch(self, batch):
+        """Add a batch's LET sums (shape (N_LET,) + grid); ``batch`` is zeroed afterwards."""
+        _accumulate_let(batch, self.sums, self.m2)
+        self.n_batches += 1
+
+    @staticmethod
+    def _ratio(num, den):
+        out = np.zeros_like(num)
+        np.divide(num, den, out=out, where=den > 0)
+        return out
+
+    def averages(self):
+        """{name: array [keV/um]}: let_d, let_t (all transported charged particles, medium),
+        let_d_water, let_t_water, and the same with the suffix ``_primary`` for primaries."""
+        s = self.sums
+        out = {}
+        for off, suffix in ((0, ""), (LET_PRIMARY, "_primary")):
+            out["let_d" + suffix] = self._ratio(s[off + LET_EPS_LM], s[off + LET_EPS])
+            out["let_t" + suffix] = self._ratio(s[off + LET_LEN_LM], s[off + LET_LEN])
+        for off, suffix in ((0, ""), (LET_PRIMARY, "_primary")):
+            out["let_d_water" + suffix] = self._ratio(s[off + LET_EPS_LW], s[off + LET_EPS])
+            out["let_t_water" + suffix] = self._ratio(s[off + LET_LEN_LW], s[off + LET_LEN])
+        return out
+
+    def std(self):
+        """Standard errors [keV/um] of let_d and let_t (zero with fewer than two batches)."""
+        out = {}
+        B = self.n_batches
+        for j, ((kn, kd), name) in enumerate(zip(_M2_PAIRS, ("let_d", "let_t"))):
+            num, den = self.sums[kn], self.sums[kd]
+            if B < 2:
+                out[name] = np.zeros(self.shape)
+                continue
+            R = self._ratio(num, den)
+            q = self.m2[3 * j] - 2.0 * R * self.m2[3 * j + 2] + R * R * self.m2[3 * j + 1]
+            var = self._ratio(B / (B - 1.0) * np.maximum(q, 0.0), den * den)
+            out[name] = np.sqrt(var)
+        return out

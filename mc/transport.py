@@ -97,7 +97,22 @@ PAR_STRAGGLING = 2
 PAR_SCATTERING = 3
 PAR_DOSE_TO_WATER = 4
 PAR_SECONDARY_TALLY = 5
-N_PARAMS = 6
+PAR_LET = 6
+N_PARAMS = 7
+
+# LET accumulator layout (first axis of ``let_acc``): for all transported charged particles
+# (k = 0..5) and for primaries only (k = LET_PRIMARY + 0..5). L is the unrestricted electronic
+# stopping power [keV/um] at the step's mean kinetic energy, in the voxel's medium (L_m) or in
+# liquid water (L_w); eps the energy deposited [MeV], l the track length [cm].
+LET_EPS = 0  # sum eps
+LET_EPS_LM = 1  # sum eps L_m
+LET_EPS_LW = 2  # sum eps L_w
+LET_LEN = 3  # sum l
+LET_LEN_LM = 4  # sum l L_m
+LET_LEN_LW = 5  # sum l L_w
+LET_PRIMARY = 6
+N_LET = 12
+_KEV_PER_UM = 0.1  # 1 MeV/cm = 0.1 keV/um
 
 STACK_MAX = 256  # particle stack depth (a full stack deposits further products on the spot)
 MAX_PRODUCTS = 64  # transported products of one non-elastic reaction (more: deposited locally)
@@ -232,6 +247,37 @@ def _push(stack, n, x, y, z, u, v, w, T, sp):
 
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _let_add(let_acc, k, ix, iy, iz, eps, ell, L_m, L_w):
+    let_acc[k + LET_EPS, ix, iy, iz] += eps
+    let_acc[k + LET_EPS_LM, ix, iy, iz] += eps * L_m
+    let_acc[k + LET_EPS_LW, ix, iy, iz] += eps * L_w
+    let_acc[k + LET_LEN, ix, iy, iz] += ell
+    let_acc[k + LET_LEN_LM, ix, iy, iz] += ell * L_m
+    let_acc[k + LET_LEN_LW, ix, iy, iz] += ell * L_w
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _let_score(let_acc, primary, ix, iy, iz, eps, ell, L_m, L_w):
+    """Add one track segment (deposit ``eps`` [MeV], length ``ell`` [cm], LET in the medium
+    ``L_m`` and in water ``L_w`` [keV/um]) to the all-particle and, for a primary, the
+    primary-only LET sums."""
+    _let_add(let_acc, 0, ix, iy, iz, eps, ell, L_m, L_w)
+    if primary:
+        _let_add(let_acc, LET_PRIMARY, ix, iy, iz, eps, ell, L_m, L_w)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _let_dump(let_acc, primary, ix, iy, iz, T, row, f, range_tab, water_ratio, rho):
+    """LET sums of a particle of kinetic energy ``T`` [MeV] (table index ``f``) that stops on
+    the spot: its residual CSDA track R(T)/rho with the track-mean stopping power T/R(T)."""
+    R = _lin(range_tab, row, f)
+    if R > 0.0 and T > 0.0:
+        s_bar = T / R
+        _let_score(let_acc, primary, ix, iy, iz, T, R / rho, s_bar * rho * _KEV_PER_UM,
+                   s_bar * _lin(water_ratio, row, f) * _KEV_PER_UM)
+
+
 @njit(cache=True, error_model="numpy")
 def _nonelastic(st, T, nuc_par, prod):
     """Products of a non-elastic reaction of a proton of kinetic energy ``T`` [MeV]: the
@@ -337,15 +383,17 @@ def transport_batch(
     mat_id, density, lower, spacing,
     lnT0, inv_dlnT, energy_tab, range_tab, water_ratio, sigma_tab, lg_pv_tab, inv_pv2_tab, bohr_tab,
     inv_xs, z_over_a, sp_charge, sp_mass,
-    chan_xs, chan_kind, nuc_par,
+    chan_xs, chan_kind, nuc_par, stop_tab,
     params,
-    edep, edep_water, edep_sec, fluence_z, counters,
+    edep, edep_water, edep_sec, fluence_z, let_acc, counters,
 ):
     """Transport ``n_histories`` primaries and all their charged secondaries, drawing random
     numbers from the xoshiro256+ state ``rng_state`` (uint64[4], not modified), and add
 
     * their energy deposits [MeV] to ``edep`` (and, if enabled, the water-equivalent deposit
       E (S_w/S_m) to ``edep_water``, and the part deposited by secondaries to ``edep_sec``);
+    * if enabled, LET sums to ``let_acc`` (``LET_*`` layout; ``stop_tab[row]`` the electronic
+      mass stopping power [MeV cm^2/g] on the energy grid);
     * to ``fluence_z[k]`` the number of primaries that reach voxel layer k along z (a primary
       stops being one at a non-elastic nuclear interaction);
     * the energy bookkeeping to ``counters`` (``COUNTER_*``).
@@ -371,6 +419,7 @@ def transport_batch(
     do_mcs = params[PAR_SCATTERING] != 0.0
     do_water = params[PAR_DOSE_TO_WATER] != 0.0
     do_sec = params[PAR_SECONDARY_TALLY] != 0.0
+    do_let = params[PAR_LET] != 0.0
     n_fluence = fluence_z.shape[0]
     inv_dx = 1.0 / spacing[0]
     inv_dy = 1.0 / spacing[1]
@@ -651,6 +700,13 @@ def transport_batch(
                     edep_sec[ix, iy, iz] += dE
                 if do_water:
                     edep_water[ix, iy, iz] += dE * _lin(water_ratio, row, fT)
+                if do_let:
+                    # stopping power at the step's mean kinetic energy (pre-step and mean
+                    # post-step energies), weighted by the deposit (LETd) and the length (LETt)
+                    f_let = (math.log(0.5 * (T + T_mean)) - lnT0) * inv_dlnT
+                    s_m = _lin(stop_tab, row, f_let)
+                    _let_score(let_acc, cls == 0, ix, iy, iz, dE, s, s_m * rho * _KEV_PER_UM,
+                               s_m * _lin(water_ratio, row, f_let) * _KEV_PER_UM)
                 n_steps += 1.0
                 T -= dE
                 # table index of the new energy: the mean end point corrected by the straggling
@@ -668,6 +724,8 @@ def transport_batch(
                         edep_sec[ix, iy, iz] += T
                     if do_water:
                         edep_water[ix, iy, iz] += T * _lin(water_ratio, row, fT)
+                    if do_let:
+                        _let_dump(let_acc, cls == 0, ix, iy, iz, T, row, fT, range_tab, water_ratio, rho)
                     break
                 if not discrete:
                     continue
@@ -718,9 +776,12 @@ def transport_batch(
                             counters[COUNTER_CUTOFF] += T2
                         if do_sec:
                             edep_sec[ix, iy, iz] += T2
+                        f2 = (math.log(T2) - lnT0) * inv_dlnT
                         if do_water:
                             # the recoil is a proton (row m of species 0) at its own energy
-                            edep_water[ix, iy, iz] += T2 * _lin(water_ratio, m, (math.log(T2) - lnT0) * inv_dlnT)
+                            edep_water[ix, iy, iz] += T2 * _lin(water_ratio, m, f2)
+                        if do_let:
+                            _let_dump(let_acc, False, ix, iy, iz, T2, m, f2, range_tab, water_ratio, rho)
                     continue
                 if kind == CHANNEL_PO_ELASTIC:
                     # p-16O elastic (Fippel & Soukup 2004): the recoil energy is exponential
@@ -788,8 +849,11 @@ def transport_batch(
                             counters[COUNTER_CUTOFF] += Tj
                         if do_sec:
                             edep_sec[ix, iy, iz] += Tj
+                        fj = (math.log(Tj) - lnT0) * inv_dlnT
                         if do_water:
-                            edep_water[ix, iy, iz] += Tj * _lin(water_ratio, m, (math.log(Tj) - lnT0) * inv_dlnT)
+                            edep_water[ix, iy, iz] += Tj * _lin(water_ratio, m, fj)
+                        if do_let:
+                            _let_dump(let_acc, False, ix, iy, iz, Tj, m, fj, range_tab, water_ratio, rho)
                 edep[ix, iy, iz] += e_loc
                 dep[3] += e_loc
                 if do_sec:

@@ -1,0 +1,243 @@
+"""LET tallies against evaluated stopping powers and the analytic primary-proton LET model of
+Wilkens & Oelfke (2003); RBE models against hand calculations from their papers' formulas; the
+RBE-weighted dose, the SOBP plan and the LET/RBE output."""
+
+import h5py
+import numpy as np
+import pytest
+
+from mc.analysis import r_distal
+from mc.config import ConfigError, load_config_text
+from mc.run import main
+from mc.sobp import sobp_layers
+from physics import bragg
+from physics.let import primary_let_voxel
+from physics.rbe import ALPHA_BETA_PRESETS_GY, rbe, rbe_max_min, rbe_weighted_dose
+from physics.tables import build_tables
+
+from .reference_data import ICRU90_WATER, PSTAR
+
+PENCIL_150 = """
+geometry: {type: box, material: water, size_mm: [200, 200, 170], voxel_mm: [200, 200, 0.5]}
+beam: {energy_MeV: 150, position_mm: [0, 0, -1]}
+run: {primaries: 20000, seed: 5, batches: 10}
+output: {let: true}"""
+
+
+@pytest.fixture(scope="module")
+def pencil_150():
+    from mc.run import simulate
+
+    cfg, _ = load_config_text(PENCIL_150)
+    return simulate(cfg)
+
+
+def test_let_150MeV_entrance_and_bragg_peak(pencil_150):
+    res = pencil_150
+    z = res.grid.axis_centres_cm(2)
+    dz = res.grid.spacing_cm[2]
+    idd = res.dose[0, 0]
+    L = res.let
+    R0 = build_tables(["water"]).csda_range(0, 150.0)
+    sigma = bragg.sigma_straggling(R0)
+    # Entrance (first 2 mm): primaries carry LET = S(150 MeV). Reference: the electronic
+    # stopping power of water at 150 MeV, PSTAR 5.443 MeV cm^2/g (I = 75 eV) and ICRU 90
+    # 5.417 MeV cm^2/g (I = 78 eV, our water) = 0.544 / 0.542 keV/um.
+    entr = L["let_d_water_primary"][0, 0, :4].mean()
+    assert entr == pytest.approx(0.1 * ICRU90_WATER[150][0], rel=0.01)
+    assert entr == pytest.approx(0.1 * PSTAR["water_pstar"][150][0], rel=0.015)
+    # with secondary protons (the clinical LETd) it is higher: slow secondaries, ~0.6-0.9
+    all_entr = L["let_d"][0, 0, :4].mean()
+    assert entr < all_entr < 1.0
+    # Bragg peak voxel: primary LETd and LETt within 10 % of the analytic model (Wilkens &
+    # Oelfke 2003) with Bortfeld's straggling width; the MC's straggling is ~5 % wider
+    # (README accuracy table), which raises LETd at the peak.
+    k = int(np.argmax(idd))
+    ref_d, ref_t = primary_let_voxel(z[k] - dz / 2, z[k] + dz / 2, R0, sigma)
+    assert 5.0 < ref_d < 9.0
+    assert L["let_d_primary"][0, 0, k] == pytest.approx(ref_d, rel=0.10)
+    assert L["let_t_primary"][0, 0, k] == pytest.approx(ref_t, rel=0.10)
+    # 4 standard errors of the tally cover the difference to a second, independent estimate
+    assert res.let_std["let_d"][0, 0, k] < 0.05 * L["let_d"][0, 0, k]
+    # distal 80 % point: within 5 %
+    z80 = r_distal(z, idd, 0.8)
+    k80 = int(np.argmin(abs(z - z80)))
+    ref80, _ = primary_let_voxel(z[k80] - dz / 2, z[k80] + dz / 2, R0, sigma)
+    assert L["let_d_primary"][0, 0, k80] == pytest.approx(ref80, rel=0.05)
+
+
+def test_letd_rises_through_distal_falloff_and_exceeds_lett(pencil_150):
+    res = pencil_150
+    z = res.grid.axis_centres_cm(2)
+    idd = res.dose[0, 0]
+    L = res.let
+    levels = (1.0, 0.9, 0.8, 0.5, 0.2)
+    ks = [int(np.argmax(idd))] + [int(np.argmin(abs(z - r_distal(z, idd, f)))) for f in levels[1:]]
+    let_d = L["let_d"][0, 0, ks]
+    std = res.let_std["let_d"][0, 0, ks]
+    assert np.all(np.diff(let_d) > 2 * np.sqrt(std[1:] ** 2 + std[:-1] ** 2))
+    # LETt <= LETd in every voxel with dose, for every variant: with deposits eps = l L the
+    # inequality is Cauchy-Schwarz, sum l L^2 sum l >= (sum l L)^2. Deposits carry energy-loss
+    # straggling around l L, so where the LET is uniform (the entrance, where the two are
+    # equal to ~1e-7) they may cross by that noise: 1e-5 relative is allowed there.
+    hit = res.dose > 0
+    for sfx in ("", "_water", "_primary", "_water_primary"):
+        assert np.all(L["let_t" + sfx][hit] <= L["let_d" + sfx][hit] * (1 + 1e-5)), sfx
+    assert np.mean(L["let_t"][hit] < L["let_d"][hit]) > 0.9
+
+
+def test_let_uncertainty_matches_seed_to_seed_scatter(run_cfg):
+    # two independent runs: their LETd differences, divided by the combined standard errors,
+    # must scatter like a unit normal where the dose is well sampled
+    text = """
+geometry: {type: box, material: water, size_mm: [40, 40, 80], voxel_mm: [40, 40, 2]}
+beam: {energy_MeV: 90, spot_sigma_mm: [3, 3], position_mm: [0, 0, -1]}
+run: {primaries: 6000, seed: 1, batches: 10}
+output: {let: true}"""
+    a = run_cfg(text)
+    b = run_cfg(text, "run.seed=2")
+    sel = a.dose > 0.2 * a.dose.max()
+    diff = (a.let["let_d"] - b.let["let_d"])[sel]
+    s = np.sqrt(a.let_std["let_d"] ** 2 + b.let_std["let_d"] ** 2)[sel]
+    zscore = diff / s
+    assert sel.sum() > 20
+    assert np.mean(np.abs(zscore) < 3) > 0.9
+    # batch-estimated errors with 10 batches: the rms z-score is 1 within ~35 %
+    assert 0.6 < np.sqrt(np.mean(zscore**2)) < 1.5
+
+
+def test_let_in_medium_and_in_water(run_cfg):
+    # in cortical bone, LET in the medium = S_bone(E) rho_bone and in water = S_water(E): the
+    # ratio of the two is rho_bone (S_bone/S_water), ~1.85 x 0.897 at ~100 MeV (PSTAR
+    # 6.534/7.286) for the primaries
+    res = run_cfg("""
+geometry: {type: slabs, size_mm: [40, 40, 40], voxel_mm: [40, 40, 5],
+           slabs: [{material: water, thickness_mm: 20}, {material: bone_cortical, thickness_mm: 20}]}
+beam: {energy_MeV: 120, position_mm: [0, 0, -5]}
+run: {primaries: 2000, seed: 2, batches: 4}
+output: {let: true}""")
+    L = res.let
+    bone = res.grid.material_id[0, 0] == 1
+    rho = res.grid.density[0, 0][bone]
+    ratio = L["let_d_primary"][0, 0][bone] / L["let_d_water_primary"][0, 0][bone]
+    pstar = PSTAR["bone_cortical"][100][0] / PSTAR["water_pstar"][100][0]
+    assert np.allclose(ratio, rho * pstar, rtol=0.02)
+    water = ~bone
+    assert np.allclose(L["let_d"][0, 0][water], L["let_d_water"][0, 0][water], rtol=1e-12)
+
+
+# ---- RBE models -------------------------------------------------------------------------------
+# Hand calculations at LETd = 2.5 keV/um, alpha/beta = 2 Gy, d = 2 Gy from each paper's formula:
+# RBE = [sqrt(ab^2 + 4 d ab RBEmax + 4 d^2 RBEmin^2) - ab] / (2 d)
+#  McNamara 2015: RBEmax = 0.99064 + 0.35605 * 2.5/2 = 1.4357025
+#                 RBEmin = 1.1012 - 0.0038703 * sqrt(2) * 2.5 = 1.0875165...
+#                 sqrt(4 + 16 * 1.4357025 + 16 * 1.0875165^2) = sqrt(45.9236...) -> RBE = 1.19363
+#  Wedenberg 2013: RBEmax = 1 + 0.434 * 2.5/2 = 1.5425, RBEmin = 1
+#                 sqrt(4 + 24.68 + 16) = 6.68431... -> RBE = 1.17108
+#  Carabe 2012:   RBEmax = 0.843 + 0.154 * 2.686/2 * 2.5 = 1.3600275
+#                 RBEmin = 1.09 + 0.006 * 2.686/2 * 2.5 = 1.110145
+#                 sqrt(4 + 21.76044 + 19.71875) = 6.74377... -> RBE = 1.18596
+HAND = {"mcnamara": 1.19363, "wedenberg": 1.17108, "carabe": 1.18596, "constant": 1.1}
+
+
+@pytest.mark.parametrize("model", sorted(HAND))
+def test_rbe_models_reproduce_hand_calculations(model):
+    assert rbe(model, 2.0, 2.5, 2.0) == pytest.approx(HAND[model], abs=5e-5)
+
+
+def test_rbe_max_min_coefficients():
+    # the published coefficients, evaluated at LETd = 10 keV/um, alpha/beta = 4 Gy
+    rmax, rmin = rbe_max_min("mcnamara", 10.0, 4.0)
+    assert (rmax, rmin) == pytest.approx((0.99064 + 0.35605 * 2.5, 1.1012 - 0.0038703 * 2.0 * 10.0))
+    rmax, rmin = rbe_max_min("carabe", 10.0, 4.0)
+    assert (rmax, rmin) == pytest.approx((0.843 + 0.154 * 0.6715 * 10.0, 1.09 + 0.006 * 0.6715 * 10.0))
+    rmax, rmin = rbe_max_min("wedenberg", 10.0, 4.0)
+    assert (rmax, rmin) == pytest.approx((1.0 + 0.434 * 2.5, 1.0))
+
+
+@pytest.mark.parametrize("model", ["mcnamara", "wedenberg", "carabe"])
+def test_rbe_limits(model):
+    ab = np.array([1.0, 2.0, 10.0])
+    # low LET: RBE -> the model's LET-independent terms (Wedenberg: exactly 1 at any dose)
+    r0max, r0min = rbe_max_min(model, 0.0, ab)
+    low = rbe(model, 2.0, 1e-9, ab)
+    expected = {"mcnamara": (0.99064, 1.1012), "wedenberg": (1.0, 1.0), "carabe": (0.843, 1.09)}[model]
+    assert np.allclose(r0max, expected[0]) and np.allclose(r0min, expected[1])
+    assert np.all((low >= min(expected) - 1e-6) & (low <= max(expected) + 1e-6))
+    if model == "wedenberg":
+        assert np.allclose(low, 1.0, atol=1e-9)
+    # dose limits of the LQ form: d -> 0 gives RBEmax, d -> infinity gives RBEmin
+    L = 4.0
+    rmax, rmin = rbe_max_min(model, L, ab)
+    assert np.allclose(rbe(model, 1e-9, L, ab), rmax, rtol=1e-6)
+    assert np.allclose(rbe(model, 1e7, L, ab), rmin, rtol=1e-4)
+    # RBE rises with LET and falls with alpha/beta and with dose (rmax > rmin here)
+    assert np.all(np.diff(rbe(model, 2.0, [1.0, 3.0, 6.0, 12.0], 2.0)) > 0)
+    assert np.all(np.diff(rbe(model, 2.0, 5.0, [1.0, 3.0, 10.0])) < 0)
+    assert np.all(np.diff(rbe(model, [0.5, 2.0, 8.0], 5.0, 2.0)) < 0)
+
+
+def test_rbe_weighted_dose_is_rbe_times_dose():
+    d = np.array([0.0, 0.5, 2.0, 8.0])
+    L = np.array([1.0, 3.0, 6.0, 12.0])
+    for model in HAND:
+        assert np.allclose(rbe_weighted_dose(model, d, L, 3.0), rbe(model, d, L, 3.0) * d, rtol=1e-15)
+    with pytest.raises(ValueError, match="alpha/beta"):
+        rbe("mcnamara", 2.0, 2.0, 0.0)
+
+
+def test_alpha_beta_presets_are_the_documented_values():
+    assert ALPHA_BETA_PRESETS_GY["tumour"] == 10.0
+    assert 2.0 <= ALPHA_BETA_PRESETS_GY["late_normal_tissue"] <= 3.0
+
+
+# ---- SOBP and the example ---------------------------------------------------------------------
+def test_sobp_weights_give_a_flat_analytic_plateau():
+    energy, esig, w = sobp_layers(100.0, 150.0, 3.0, 0.5)
+    assert np.all(w >= 0) and w.sum() == pytest.approx(1.0) and w[0] == w.max()
+    assert np.all(np.diff(energy) < 0)
+    tab = build_tables(["water"])
+    R = tab.csda_range(0, energy)
+    sig = np.sqrt((0.012 * R**0.935) ** 2 + (esig / tab.mass_stopping(0, energy)) ** 2)
+    z = np.arange(10.2, 14.6, 0.02)
+    dose = sum(wk * bragg.depth_dose(z, Rk, sk) for wk, Rk, sk in zip(w, R, sig))
+    assert (dose.max() - dose.min()) / dose.mean() < 0.03
+
+
+def test_sobp_example_writes_let_rbe_output_and_figure(tmp_path, capsys):
+    out = tmp_path / "sobp.h5"
+    rc = main(["examples/sobp_let_rbe.yaml", "--quiet", "--set", "run.primaries=3000",
+               "--set", f"output.path={out}"])
+    assert rc == 0
+    assert (tmp_path / "sobp_let_rbe.png").stat().st_size > 20000
+    with h5py.File(out) as f:
+        dose = f["/dose"][()]
+        for name in ("let_d", "let_t", "let_d_std", "let_t_std", "let_d_water", "let_t_water", "let_d_primary",
+                     "let_t_primary", "let_d_water_primary", "let_t_water_primary"):
+            assert f[name].shape == dose.shape and f[name].attrs["units"] == "keV/um", name
+        assert set(f["/rbe"].attrs["models"]) == {"constant", "mcnamara", "wedenberg", "carabe"}
+        hit = dose > 0
+        for m in ("constant", "mcnamara", "wedenberg", "carabe"):
+            r = f[f"/rbe/{m}"][()]
+            # RBE-weighted dose = RBE x dose voxel by voxel (float32 storage)
+            assert np.allclose(f[f"/dose_rbe/{m}"][()][hit], r[hit] * dose[hit], rtol=1e-5)
+            assert f[f"/dose_rbe/{m}"].attrs["units"] == "Gy(RBE)"
+        assert np.allclose(f["/rbe/constant"][()][hit], 1.1)
+        assert np.allclose(f["/rbe/alpha_beta_Gy"][()], ALPHA_BETA_PRESETS_GY["late_normal_tissue"])
+        assert f["/rbe"].attrs["dose_per_fraction_Gy"] == 2.0
+
+
+def test_rbe_and_sobp_config_errors():
+    base = "geometry: {type: box, material: water, size_mm: [40, 40, 200]}\n"
+    with pytest.raises(ConfigError, match="rbe.models"):
+        load_config_text(base + "rbe: {models: [lem]}")
+    with pytest.raises(ConfigError, match="preset"):
+        load_config_text(base + "rbe: {default_alpha_beta_Gy: marrowish}")
+    with pytest.raises(ConfigError, match="alpha/beta"):
+        load_config_text(base + "rbe: {alpha_beta_Gy: {water: -1}}")
+    with pytest.raises(ConfigError, match="unknown material"):
+        load_config_text(base + "rbe: {alpha_beta_Gy: {unobtainium: 3}}")
+    with pytest.raises(ConfigError, match="distal_mm"):
+        load_config_text(base + "beam: {sobp: {proximal_mm: 100, distal_mm: 90}}")
+    with pytest.raises(ConfigError, match="exclude"):
+        load_config_text(base + "beam: {sobp: {proximal_mm: 10, distal_mm: 90}, spots: [{weight: 1}]}")
