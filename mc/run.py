@@ -26,7 +26,7 @@ from .config import ConfigError, load_config
 from .source import build_spots
 
 from . import transport as tr
-from .tally import BatchBuffers, EnergyTally, LetTally, energy_to_dose
+from .tally import BatchBuffers, EnergyTally, LetTally, SpotDose, energy_to_dose
 from .transport import (FACE_NAMES, N_PARAMS, PAR_DOSE_TO_WATER, PAR_MAX_RANGE_FRACTION, PAR_SCATTERING,
                         PAR_LET, PAR_SECONDARY_TALLY, PAR_STRAGGLING, PAR_T_CUT, transport_batch)
 
@@ -50,6 +50,7 @@ class RunResult:
     dose_secondary_std: np.ndarray | None = None
     edep_secondary_per_primary: np.ndarray | None = None
     primary_fluence_z: np.ndarray | None = None
+    spot_dose: object | None = None  # mc.tally.SpotDose (per-spot mode)
     let: dict | None = None  # name -> LET array [keV/um] (mc.tally.LetTally.averages)
     let_std: dict | None = None  # let_d, let_t standard errors [keV/um]
     rbe: dict | None = None  # model -> RBE array
@@ -92,6 +93,31 @@ def batch_seed(seed, batch):
     if not state.any():  # pragma: no cover  (probability 2^-256)
         state[0] = 1
     return state
+
+
+def spot_seed(seed, batch, spot):
+    """Generator state of spot ``spot`` in batch ``batch`` (per-spot mode)."""
+    state = np.random.SeedSequence(int(seed), spawn_key=(int(batch), int(spot))).generate_state(4, np.uint64)
+    if not state.any():  # pragma: no cover
+        state[0] = 1
+    return state
+
+
+def spot_allocation(weights, primaries, batches):
+    """Stratified allocation of histories to spots for per-spot scoring: spot k gets
+    n_k = floor(N w_k / W) histories (at least one; the remainder of N goes to the largest
+    fractional parts), split into ``batches`` near-equal parts. Returns n[k, b]."""
+    w = np.asarray(weights, float)
+    share = primaries * w / w.sum()
+    n = np.maximum(np.floor(share).astype(np.int64), (w > 0).astype(np.int64))
+    rest = int(primaries - n.sum())
+    if rest > 0:
+        order = np.argsort(-(share - np.floor(share)), kind="stable")
+        n[order[:rest]] += 1
+    out = np.zeros((w.size, batches), np.int64)
+    for b in range(batches):
+        out[:, b] = n // batches + (b < n % batches)
+    return out
 
 
 def batch_sizes(primaries, batches):
@@ -144,8 +170,18 @@ def run_batch(seed, n, spots, grid, tables, params, buf, nuclear=True):
                     params, *buf.kernel_args())
 
 
-def simulate(cfg, progress=False, grid=None):
-    """Run the Monte Carlo described by ``cfg`` (a validated :class:`mc.config.Config`)."""
+def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None):
+    """Run the Monte Carlo described by ``cfg`` (a validated :class:`mc.config.Config`).
+
+    ``per_spot`` (default: on when the config has a ``flash`` block) scores the dose of every
+    spot separately (:class:`mc.tally.SpotDose`): histories are allocated to spots in
+    proportion to their weights (:func:`spot_allocation`, stratified sampling) and each spot's
+    deposits are weighted by (P_k/P)(N/n_k), so the total dose is the sum of the per-spot
+    doses exactly and estimates the same dose as random spot sampling. ``spot_threshold``
+    (default ``flash.spot_dose_threshold``, else 0): per-spot entries below this fraction of
+    the spot's maximum dose are kept only in the per-voxel remainder."""
+    if per_spot is None:
+        per_spot = getattr(cfg, "flash", None) is not None
     grid = build_geometry(cfg) if grid is None else grid
     spots = build_spots(cfg.beam, grid)
     tables = build_tables(grid.materials, cfg.physics.mean_excitation_energy_eV)
@@ -161,7 +197,19 @@ def simulate(cfg, progress=False, grid=None):
     buf = BatchBuffers(grid.shape, water, sec, let)
     fluence = np.zeros(grid.shape[2])
     counters = np.zeros_like(buf.counters)
-    sizes = batch_sizes(cfg.run.primaries, cfg.run.batches)
+    if per_spot:
+        alloc = spot_allocation(spots.weight, cfg.run.primaries, cfg.run.batches)
+        sizes = [int(x) for x in alloc.sum(axis=0)]
+        acc = buf
+        buf = BatchBuffers(grid.shape, water, sec, let)
+        buf.enable_touched()
+        primaries = int(alloc.sum())
+        spot_store = SpotDose(spots.weight.size, grid.shape)
+        one = [spots.single(k) for k in range(spots.weight.size)]
+        factor = (spots.weight / spots.weight.sum()) * primaries / np.maximum(alloc.sum(axis=1), 1)
+    else:
+        sizes = batch_sizes(cfg.run.primaries, cfg.run.batches)
+        primaries = cfg.run.primaries
     bar = None
     if progress:
         from tqdm import tqdm
@@ -174,7 +222,21 @@ def simulate(cfg, progress=False, grid=None):
     tally_warm.add_batch(np.zeros((1, 1, 1)), 1)
     t0 = time.perf_counter()
     for b, n in enumerate(sizes):
-        run_batch(batch_seed(cfg.run.seed, b), n, spots, grid, tables, params, buf, nuclear)
+        if per_spot:
+            for k in range(len(one)):
+                if alloc[k, b] == 0:
+                    continue
+                run_batch(spot_seed(cfg.run.seed, b, k), int(alloc[k, b]), one[k], grid, tables, params, buf, nuclear)
+                idx = buf.take_touched()
+                vals = buf.move_to(acc, idx, factor[k])
+                spot_store.add(k, idx, vals)
+            fluence += buf.fluence_z
+            buf.fluence_z[:] = 0.0
+            counters += buf.counters
+            buf.counters[:] = 0.0
+            buf, acc = acc, buf  # the batch sums go to the tallies below
+        else:
+            run_batch(batch_seed(cfg.run.seed, b), n, spots, grid, tables, params, buf, nuclear)
         tally.add_batch(buf.edep, n)
         if tally_w is not None:
             tally_w.add_batch(buf.edep_water, n)
@@ -186,6 +248,8 @@ def simulate(cfg, progress=False, grid=None):
         buf.fluence_z[:] = 0.0
         counters += buf.counters
         buf.counters[:] = 0.0
+        if per_spot:
+            buf, acc = acc, buf
         if bar is not None:
             bar.update(n)
     elapsed = time.perf_counter() - t0
@@ -206,13 +270,19 @@ def simulate(cfg, progress=False, grid=None):
     eb = energy_balance(counters)
     result = RunResult(
         grid=grid, dose=dpp * protons, dose_std=dpp_std * protons, dose_per_primary=dpp,
-        edep_per_primary=tally.mean_per_primary(), protons=protons, primaries=cfg.run.primaries,
+        edep_per_primary=tally.mean_per_primary(), protons=protons, primaries=primaries,
         energy_balance=eb,
-        run_info={"elapsed_s": elapsed, "primaries": cfg.run.primaries, "batches": cfg.run.batches,
-                  "seed": cfg.run.seed, "protons_per_s": cfg.run.primaries / max(elapsed, 1e-12),
-                  "steps": counters[tr.COUNTER_STEPS], "nuclear": bool(nuclear)},
-        primary_fluence_z=fluence / cfg.run.primaries,
+        run_info={"elapsed_s": elapsed, "primaries": primaries, "batches": cfg.run.batches,
+                  "seed": cfg.run.seed, "protons_per_s": primaries / max(elapsed, 1e-12),
+                  "steps": counters[tr.COUNTER_STEPS], "nuclear": bool(nuclear), "per_spot": bool(per_spot)},
+        primary_fluence_z=fluence / primaries,
     )
+    if per_spot:
+        # Gy per MeV of deposit in each voxel, for the delivered protons
+        to_gy = energy_to_dose(np.ones(grid.shape), grid.density, grid.voxel_volume_cm3) * protons / primaries
+        if spot_threshold is None:
+            spot_threshold = getattr(getattr(cfg, "flash", None), "spot_dose_threshold", 0.0)
+        result.spot_dose = spot_store.finalize(to_gy, spot_threshold)
     if tally_w is not None:
         result.dose_to_water = dose(tally_w.mean_per_primary()) * protons
         result.dose_to_water_std = dose(tally_w.std_per_primary()) * protons

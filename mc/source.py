@@ -38,6 +38,13 @@ class SpotArrays:
         return (self.cdf, self.energy, self.energy_sigma, self.pos, self.dir, self.ax1, self.ax2,
                 self.sigma, self.div, self.species)
 
+    def single(self, k):
+        """The arrays of spot ``k`` alone (selection probability 1)."""
+        sl = slice(k, k + 1)
+        return SpotArrays(np.ones(1), self.energy[sl].copy(), self.energy_sigma[sl].copy(), self.pos[sl].copy(),
+                          self.dir[sl].copy(), self.ax1[sl].copy(), self.ax2[sl].copy(), self.sigma[sl].copy(),
+                          self.div[sl].copy(), self.species[sl].copy(), self.weight[sl].copy())
+
 
 def transverse_axes(direction):
     """Two unit vectors perpendicular to ``direction`` and to each other (see module doc)."""

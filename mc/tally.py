@@ -65,8 +65,46 @@ class BatchBuffers:
         self.edep_water = np.zeros(shape) if water else np.zeros((1, 1, 1))
         self.edep_sec = np.zeros(shape) if secondary else np.zeros((1, 1, 1))
         self.let = np.zeros((N_LET,) + tuple(shape)) if let else np.zeros((N_LET, 1, 1, 1))
+        # touched-voxel list for per-spot read-out (placeholders unless enable_touched())
+        self.touched_mark = np.zeros(1, np.int8)
+        self.touched = np.zeros(1, np.int64)
+        self.n_touched = np.zeros(1, np.int64)
         self.fluence_z = np.zeros(shape[2])
         self.counters = new_counters()
+
+    def enable_touched(self):
+        n = self.edep.size
+        self.touched_mark = np.zeros(n, np.int8)
+        self.touched = np.zeros(n, np.int64)
+        self.n_touched[0] = 0
+
+    def move_to(self, other, idx, factor):
+        """Add ``factor`` x this buffer's tallies at flat voxel indices ``idx`` to ``other`` (a
+        BatchBuffers of the same grid and switches) and zero them here; returns the moved
+        energy deposits [MeV] (already multiplied by ``factor``)."""
+        moved = None
+        for name in ("edep", "edep_water", "edep_sec"):
+            src = getattr(self, name)
+            if src.size == 1 and self.edep.size > 1:
+                continue
+            flat = src.reshape(-1)
+            v = flat[idx] * factor
+            getattr(other, name).reshape(-1)[idx] += v
+            flat[idx] = 0.0
+            if name == "edep":
+                moved = v
+        if self.let.shape[1:] == self.edep.shape:
+            flat = self.let.reshape(N_LET, -1)
+            other.let.reshape(N_LET, -1)[:, idx] += flat[:, idx] * factor
+            flat[:, idx] = 0.0
+        return moved
+
+    def take_touched(self):
+        """Flat indices of the voxels touched since the last call; resets the list."""
+        idx = self.touched[:self.n_touched[0]].copy()
+        self.touched_mark[idx] = 0
+        self.n_touched[0] = 0
+        return idx
 
     def check(self, shape, params):
         """Raise ValueError unless the buffers fit a grid of ``shape`` and the tallies that
@@ -83,7 +121,8 @@ class BatchBuffers:
             raise ValueError(f"BatchBuffers.fluence_z has {self.fluence_z.shape[0]} layers, the grid {shape[2]}")
 
     def kernel_args(self):
-        return self.edep, self.edep_water, self.edep_sec, self.fluence_z, self.let, self.counters
+        return (self.edep, self.edep_water, self.edep_sec, self.fluence_z, self.let, self.counters,
+                self.touched_mark, self.touched, self.n_touched)
 
 
 # second-moment layout of LetTally.m2: (numerator^2, denominator^2, numerator x denominator)
@@ -186,3 +225,88 @@ class LetTally:
             var = self._ratio(B / (B - 1.0) * np.maximum(q, 0.0), den * den)
             out[name] = np.sqrt(var)
         return out
+
+
+class SpotDose:
+    """Dose of each spot, kept sparse: the per-spot read-outs of every batch, merged and
+    thresholded by :meth:`finalize` into a :class:`SpotDoseMap`."""
+
+    def __init__(self, n_spots, shape):
+        self.shape = tuple(shape)
+        self.idx = [[] for _ in range(n_spots)]
+        self.val = [[] for _ in range(n_spots)]
+
+    def add(self, k, idx, vals):
+        """Deposits [MeV, weighted] of spot ``k`` at flat voxel indices ``idx``."""
+        if idx.size:
+            self.idx[k].append(idx)
+            self.val[k].append(vals)
+
+    def finalize(self, to_gy, threshold_fraction=0.0):
+        """Merge batches and convert to Gy (``to_gy``: Gy per MeV of deposit, grid-shaped, for
+        the delivered protons). Entries below ``threshold_fraction`` of the spot's maximum go
+        to the per-voxel ``remainder``, so stored doses + remainder = total dose exactly."""
+        g = np.asarray(to_gy).reshape(-1)
+        ptr = [0]
+        vox, dose = [], []
+        remainder = np.zeros(g.size)
+        for k in range(len(self.idx)):
+            if self.idx[k]:
+                i = np.concatenate(self.idx[k])
+                v = np.concatenate(self.val[k])
+                u, inv = np.unique(i, return_inverse=True)
+                d = np.bincount(inv, weights=v, minlength=u.size) * g[u]
+                keep = d >= threshold_fraction * d.max() if d.size else np.zeros(0, bool)
+                remainder[u[~keep]] += d[~keep]
+                vox.append(u[keep])
+                dose.append(d[keep])
+                ptr.append(ptr[-1] + int(keep.sum()))
+            else:
+                ptr.append(ptr[-1])
+            self.idx[k] = self.val[k] = None
+        vox = np.concatenate(vox) if vox else np.zeros(0, np.int64)
+        dose = np.concatenate(dose) if dose else np.zeros(0)
+        return SpotDoseMap(self.shape, np.asarray(ptr, np.int64), vox.astype(np.int64), dose,
+                           remainder.reshape(self.shape), float(threshold_fraction))
+
+
+class SpotDoseMap:
+    """Per-spot dose [Gy] in compressed sparse rows: spot k has voxels ``voxel[ptr[k]:ptr[k+1]]``
+    (flat indices into the grid) with doses ``dose[ptr[k]:ptr[k+1]]``; ``remainder`` (grid) is
+    the dose of entries below the storage threshold. Memory: 16 bytes per stored entry."""
+
+    def __init__(self, shape, ptr, voxel, dose, remainder, threshold_fraction):
+        self.shape = tuple(shape)
+        self.ptr = ptr
+        self.voxel = voxel
+        self.dose = dose
+        self.remainder = remainder
+        self.threshold_fraction = threshold_fraction
+
+    @property
+    def n_spots(self):
+        return self.ptr.size - 1
+
+    @property
+    def nbytes(self):
+        return self.ptr.nbytes + self.voxel.nbytes + self.dose.nbytes
+
+    def total(self):
+        """Sum over spots of the stored doses plus the remainder [Gy], grid-shaped."""
+        out = np.bincount(self.voxel, weights=self.dose, minlength=int(np.prod(self.shape)))
+        return out.reshape(self.shape) + self.remainder
+
+    def spot(self, k):
+        s = slice(self.ptr[k], self.ptr[k + 1])
+        return self.voxel[s], self.dose[s]
+
+    def by_voxel(self):
+        """The same entries grouped by voxel: (voxels, vptr, spot, dose) with voxel
+        ``voxels[j]`` receiving doses ``dose[vptr[j]:vptr[j+1]]`` from spots
+        ``spot[vptr[j]:vptr[j+1]]`` in increasing spot order."""
+        spot = np.repeat(np.arange(self.n_spots), np.diff(self.ptr))
+        order = np.lexsort((spot, self.voxel))
+        v = self.voxel[order]
+        voxels, start = np.unique(v, return_index=True)
+        vptr = np.append(start, v.size).astype(np.int64)
+        return voxels, vptr, spot[order], self.dose[order]

@@ -386,6 +386,7 @@ def transport_batch(
     chan_xs, chan_kind, nuc_par, stop_tab,
     params,
     edep, edep_water, edep_sec, fluence_z, let_acc, counters,
+    touched_mark, touched, n_touched,
 ):
     """Transport ``n_histories`` primaries and all their charged secondaries, drawing random
     numbers from the xoshiro256+ state ``rng_state`` (uint64[4], not modified), and add
@@ -396,7 +397,11 @@ def transport_batch(
       mass stopping power [MeV cm^2/g] on the energy grid);
     * to ``fluence_z[k]`` the number of primaries that reach voxel layer k along z (a primary
       stops being one at a non-elastic nuclear interaction);
-    * the energy bookkeeping to ``counters`` (``COUNTER_*``).
+    * the energy bookkeeping to ``counters`` (``COUNTER_*``);
+    * if ``touched`` has more than one element, the flat index (ix ny + iy) nz + iz of every
+      voxel that receives a deposit, once each, to ``touched[n_touched[0]:]`` (``touched_mark``
+      flags listed voxels; the caller resets both), so that the deposits of one spot can be
+      read out without scanning the grid (per-spot dose for dose-rate analysis).
 
     Source: spots with cumulative selection probabilities ``spot_cdf``; each has a mean energy
     and Gaussian sigma [MeV], a central position [cm] and unit direction, transverse unit axes
@@ -420,6 +425,8 @@ def transport_batch(
     do_water = params[PAR_DOSE_TO_WATER] != 0.0
     do_sec = params[PAR_SECONDARY_TALLY] != 0.0
     do_let = params[PAR_LET] != 0.0
+    do_touch = touched.shape[0] > 1
+    nt = n_touched[0]
     n_fluence = fluence_z.shape[0]
     inv_dx = 1.0 / spacing[0]
     inv_dy = 1.0 / spacing[1]
@@ -545,6 +552,12 @@ def transport_batch(
                     for kz in range(iz_max + 1, min(iz + 1, n_fluence)):
                         fluence_z[kz] += 1.0
                     iz_max = iz
+                if do_touch:
+                    v_flat = (ix * ny + iy) * nz + iz
+                    if touched_mark[v_flat] == 0:
+                        touched_mark[v_flat] = 1
+                        touched[nt] = v_flat
+                        nt += 1
                 m = mat_id[ix, iy, iz]
                 rho = density[ix, iy, iz]
                 row = sp * n_mat + m
@@ -875,6 +888,7 @@ def transport_batch(
             T = stack[n_stack, 6]
             sp = int(stack[n_stack, 7])
             cls = 1 if sp == 0 else 2
+    n_touched[0] = nt
     counters[COUNTER_DEPOSITED] += dep[0] + dep[1] + dep[2] + dep[3]
     counters[COUNTER_DEP_PRIMARY] += dep[0]
     counters[COUNTER_DEP_SEC_PROTON] += dep[1]
