@@ -320,6 +320,14 @@ class Config(_Strict):
     output: OutputConfig = Field(default_factory=OutputConfig)
     rbe: RbeConfig | None = None
 
+    @model_validator(mode="after")
+    def _fraction_dose(self):
+        if self.rbe is not None and self.rbe.dose_per_fraction_Gy is None and self.beam.protons is None \
+                and not self.beam.spots:
+            raise ValueError("rbe.dose_per_fraction_Gy is null, so /dose must be the absolute fraction dose: give "
+                             "beam.protons (protons delivered per fraction) or a dose_per_fraction_Gy")
+        return self
+
 
 # ---------------------------------------------------------------------------------------------
 def _format_validation_error(exc: ValidationError) -> str:

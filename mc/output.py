@@ -5,7 +5,7 @@ Schema (see README "Output"): ``/dose`` [Gy], ``/dose_std`` [Gy], ``/dose_per_pr
 ``/dose_secondary`` and ``/dose_secondary_std`` [Gy], ``/primary_fluence_z``; with LET on,
 ``/let_d``, ``/let_t`` and their ``_std``, ``_water``, ``_primary`` and ``_water_primary``
 variants [keV/um]; with an ``rbe`` block, ``/rbe/<model>`` and ``/dose_rbe/<model>``
-[Gy(RBE)] and ``/rbe/alpha_beta_Gy``; ``/geometry``
+[Gy(RBE)] and ``/alpha_beta_Gy``; ``/geometry``
 (material_id, density_g_cm3); ``/energy_balance`` (attributes in MeV); ``/config`` and
 ``/versions`` attributes at the root. Arrays are indexed [x, y, z]; ``spacing_mm`` and
 ``origin_mm`` (centre of voxel 0,0,0) are attributes of every grid dataset.
@@ -29,6 +29,7 @@ LET_DESCRIPTIONS = {
     "let_d_std": "standard error of /let_d (ratio estimator over batches)",
     "let_t_std": "standard error of /let_t (ratio estimator over batches)",
     "let_d_water": "dose-averaged LET converted to water (stopping power of water at each step's energy)",
+    "let_d_water_std": "standard error of /let_d_water (ratio estimator over batches)",
     "let_t_water": "track-averaged LET converted to water",
     "let_d_primary": "dose-averaged LET in the medium, primary protons only",
     "let_t_primary": "track-averaged LET in the medium, primary protons only",
@@ -126,9 +127,10 @@ def write_result(path, result, config_text, resolved_yaml):
                                            compression_opts=1)
                 _grid_attrs(ds, grid, "Gy(RBE)")
                 ds.attrs["description"] = f"RBE ({model}) x /dose"
-            ds = g_rbe.create_dataset("alpha_beta_Gy", data=info["alpha_beta_Gy"].astype(np.float32),
-                                      compression="gzip", compression_opts=1)
+            ds = f.create_dataset("alpha_beta_Gy", data=info["alpha_beta_Gy"].astype(np.float32),
+                                  compression="gzip", compression_opts=1)
             _grid_attrs(ds, grid, "Gy")
+            ds.attrs["description"] = "photon alpha/beta per voxel used by the RBE models"
             for grp in (g_rbe, g_dose):
                 grp.attrs["models"] = np.array(list(result.rbe), dtype=h5py.string_dtype())
                 grp.attrs["let"] = "let_d_water"
@@ -137,7 +139,9 @@ def write_result(path, result, config_text, resolved_yaml):
                 grp.attrs["reference_dose_Gy"] = info["reference_dose_Gy"]
                 grp.attrs["fraction_dose_scale"] = info["fraction_dose_scale"]
                 grp.attrs["description"] = ("RBE evaluated at the fraction dose fraction_dose_scale x /dose per "
-                                            "voxel (physics.rbe)")
+                                            "voxel (physics.rbe); /dose_rbe/<model> = RBE x /dose, i.e. for the "
+                                            "protons of /dose, not per fraction. Voxels without dose have RBE 0; "
+                                            "in low-dose voxels LETd, hence RBE, is noisy")
         if result.primary_fluence_z is not None:
             ds = f.create_dataset("primary_fluence_z", data=result.primary_fluence_z)
             ds.attrs["units"] = "fraction of primaries"
@@ -211,12 +215,18 @@ def plot_depth_dose(path_png, result, title=None):
 
 def depth_profiles_let_rbe(result, half_width=1):
     """Central-axis depth profiles for the LET/RBE figure: z [mm], dose [Gy], LETd in water
-    [keV/um] (dose-weighted over the central (2 half_width + 1)^2 voxels) and RBE-weighted
-    dose per model [Gy(RBE)] (averaged over the same voxels)."""
+    [keV/um] (dose-weighted over the voxels whose centres lie within ``half_width`` voxels of
+    the grid's central axis: 3 x 3 for odd, 2 x 2 for even voxel counts) and RBE-weighted dose
+    per model [Gy(RBE)] (averaged over the same voxels)."""
     grid = result.grid
-    ix, iy = grid.shape[0] // 2, grid.shape[1] // 2
-    sx = slice(max(ix - half_width, 0), ix + half_width + 1)
-    sy = slice(max(iy - half_width, 0), iy + half_width + 1)
+
+    def central(axis):
+        c = grid.axis_centres_cm(axis)
+        mid = 0.5 * (c[0] + c[-1])
+        sel = np.nonzero(np.abs(c - mid) <= (half_width + 0.01) * grid.spacing_cm[axis])[0]
+        return slice(sel[0], sel[-1] + 1)
+
+    sx, sy = central(0), central(1)
     D = result.dose[sx, sy, :]
     dsum = D.sum(axis=(0, 1))
     let = np.zeros_like(dsum)
@@ -244,8 +254,8 @@ def plot_let_rbe(path_png, result, title=None):
     ax.grid(alpha=0.3)
     ax2 = ax.twinx()
     show = p["dose"] > 0.01 * p["dose"].max()
-    ax2.plot(p["z_mm"][show], p["let_d_water"][show], color="C3", ls="--", lw=1.5, label="LETd (water)")
-    ax2.set_ylabel("dose-averaged LET in water (keV/µm)", color="C3")
+    ax2.plot(p["z_mm"][show], p["let_d_water"][show], color="tab:purple", ls="--", lw=1.5, label="LETd (water)")
+    ax2.set_ylabel("dose-averaged LET in water (keV/µm)", color="tab:purple")
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)

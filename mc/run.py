@@ -155,7 +155,7 @@ def kernel_geometry_tables(grid, tables, params, nuclear=True):
             tables.lnT0, tables.inv_dlnT, tables.energy.reshape(1, -1), tables.range_gcm2,
             tables.water_ratio, sigma, tables.lg_pv, tables.inv_pv2, tables.bohr,
             tables.inv_scattering_length, tables.z_over_a, _CHARGE, _MASS,
-            tables.chan_xs, tables.chan_kind, _NUC_PAR, tables.stopping)
+            tables.chan_xs, tables.chan_kind, _NUC_PAR, tables.stopping, tables.stopping_integral)
 
 
 _CHARGE, _MASS = species_arrays()

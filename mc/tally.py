@@ -126,13 +126,15 @@ class BatchBuffers:
 
 
 # second-moment layout of LetTally.m2: (numerator^2, denominator^2, numerator x denominator)
-# for LETd (eps L_m over eps) and LETt (l L_m over l), all particles, in the medium
-_M2_PAIRS = ((LET_EPS_LM, LET_EPS), (LET_LEN_LM, LET_LEN))
+# per (numerator, denominator) pair: LETd and LETt in the medium and LETd in water (the one
+# the RBE models use), all particles
+_M2_NAMES = ("let_d", "let_t", "let_d_water")
+_M2_PAIRS = np.array([[LET_EPS_LM, LET_EPS], [LET_LEN_LM, LET_LEN], [LET_EPS_LW, LET_EPS]], np.int64)
 
 
 @njit(cache=True)
-def _accumulate_let(batch, sums, m2):
-    """sums += batch (all N_LET sums), m2 += the batch products of _M2_PAIRS; zero ``batch``.
+def _accumulate_let(batch, sums, m2, pairs):
+    """sums += batch (all N_LET sums), m2 += the batch products of ``pairs``; zero ``batch``.
     Only voxels the batch touched are visited."""
     n_k = batch.shape[0]
     b = batch.reshape(n_k, -1)
@@ -141,9 +143,9 @@ def _accumulate_let(batch, sums, m2):
     for i in range(b.shape[1]):
         if b[LET_EPS, i] == 0.0 and b[LET_LEN, i] == 0.0:
             continue
-        for j in range(2):
-            num = b[LET_EPS_LM, i] if j == 0 else b[LET_LEN_LM, i]
-            den = b[LET_EPS, i] if j == 0 else b[LET_LEN, i]
+        for j in range(pairs.shape[0]):
+            num = b[pairs[j, 0], i]
+            den = b[pairs[j, 1], i]
             q[3 * j, i] += num * num
             q[3 * j + 1, i] += den * den
             q[3 * j + 2, i] += num * den
@@ -171,7 +173,8 @@ class LetTally:
     T/R(T); short-range fragments and recoils deposited on the spot are not in the LET sums
     (their stopping powers are not tabulated; < 0.1 % of the dose, Paganetti 2002).
 
-    The standard error of LETd and LETt (all particles, medium) is the ratio-estimator (delta
+    The standard errors of LETd and LETt (all particles, medium) and of LETd in water are the
+    ratio-estimator (delta
     method) error over the B batches with per-batch sums (N_b, D_b) and R = sum N_b / sum D_b:
     var R = B/(B-1) sum_b (N_b - R D_b)^2 / (sum_b D_b)^2 (e.g. Cochran 1977, Sampling
     Techniques, eq. 6.9).
@@ -180,7 +183,7 @@ class LetTally:
     def __init__(self, shape):
         self.shape = tuple(shape)
         self.sums = np.zeros((N_LET,) + self.shape)
-        self.m2 = np.zeros((6,) + self.shape)
+        self.m2 = np.zeros((3 * len(_M2_NAMES),) + self.shape)
         self.n_batches = 0
 
     @property
@@ -189,7 +192,7 @@ class LetTally:
 
     def add_batch(self, batch):
         """Add a batch's LET sums (shape (N_LET,) + grid); ``batch`` is zeroed afterwards."""
-        _accumulate_let(batch, self.sums, self.m2)
+        _accumulate_let(batch, self.sums, self.m2, _M2_PAIRS)
         self.n_batches += 1
 
     @staticmethod
@@ -212,10 +215,11 @@ class LetTally:
         return out
 
     def std(self):
-        """Standard errors [keV/um] of let_d and let_t (zero with fewer than two batches)."""
+        """Standard errors [keV/um] of let_d, let_t and let_d_water (zero with fewer than two
+        batches)."""
         out = {}
         B = self.n_batches
-        for j, ((kn, kd), name) in enumerate(zip(_M2_PAIRS, ("let_d", "let_t"))):
+        for j, ((kn, kd), name) in enumerate(zip(_M2_PAIRS, _M2_NAMES)):
             num, den = self.sums[kn], self.sums[kd]
             if B < 2:
                 out[name] = np.zeros(self.shape)

@@ -248,34 +248,39 @@ def _push(stack, n, x, y, z, u, v, w, T, sp):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _let_add(let_acc, k, ix, iy, iz, eps, ell, L_m, L_w):
+def _let_add(let_acc, k, ix, iy, iz, eps, ell, Ld_m, Ld_w, Lt_m, Lt_w):
     let_acc[k + LET_EPS, ix, iy, iz] += eps
-    let_acc[k + LET_EPS_LM, ix, iy, iz] += eps * L_m
-    let_acc[k + LET_EPS_LW, ix, iy, iz] += eps * L_w
+    let_acc[k + LET_EPS_LM, ix, iy, iz] += eps * Ld_m
+    let_acc[k + LET_EPS_LW, ix, iy, iz] += eps * Ld_w
     let_acc[k + LET_LEN, ix, iy, iz] += ell
-    let_acc[k + LET_LEN_LM, ix, iy, iz] += ell * L_m
-    let_acc[k + LET_LEN_LW, ix, iy, iz] += ell * L_w
+    let_acc[k + LET_LEN_LM, ix, iy, iz] += ell * Lt_m
+    let_acc[k + LET_LEN_LW, ix, iy, iz] += ell * Lt_w
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _let_score(let_acc, primary, ix, iy, iz, eps, ell, L_m, L_w):
-    """Add one track segment (deposit ``eps`` [MeV], length ``ell`` [cm], LET in the medium
-    ``L_m`` and in water ``L_w`` [keV/um]) to the all-particle and, for a primary, the
-    primary-only LET sums."""
-    _let_add(let_acc, 0, ix, iy, iz, eps, ell, L_m, L_w)
+def _let_score(let_acc, primary, ix, iy, iz, eps, ell, Ld_m, Ld_w, Lt_m, Lt_w):
+    """Add one track segment (deposit ``eps`` [MeV], length ``ell`` [cm]) with its LET in the
+    medium and in water [keV/um] for the dose weighting (``Ld_*``) and the length weighting
+    (``Lt_*``; the same for a condensed-history step) to the all-particle and, for a primary,
+    the primary-only LET sums."""
+    _let_add(let_acc, 0, ix, iy, iz, eps, ell, Ld_m, Ld_w, Lt_m, Lt_w)
     if primary:
-        _let_add(let_acc, LET_PRIMARY, ix, iy, iz, eps, ell, L_m, L_w)
+        _let_add(let_acc, LET_PRIMARY, ix, iy, iz, eps, ell, Ld_m, Ld_w, Lt_m, Lt_w)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _let_dump(let_acc, primary, ix, iy, iz, T, row, f, range_tab, water_ratio, rho):
+def _let_dump(let_acc, primary, ix, iy, iz, T, row, f, range_tab, s_int_tab, water_ratio, rho):
     """LET sums of a particle of kinetic energy ``T`` [MeV] (table index ``f``) that stops on
-    the spot: its residual CSDA track R(T)/rho with the track-mean stopping power T/R(T)."""
+    the spot, as if it slowed down continuously over its residual track R(T)/rho: the length
+    weighting sees the track-mean stopping power T/R(T), the dose weighting the dose-mean
+    int_0^T S dT'/T (each energy loss dT' carries its own S)."""
     R = _lin(range_tab, row, f)
     if R > 0.0 and T > 0.0:
-        s_bar = T / R
-        _let_score(let_acc, primary, ix, iy, iz, T, R / rho, s_bar * rho * _KEV_PER_UM,
-                   s_bar * _lin(water_ratio, row, f) * _KEV_PER_UM)
+        s_t = T / R
+        s_d = _lin(s_int_tab, row, f) / T
+        wr = _lin(water_ratio, row, f) * _KEV_PER_UM
+        _let_score(let_acc, primary, ix, iy, iz, T, R / rho, s_d * rho * _KEV_PER_UM, s_d * wr,
+                   s_t * rho * _KEV_PER_UM, s_t * wr)
 
 
 @njit(cache=True, error_model="numpy")
@@ -383,7 +388,7 @@ def transport_batch(
     mat_id, density, lower, spacing,
     lnT0, inv_dlnT, energy_tab, range_tab, water_ratio, sigma_tab, lg_pv_tab, inv_pv2_tab, bohr_tab,
     inv_xs, z_over_a, sp_charge, sp_mass,
-    chan_xs, chan_kind, nuc_par, stop_tab,
+    chan_xs, chan_kind, nuc_par, stop_tab, s_int_tab,
     params,
     edep, edep_water, edep_sec, fluence_z, let_acc, counters,
     touched_mark, touched, n_touched,
@@ -394,7 +399,8 @@ def transport_batch(
     * their energy deposits [MeV] to ``edep`` (and, if enabled, the water-equivalent deposit
       E (S_w/S_m) to ``edep_water``, and the part deposited by secondaries to ``edep_sec``);
     * if enabled, LET sums to ``let_acc`` (``LET_*`` layout; ``stop_tab[row]`` the electronic
-      mass stopping power [MeV cm^2/g] on the energy grid);
+      mass stopping power [MeV cm^2/g] on the energy grid, ``s_int_tab[row]`` its integral
+      over energy from 0 [MeV^2 cm^2/g]);
     * to ``fluence_z[k]`` the number of primaries that reach voxel layer k along z (a primary
       stops being one at a non-elastic nuclear interaction);
     * the energy bookkeeping to ``counters`` (``COUNTER_*``);
@@ -718,8 +724,9 @@ def transport_batch(
                     # post-step energies), weighted by the deposit (LETd) and the length (LETt)
                     f_let = (math.log(0.5 * (T + T_mean)) - lnT0) * inv_dlnT
                     s_m = _lin(stop_tab, row, f_let)
-                    _let_score(let_acc, cls == 0, ix, iy, iz, dE, s, s_m * rho * _KEV_PER_UM,
-                               s_m * _lin(water_ratio, row, f_let) * _KEV_PER_UM)
+                    l_m = s_m * rho * _KEV_PER_UM
+                    l_w = s_m * _lin(water_ratio, row, f_let) * _KEV_PER_UM
+                    _let_score(let_acc, cls == 0, ix, iy, iz, dE, s, l_m, l_w, l_m, l_w)
                 n_steps += 1.0
                 T -= dE
                 # table index of the new energy: the mean end point corrected by the straggling
@@ -738,7 +745,7 @@ def transport_batch(
                     if do_water:
                         edep_water[ix, iy, iz] += T * _lin(water_ratio, row, fT)
                     if do_let:
-                        _let_dump(let_acc, cls == 0, ix, iy, iz, T, row, fT, range_tab, water_ratio, rho)
+                        _let_dump(let_acc, cls == 0, ix, iy, iz, T, row, fT, range_tab, s_int_tab, water_ratio, rho)
                     break
                 if not discrete:
                     continue
@@ -794,7 +801,7 @@ def transport_batch(
                             # the recoil is a proton (row m of species 0) at its own energy
                             edep_water[ix, iy, iz] += T2 * _lin(water_ratio, m, f2)
                         if do_let:
-                            _let_dump(let_acc, False, ix, iy, iz, T2, m, f2, range_tab, water_ratio, rho)
+                            _let_dump(let_acc, False, ix, iy, iz, T2, m, f2, range_tab, s_int_tab, water_ratio, rho)
                     continue
                 if kind == CHANNEL_PO_ELASTIC:
                     # p-16O elastic (Fippel & Soukup 2004): the recoil energy is exponential
@@ -866,7 +873,7 @@ def transport_batch(
                         if do_water:
                             edep_water[ix, iy, iz] += Tj * _lin(water_ratio, m, fj)
                         if do_let:
-                            _let_dump(let_acc, False, ix, iy, iz, Tj, m, fj, range_tab, water_ratio, rho)
+                            _let_dump(let_acc, False, ix, iy, iz, Tj, m, fj, range_tab, s_int_tab, water_ratio, rho)
                 edep[ix, iy, iz] += e_loc
                 dep[3] += e_loc
                 if do_sec:

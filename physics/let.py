@@ -62,3 +62,25 @@ def primary_let_voxel(z0_cm, z1_cm, R0_cm, sigma_cm, n=16):
         num_t += np.sum(phi)  # int phi S dr
         den_t += np.sum(phi / S)  # int phi dr (fluence)
     return num_d / den_d, num_t / den_t
+
+
+def primary_depth_curves(z_cm, R0_cm, sigma_cm, material="water"):
+    """Primary-proton depth dose (relative: int phi S dr, nuclear removal ignored), LETd and
+    LETt [keV/um] at depths ``z_cm`` from the same model, so that the LET at a given dose level
+    of the distal edge (R80, R50, ...) can be compared with a simulation at its own R80, R50,
+    independent of small range offsets."""
+    tab = build_tables([material])
+    E = tab.energy
+    S = tab.stopping[0] * _KEV_PER_UM
+    r = tab.range_gcm2[0]
+    dE = np.gradient(E)
+    z = np.atleast_1d(np.asarray(z_cm, float))
+    dose = np.empty_like(z)
+    let_d = np.empty_like(z)
+    let_t = np.empty_like(z)
+    for i, zi in enumerate(z):
+        phi = np.exp(-0.5 * ((r + zi - R0_cm) / sigma_cm) ** 2) * dE
+        dose[i] = np.sum(phi)
+        let_d[i] = np.sum(phi * S) / dose[i] if dose[i] > 0 else 0.0
+        let_t[i] = dose[i] / np.sum(phi / S) if dose[i] > 0 else 0.0
+    return dose, let_d, let_t

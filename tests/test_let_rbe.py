@@ -11,7 +11,7 @@ from mc.config import ConfigError, load_config_text
 from mc.run import main
 from mc.sobp import sobp_layers
 from physics import bragg
-from physics.let import primary_let_voxel
+from physics.let import primary_depth_curves
 from physics.rbe import ALPHA_BETA_PRESETS_GY, rbe, rbe_max_min, rbe_weighted_dose
 from physics.tables import build_tables
 
@@ -32,6 +32,10 @@ def pencil_150():
     return simulate(cfg)
 
 
+def _falloff(z, d):
+    return r_distal(z, d, 0.2) - r_distal(z, d, 0.8)
+
+
 def test_let_150MeV_entrance_and_bragg_peak(pencil_150):
     res = pencil_150
     z = res.grid.axis_centres_cm(2)
@@ -39,31 +43,44 @@ def test_let_150MeV_entrance_and_bragg_peak(pencil_150):
     idd = res.dose[0, 0]
     L = res.let
     R0 = build_tables(["water"]).csda_range(0, 150.0)
-    sigma = bragg.sigma_straggling(R0)
     # Entrance (first 2 mm): primaries carry LET = S(150 MeV). Reference: the electronic
     # stopping power of water at 150 MeV, PSTAR 5.443 MeV cm^2/g (I = 75 eV) and ICRU 90
     # 5.417 MeV cm^2/g (I = 78 eV, our water) = 0.544 / 0.542 keV/um.
     entr = L["let_d_water_primary"][0, 0, :4].mean()
     assert entr == pytest.approx(0.1 * ICRU90_WATER[150][0], rel=0.01)
     assert entr == pytest.approx(0.1 * PSTAR["water_pstar"][150][0], rel=0.015)
-    # with secondary protons (the clinical LETd) it is higher: slow secondaries, ~0.6-0.9
+    # with secondary protons (the clinical LETd) it is higher (slow secondaries)
     all_entr = L["let_d"][0, 0, :4].mean()
-    assert entr < all_entr < 1.0
-    # Bragg peak voxel: primary LETd and LETt within 10 % of the analytic model (Wilkens &
-    # Oelfke 2003) with Bortfeld's straggling width; the MC's straggling is ~5 % wider
-    # (README accuracy table), which raises LETd at the peak.
-    k = int(np.argmax(idd))
-    ref_d, ref_t = primary_let_voxel(z[k] - dz / 2, z[k] + dz / 2, R0, sigma)
-    assert 5.0 < ref_d < 9.0
-    assert L["let_d_primary"][0, 0, k] == pytest.approx(ref_d, rel=0.10)
-    assert L["let_t_primary"][0, 0, k] == pytest.approx(ref_t, rel=0.10)
-    # 4 standard errors of the tally cover the difference to a second, independent estimate
-    assert res.let_std["let_d"][0, 0, k] < 0.05 * L["let_d"][0, 0, k]
-    # distal 80 % point: within 5 %
-    z80 = r_distal(z, idd, 0.8)
-    k80 = int(np.argmin(abs(z - z80)))
-    ref80, _ = primary_let_voxel(z[k80] - dz / 2, z[k80] + dz / 2, R0, sigma)
-    assert L["let_d_primary"][0, 0, k80] == pytest.approx(ref80, rel=0.05)
+    assert entr < all_entr < 1.2
+    # Peak and distal edge: primary LETd and LETt against the analytic model of Wilkens &
+    # Oelfke (2003) (physics.let), compared at the same dose level (peak, R90, R80, R50, R20)
+    # of each curve so that sub-millimetre range offsets do not enter. The model's Gaussian
+    # range straggling width is set so that its distal 80-20 % fall-off equals the simulated
+    # one (the simulation's fall-off is ~7 % wider than Bortfeld's 0.012 R0^0.935, see the
+    # accuracy table in README). Measured: the simulation lies 0-3 % below the model.
+    mc_falloff = _falloff(z, idd)
+    za = np.arange(R0 - 1.5, R0 + 0.6, 0.001)
+    lo, hi = 0.5 * bragg.sigma_straggling(R0), 2.0 * bragg.sigma_straggling(R0)
+    for _ in range(40):
+        sig = 0.5 * (lo + hi)
+        if _falloff(za, primary_depth_curves(za, R0, sig)[0]) < mc_falloff:
+            lo = sig
+        else:
+            hi = sig
+    da, ld_a, lt_a = primary_depth_curves(za, R0, sig)
+    for level in (1.0, 0.9, 0.8, 0.5, 0.2):
+        z_mc = z[np.argmax(idd)] if level == 1.0 else r_distal(z, idd, level)
+        z_an = za[np.argmax(da)] if level == 1.0 else r_distal(za, da, level)
+        k = int(np.argmin(abs(z - z_mc)))
+        vox = abs(za - z_an) <= dz / 2  # the model averaged over one voxel at its own level
+        ref_d = np.sum(da[vox] * ld_a[vox]) / np.sum(da[vox])
+        ref_t = np.interp(z_an, za, lt_a)
+        assert L["let_d_primary"][0, 0, k] == pytest.approx(ref_d, rel=0.04), level
+        assert L["let_t_primary"][0, 0, k] == pytest.approx(ref_t, rel=0.04), level
+    # the peak value itself: 7-8 keV/um for this mono-energetic beam with no energy spread
+    assert 6.5 < L["let_d_primary"][0, 0, np.argmax(idd)] < 9.0
+    # the tally's own statistical error at the peak is well below those tolerances
+    assert res.let_std["let_d"][0, 0, np.argmax(idd)] < 0.02 * L["let_d"][0, 0, np.argmax(idd)]
 
 
 def test_letd_rises_through_distal_falloff_and_exceeds_lett(pencil_150):
@@ -131,12 +148,12 @@ output: {let: true}""")
 # RBE = [sqrt(ab^2 + 4 d ab RBEmax + 4 d^2 RBEmin^2) - ab] / (2 d)
 #  McNamara 2015: RBEmax = 0.99064 + 0.35605 * 2.5/2 = 1.4357025
 #                 RBEmin = 1.1012 - 0.0038703 * sqrt(2) * 2.5 = 1.0875165...
-#                 sqrt(4 + 16 * 1.4357025 + 16 * 1.0875165^2) = sqrt(45.9236...) -> RBE = 1.19363
+#                 sqrt(4 + 16 * 1.4357025 + 16 * 1.0875164^2) = sqrt(45.89421) -> RBE = 1.19363
 #  Wedenberg 2013: RBEmax = 1 + 0.434 * 2.5/2 = 1.5425, RBEmin = 1
 #                 sqrt(4 + 24.68 + 16) = 6.68431... -> RBE = 1.17108
-#  Carabe 2012:   RBEmax = 0.843 + 0.154 * 2.686/2 * 2.5 = 1.3600275
+#  Carabe 2012:   RBEmax = 0.843 + 0.154 * 2.686/2 * 2.5 = 1.360055
 #                 RBEmin = 1.09 + 0.006 * 2.686/2 * 2.5 = 1.110145
-#                 sqrt(4 + 21.76044 + 19.71875) = 6.74377... -> RBE = 1.18596
+#                 sqrt(4 + 21.76088 + 19.71875) = 6.74386 -> RBE = 1.18596
 HAND = {"mcnamara": 1.19363, "wedenberg": 1.17108, "carabe": 1.18596, "constant": 1.1}
 
 
@@ -158,12 +175,15 @@ def test_rbe_max_min_coefficients():
 @pytest.mark.parametrize("model", ["mcnamara", "wedenberg", "carabe"])
 def test_rbe_limits(model):
     ab = np.array([1.0, 2.0, 10.0])
-    # low LET: RBE -> the model's LET-independent terms (Wedenberg: exactly 1 at any dose)
+    # low LET: RBE -> the LQ value with the model's LET-independent terms (Wedenberg: exactly
+    # 1 at any dose)
     r0max, r0min = rbe_max_min(model, 0.0, ab)
     low = rbe(model, 2.0, 1e-9, ab)
     expected = {"mcnamara": (0.99064, 1.1012), "wedenberg": (1.0, 1.0), "carabe": (0.843, 1.09)}[model]
     assert np.allclose(r0max, expected[0]) and np.allclose(r0min, expected[1])
-    assert np.all((low >= min(expected) - 1e-6) & (low <= max(expected) + 1e-6))
+    d = 2.0
+    lq = (np.sqrt(ab**2 + 4 * d * ab * expected[0] + 4 * d**2 * expected[1] ** 2) - ab) / (2 * d)
+    assert np.allclose(low, lq, rtol=1e-8)
     if model == "wedenberg":
         assert np.allclose(low, 1.0, atol=1e-9)
     # dose limits of the LQ form: d -> 0 gives RBEmax, d -> infinity gives RBEmin
@@ -177,11 +197,11 @@ def test_rbe_limits(model):
     assert np.all(np.diff(rbe(model, [0.5, 2.0, 8.0], 5.0, 2.0)) < 0)
 
 
-def test_rbe_weighted_dose_is_rbe_times_dose():
-    d = np.array([0.0, 0.5, 2.0, 8.0])
-    L = np.array([1.0, 3.0, 6.0, 12.0])
-    for model in HAND:
-        assert np.allclose(rbe_weighted_dose(model, d, L, 3.0), rbe(model, d, L, 3.0) * d, rtol=1e-15)
+def test_rbe_weighted_dose_at_the_hand_calculated_point():
+    # 2 Gy at LETd 2.5 keV/um, alpha/beta 2 Gy: RBE-weighted dose = hand RBE x 2 Gy
+    for model, r in HAND.items():
+        assert rbe_weighted_dose(model, 2.0, 2.5, 2.0) == pytest.approx(2.0 * r, abs=1e-4)
+    assert rbe_weighted_dose("mcnamara", 0.0, 5.0, 2.0) == 0.0
     with pytest.raises(ValueError, match="alpha/beta"):
         rbe("mcnamara", 2.0, 2.0, 0.0)
 
@@ -223,12 +243,15 @@ def test_sobp_example_writes_let_rbe_output_and_figure(tmp_path, capsys):
             assert np.allclose(f[f"/dose_rbe/{m}"][()][hit], r[hit] * dose[hit], rtol=1e-5)
             assert f[f"/dose_rbe/{m}"].attrs["units"] == "Gy(RBE)"
         assert np.allclose(f["/rbe/constant"][()][hit], 1.1)
-        assert np.allclose(f["/rbe/alpha_beta_Gy"][()], ALPHA_BETA_PRESETS_GY["late_normal_tissue"])
+        assert np.allclose(f["/alpha_beta_Gy"][()], ALPHA_BETA_PRESETS_GY["late_normal_tissue"])
+        assert "let_d_water_std" in f and np.all(f["/let_d_water_std"][()] >= 0)
         assert f["/rbe"].attrs["dose_per_fraction_Gy"] == 2.0
 
 
 def test_rbe_and_sobp_config_errors():
     base = "geometry: {type: box, material: water, size_mm: [40, 40, 200]}\n"
+    with pytest.raises(ConfigError, match="beam.protons"):
+        load_config_text(base + "rbe: {dose_per_fraction_Gy: null}")
     with pytest.raises(ConfigError, match="rbe.models"):
         load_config_text(base + "rbe: {models: [lem]}")
     with pytest.raises(ConfigError, match="preset"):
