@@ -102,3 +102,34 @@ def load_voxel_file(path):
             raise ValueError(f"geometry.file: {exc.args[0]}") from None
     return VoxelGrid(data["material_id"], data["density_g_cm3"], tuple(lib_names),
                      np.asarray(data["spacing_mm"], float) / 10.0, np.asarray(data["origin_mm"], float) / 10.0)
+
+
+def long_bone(size_cm, voxel_cm, centre_depth_cm, outer_radius_cm, cortical_thickness_cm,
+              surrounding="soft_tissue", cortical="bone_cortical", marrow="red_marrow", corner_cm=None):
+    """A long bone seen in cross-section: a box of ``surrounding`` tissue with a cylinder
+    along y (axis at x = 0, z = ``centre_depth_cm`` from the upstream face) made of a cortical
+    shell of ``cortical_thickness_cm`` around a marrow cavity. Each voxel takes the material at
+    its centre (no partial-volume mixing); nominal densities of the library materials."""
+    size_cm = np.asarray(size_cm, float)
+    voxel_cm = np.asarray(voxel_cm, float)
+    if not (0 < cortical_thickness_cm < outer_radius_cm):
+        raise ValueError("geometry.bone: need 0 < cortical_thickness_mm < outer_radius_mm")
+    shape = tuple(_axis_count(size_cm[a], voxel_cm[a], f"geometry.size_mm[{a}]") for a in range(3))
+    corner = _default_corner(size_cm) if corner_cm is None else np.asarray(corner_cm, float)
+    origin = corner + 0.5 * voxel_cm
+    x = origin[0] + voxel_cm[0] * np.arange(shape[0])
+    z = origin[2] + voxel_cm[2] * np.arange(shape[2])
+    if not (corner[2] + outer_radius_cm <= centre_depth_cm <= corner[2] + size_cm[2] - outer_radius_cm):
+        raise ValueError("geometry.bone.centre_depth_mm: the bone must lie inside the box along z")
+    r = np.sqrt(x[:, None] ** 2 + (z[None, :] - centre_depth_cm) ** 2)  # (nx, nz)
+    names = []
+    for n in (surrounding, cortical, marrow):
+        nm = get_material(n).name
+        if nm not in names:
+            names.append(nm)
+    ids = np.full(r.shape, names.index(get_material(surrounding).name), np.int32)
+    ids[r <= outer_radius_cm] = names.index(get_material(cortical).name)
+    ids[r <= outer_radius_cm - cortical_thickness_cm] = names.index(get_material(marrow).name)
+    mat_id = np.broadcast_to(ids[:, None, :], shape).copy()
+    rho_lut = np.array([get_material(n).density for n in names])
+    return VoxelGrid(mat_id, rho_lut[mat_id], tuple(names), voxel_cm, origin)

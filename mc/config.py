@@ -57,16 +57,34 @@ class SlabConfig(_Strict):
         return _check_material(v)
 
 
-class GeometryConfig(_Strict):
-    """Phantom: ``box`` (homogeneous), ``slabs`` (layers along z) or ``voxels`` (file)."""
+class BoneConfig(_Strict):
+    """A long bone in cross-section (``geometry.phantoms.long_bone``): a cylinder along y with
+    a cortical shell around marrow, centred at x = 0 and depth ``centre_depth_mm``."""
 
-    type: Literal["box", "slabs", "voxels"] = "box"
+    centre_depth_mm: float = Field(gt=0)
+    outer_radius_mm: float = Field(gt=0)
+    cortical_thickness_mm: float = Field(gt=0)
+    cortical: str = "bone_cortical"
+    marrow: str = "red_marrow"
+
+    @field_validator("cortical", "marrow")
+    @classmethod
+    def _material(cls, v):
+        return _check_material(v)
+
+
+class GeometryConfig(_Strict):
+    """Phantom: ``box`` (homogeneous), ``slabs`` (layers along z), ``bone`` (a long bone in
+    a box of ``material``) or ``voxels`` (file)."""
+
+    type: Literal["box", "slabs", "bone", "voxels"] = "box"
     material: str = "water"
     density_g_cm3: float | None = Field(default=None, gt=0)
     size_mm: _Vec3 | None = None
     voxel_mm: _Vec3 = [1.0, 1.0, 1.0]
     corner_mm: _Vec3 | None = None
     slabs: list[SlabConfig] | None = None
+    bone: BoneConfig | None = None
     file: str | None = None
 
     @field_validator("material")
@@ -83,6 +101,9 @@ class GeometryConfig(_Strict):
 
     @model_validator(mode="after")
     def _by_type(self):
+        if self.type == "bone" and (self.bone is None or self.size_mm is None):
+            raise ValueError("geometry type 'bone' needs size_mm and a bone block {centre_depth_mm, "
+                             "outer_radius_mm, cortical_thickness_mm}")
         if self.type == "box" and self.size_mm is None:
             raise ValueError("geometry.size_mm is required for a box: give [x, y, z] in mm")
         if self.type == "slabs":
@@ -310,6 +331,103 @@ def _check_alpha_beta(v, presets):
     return float(v)
 
 
+class DeliveryConfig(_Strict):
+    """Beam time structure (``flash.timing``; units in the key names, scan speed in mm/ms)."""
+
+    accelerator: Literal["cyclotron", "synchrocyclotron", "linac"] = "cyclotron"
+    beam_current_nA: float = Field(default=200.0, gt=0)
+    scan_speed_mm_per_ms: _Vec2 = [8.0, 8.0]
+    layer_switch_down_s: float = Field(default=0.6, ge=0)
+    layer_switch_up_s: float = Field(default=6.0, ge=0)
+    min_spot_time_s: float = Field(default=250e-6, ge=0)
+    spot_order: Literal["serpentine", "as_given"] = "serpentine"
+    layer_order: Literal["descending", "as_given"] = "descending"
+    pulse_length_s: float = Field(default=10e-6, gt=0)
+    repetition_rate_Hz: float = Field(default=1000.0, gt=0)
+    pulses_per_train: int = Field(default=0, ge=0)
+    train_period_s: float = Field(default=0.0, ge=0)
+
+    @field_validator("scan_speed_mm_per_ms")
+    @classmethod
+    def _speed(cls, v):
+        if any((not math.isfinite(x)) or x <= 0 for x in v):
+            raise ValueError(f"scan speeds must be positive (mm/ms), got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _pulses(self):
+        if self.accelerator != "cyclotron" and self.pulse_length_s * self.repetition_rate_Hz > 1.0:
+            raise ValueError(f"flash.delivery: pulse_length_s ({self.pulse_length_s:g}) x repetition_rate_Hz "
+                             f"({self.repetition_rate_Hz:g}) exceeds 1, so pulses would overlap; shorten the pulses")
+        return self
+
+
+class OxygenConfig(_Strict):
+    """Oxygen-depletion model parameters (``flash.oxygen``)."""
+
+    g_mmHg_per_Gy: float = Field(default=0.39, ge=0)
+    k_mmHg: float = Field(default=0.0, ge=0)
+    tau_s: float = Field(default=1.0, ge=0)
+    oer_max: float = Field(default=3.0, ge=1.0)
+    oer_K_mmHg: float = Field(default=7.6, gt=0)
+
+
+class FemConfig(_Strict):
+    """Threshold FLASH effectiveness model (``flash.oxygen.fem_dose``)."""
+
+    dose_threshold_Gy: float = Field(default=4.0, ge=0)
+    dose_rate_threshold_Gy_per_s: float = Field(default=40.0, gt=0)
+    fmf: float = Field(default=0.7, gt=0, le=1.0)
+    dose_rate_metric: Literal["pbs", "adr", "percentile", "dadr"] = "pbs"
+
+
+_PO2 = float | str
+
+
+def _check_po2(v):
+    from flash.oxygen import TISSUE_PO2_MMHG
+
+    if isinstance(v, str):
+        if v not in TISSUE_PO2_MMHG:
+            raise ValueError(f"unknown tissue preset {v!r}; use a pO2 in mmHg or one of {', '.join(TISSUE_PO2_MMHG)}")
+        return v
+    if not (math.isfinite(v) and 0.0 <= v <= 760.0):
+        raise ValueError(f"pO2 must be between 0 and 760 mmHg, got {v}")
+    return float(v)
+
+
+class FlashConfig(_Strict):
+    """FLASH analysis of the run (``flash.analysis``): the plan delivered with ``delivery`` and,
+    for comparison, at ``conventional_current_nA``; dose rates, oxygen depletion, FLASH-modified
+    dose and the DVH/DRVH of ``structure`` (a material name)."""
+
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    conventional_current_nA: float = Field(default=2.0, gt=0)
+    oxygen: OxygenConfig = Field(default_factory=OxygenConfig)
+    tissue_pO2: dict[str, _PO2] = Field(default_factory=dict)
+    default_tissue: _PO2 = "normal_tissue"
+    pbs_threshold_Gy: float = Field(default=0.01, ge=0)
+    percentile: float = Field(default=0.01, ge=0, lt=0.5)
+    fem: FemConfig = Field(default_factory=FemConfig)
+    structure: str = "red_marrow"
+    spot_dose_threshold: float = Field(default=1e-3, ge=0, lt=1.0)
+
+    @field_validator("tissue_pO2")
+    @classmethod
+    def _tissues(cls, v):
+        return {_check_material(k): _check_po2(val) for k, val in v.items()}
+
+    @field_validator("default_tissue")
+    @classmethod
+    def _default_tissue(cls, v):
+        return _check_po2(v)
+
+    @field_validator("structure")
+    @classmethod
+    def _structure(cls, v):
+        return _check_material(v)
+
+
 class Config(_Strict):
     """The whole run configuration."""
 
@@ -319,6 +437,7 @@ class Config(_Strict):
     physics: PhysicsConfig = Field(default_factory=PhysicsConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     rbe: RbeConfig | None = None
+    flash: FlashConfig | None = None
 
     @model_validator(mode="after")
     def _fraction_dose(self):
@@ -382,6 +501,20 @@ def apply_override(data, dotted_key, value):
         raise ConfigError(f"--set {dotted_key}: parent is not a mapping")
 
 
+def apply_overrides(data, overrides):
+    """Apply ``--set key=value`` items to the parsed YAML mapping ``data`` in place."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set beam.energy_MeV=100")
+        key, val = item.split("=", 1)
+        apply_override(data, key.strip(), parse_value(val))
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """Readable lines 'field.path: message' of a pydantic validation error."""
+    return _format_validation_error(exc)
+
+
 def load_config_text(text, overrides=(), source="<config>", base_dir="."):
     """Parse YAML text, apply ``overrides`` (``['a.b=value', ...]``) and validate.
 
@@ -400,11 +533,7 @@ def load_config_text(text, overrides=(), source="<config>", base_dir="."):
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping with keys geometry, beam, run, "
                           "physics, output")
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set beam.energy_MeV=100")
-        key, val = item.split("=", 1)
-        apply_override(data, key.strip(), parse_value(val))
+    apply_overrides(data, overrides)
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
@@ -423,6 +552,32 @@ def load_config(path, overrides=()):
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path!r}: {exc.strerror}") from None
     return load_config_text(text, overrides, source=str(path), base_dir=os.path.dirname(os.path.abspath(path)))
+
+
+def load_configs(path, overrides=()):
+    """Read a YAML file holding one run or several runs as separate YAML documents (separated
+    by ``---``); returns a list of (Config, resolved dict, document text), in file order. The
+    overrides apply to every document."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path!r}: {exc.strerror}") from None
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError:
+        docs = None  # let load_config_text report the position of the error
+    base = os.path.dirname(os.path.abspath(path))
+    if not docs or len(docs) == 1:
+        cfg, resolved = load_config_text(text, overrides, source=str(path), base_dir=base)
+        return [(cfg, resolved, text)]
+    out = []
+    for i, d in enumerate(docs):
+        doc_text = yaml.safe_dump(d, sort_keys=False)
+        cfg, resolved = load_config_text(doc_text, overrides, source=f"{path} (run {i + 1} of {len(docs)})",
+                                         base_dir=base)
+        out.append((cfg, resolved, doc_text))
+    return out
 
 
 def check_beam_energies(cfg):

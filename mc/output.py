@@ -5,7 +5,8 @@ Schema (see README "Output"): ``/dose`` [Gy], ``/dose_std`` [Gy], ``/dose_per_pr
 ``/dose_secondary`` and ``/dose_secondary_std`` [Gy], ``/primary_fluence_z``; with LET on,
 ``/let_d``, ``/let_t`` and their ``_std``, ``_water``, ``_primary`` and ``_water_primary``
 variants [keV/um]; with an ``rbe`` block, ``/rbe/<model>`` and ``/dose_rbe/<model>``
-[Gy(RBE)] and ``/alpha_beta_Gy``; ``/geometry``
+[Gy(RBE)] and ``/alpha_beta_Gy``; with a ``flash`` block, ``/flash`` (maps of dose rate, pO2
+and FLASH-modified dose; the delivery timelines; see ``flash.analysis``); ``/geometry``
 (material_id, density_g_cm3); ``/energy_balance`` (attributes in MeV); ``/config`` and
 ``/versions`` attributes at the root. Arrays are indexed [x, y, z]; ``spacing_mm`` and
 ``origin_mm`` (centre of voxel 0,0,0) are attributes of every grid dataset.
@@ -19,7 +20,7 @@ import time
 import h5py
 import numpy as np
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 
 #: Descriptions of the LET datasets (all keV/um, unrestricted electronic stopping power).
 LET_DESCRIPTIONS = {
@@ -142,6 +143,10 @@ def write_result(path, result, config_text, resolved_yaml):
                                             "voxel (physics.rbe); /dose_rbe/<model> = RBE x /dose, i.e. for the "
                                             "protons of /dose, not per fraction. Voxels without dose have RBE 0; "
                                             "in low-dose voxels LETd, hence RBE, is noisy")
+        if getattr(result, "flash", None) is not None:
+            from flash.analysis import write_flash
+
+            write_flash(f, result, _grid_attrs)
         if result.primary_fluence_z is not None:
             ds = f.create_dataset("primary_fluence_z", data=result.primary_fluence_z)
             ds.attrs["units"] = "fraction of primaries"
@@ -162,6 +167,17 @@ def write_result(path, result, config_text, resolved_yaml):
             run.attrs[k] = v
 
     return write_atomic(path, writer)
+
+
+def save_figure(fig, path_png, dpi=110):
+    """Save a matplotlib figure atomically (temporary name, then rename) and close it."""
+    import matplotlib.pyplot as plt
+
+    tmp = path_png + ".tmp.png"
+    fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
+    os.replace(tmp, path_png)
+    return path_png
 
 
 def depth_profile(result):
@@ -206,11 +222,7 @@ def plot_depth_dose(path_png, result, title=None):
     a2.grid(alpha=0.3)
     fig.suptitle(title or "flashmc depth dose")
     fig.tight_layout()
-    tmp = path_png + ".tmp.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path_png)
-    return path_png
+    return save_figure(fig, path_png)
 
 
 def depth_profiles_let_rbe(result, half_width=1):
@@ -261,8 +273,4 @@ def plot_let_rbe(path_png, result, title=None):
     ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
     fig.suptitle(title or "flashmc: dose, LETd and RBE-weighted dose")
     fig.tight_layout()
-    tmp = path_png + ".tmp.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path_png)
-    return path_png
+    return save_figure(fig, path_png)

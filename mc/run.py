@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import yaml
 
-from geometry.phantoms import box, load_voxel_file, slabs
+from geometry.phantoms import box, load_voxel_file, long_bone, slabs
 from physics.species import species_arrays
 from physics.nuclear import product_model_parameters
 from physics.tables import build_tables, majorant_sigma
 
-from .config import ConfigError, load_config
+from .config import ConfigError, load_config, load_configs
 from .source import build_spots
 
 from . import transport as tr
@@ -50,7 +50,8 @@ class RunResult:
     dose_secondary_std: np.ndarray | None = None
     edep_secondary_per_primary: np.ndarray | None = None
     primary_fluence_z: np.ndarray | None = None
-    spot_dose: object | None = None  # mc.tally.SpotDose (per-spot mode)
+    spot_dose: object | None = None  # mc.tally.SpotDoseMap (per-spot mode)
+    flash: object | None = None  # flash.analysis.FlashResult
     let: dict | None = None  # name -> LET array [keV/um] (mc.tally.LetTally.averages)
     let_std: dict | None = None  # let_d, let_t standard errors [keV/um]
     rbe: dict | None = None  # model -> RBE array
@@ -66,6 +67,10 @@ def build_geometry(cfg):
     try:
         if g.type == "box":
             return box(g.material, np.asarray(g.size_mm) / 10.0, vox, g.density_g_cm3, corner)
+        if g.type == "bone":
+            b = g.bone
+            return long_bone(np.asarray(g.size_mm) / 10.0, vox, b.centre_depth_mm / 10.0, b.outer_radius_mm / 10.0,
+                             b.cortical_thickness_mm / 10.0, g.material, b.cortical, b.marrow, corner)
         if g.type == "slabs":
             layers = [(s.material, s.thickness_mm / 10.0, s.density_g_cm3) for s in g.slabs]
             return slabs(layers, np.asarray(g.size_mm[:2]) / 10.0, vox, corner)
@@ -393,19 +398,34 @@ def _parser():
 def main(argv=None):
     args = _parser().parse_args(argv)
     try:
-        cfg, resolved = load_config(args.config, args.overrides)
-        with open(args.config, encoding="utf-8") as f:
-            text = f.read()
-        grid = build_geometry(cfg)
-        build_spots(cfg.beam, grid)  # validate the beam against the grid before any work
-        check_output_path(cfg.output.path)
+        runs = load_configs(args.config, args.overrides)
+        prepared = []
+        for cfg, resolved, text in runs:
+            grid = build_geometry(cfg)
+            build_spots(cfg.beam, grid)  # validate the beam against the grid before any work
+            check_output_path(cfg.output.path)
+            prepared.append((cfg, resolved, text, grid))
+        paths = [os.path.abspath(c.output.path) for c, *_ in prepared]
+        if len(set(paths)) < len(paths):
+            raise ConfigError("output.path: the runs of this file write to the same file; give each run its own "
+                              "output.path")
     except ConfigError as exc:
         print(f"flashmc: error: {exc}", file=sys.stderr)
         return 2
+    for cfg, resolved, text, grid in prepared:
+        _run_one(args, cfg, resolved, text, grid)
+    return 0
+
+
+def _run_one(args, cfg, resolved, text, grid):
     from .output import plot_depth_dose, plot_let_rbe, write_result
 
     show = not args.quiet and sys.stderr.isatty()
     result = simulate(cfg, progress=show, grid=grid)
+    if cfg.flash is not None:
+        from flash.analysis import analyse
+
+        result.flash = analyse(result, cfg)
     resolved_yaml = yaml.safe_dump(resolved, sort_keys=False)
     path = write_result(cfg.output.path, result, text, resolved_yaml)
     msg = [f"wrote {path}"]
@@ -418,6 +438,12 @@ def main(argv=None):
             png = os.path.splitext(path)[0] + "_let_rbe.png"
             plot_let_rbe(png, result, title=f"{os.path.basename(args.config)}: dose, LETd and RBE-weighted dose")
             msg.append(f"wrote {png}")
+        if result.flash is not None:
+            from flash.analysis import plot_flash
+
+            png = os.path.splitext(path)[0] + "_flash.png"
+            plot_flash(png, result, title=f"{os.path.basename(args.config)}: {os.path.basename(path)}")
+            msg.append(f"wrote {png}")
     info = result.run_info
     eb = result.energy_balance
     dmax = float(result.dose.max())
@@ -426,9 +452,10 @@ def main(argv=None):
     print(f"flashmc: {info['primaries']} primaries in {info['elapsed_s']:.2f} s "
           f"({info['protons_per_s']:.0f} protons/s); max dose {dmax:.4g} Gy for {result.protons:.4g} protons; "
           f"mean relative s.e. above 50% of max {100 * rel:.2f}%; energy imbalance {eb['relative_imbalance']:.1e}")
+    if result.flash is not None:
+        print(f"flashmc: {result.flash.summary()}")
     for m in msg:
         print(f"flashmc: {m}")
-    return 0
 
 
 if __name__ == "__main__":

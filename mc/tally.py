@@ -270,14 +270,16 @@ class SpotDose:
             self.idx[k] = self.val[k] = None
         vox = np.concatenate(vox) if vox else np.zeros(0, np.int64)
         dose = np.concatenate(dose) if dose else np.zeros(0)
-        return SpotDoseMap(self.shape, np.asarray(ptr, np.int64), vox.astype(np.int64), dose,
+        idx_type = np.int32 if g.size < 2**31 else np.int64
+        return SpotDoseMap(self.shape, np.asarray(ptr, np.int64), vox.astype(idx_type), dose,
                            remainder.reshape(self.shape), float(threshold_fraction))
 
 
 class SpotDoseMap:
     """Per-spot dose [Gy] in compressed sparse rows: spot k has voxels ``voxel[ptr[k]:ptr[k+1]]``
     (flat indices into the grid) with doses ``dose[ptr[k]:ptr[k+1]]``; ``remainder`` (grid) is
-    the dose of entries below the storage threshold. Memory: 16 bytes per stored entry."""
+    the dose of entries below the storage threshold. Memory: 12 bytes per stored entry (int32
+    voxel index, float64 dose) plus the grid-sized remainder."""
 
     def __init__(self, shape, ptr, voxel, dose, remainder, threshold_fraction):
         self.shape = tuple(shape)

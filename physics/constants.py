@@ -23,3 +23,5 @@ J_PER_MEV = 1.602176634e-13
 #: Physics, "Passage of particles through matter", Table 34.1: 0.307075 MeV mol^-1 cm^2).
 BETHE_K = 4.0 * 3.141592653589793 * AVOGADRO * ELECTRON_RADIUS_CM**2 * ELECTRON_MASS_MEV
 
+#: Elementary charge e [C] (exact, SI 2019).
+ELEMENTARY_CHARGE_C = 1.602176634e-19
