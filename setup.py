@@ -23,6 +23,6 @@ setup(
     extras_require={
         "mpi": ["mpi4py>=3.1", "mpich"],
         "dicom": ["pydicom>=2.4"],
-        "test": ["pytest>=7.4"],
+        "test": ["pytest>=7.4", "mpi4py>=3.1", "mpich"],
     },
 )

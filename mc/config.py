@@ -230,11 +230,19 @@ class BeamConfig(_Strict):
 
 
 class RunConfig(_Strict):
-    """Primaries to simulate, random seed, number of batches (>= 2 for an uncertainty)."""
+    """Histories and stopping rules. ``primaries`` (the maximum) is split into ``batches``
+    (>= 2 for an uncertainty), processed in rounds of ``round_batches`` batches; at the end of
+    each round the run stops if the mean relative standard error of the dose over the voxels
+    at >= 50 % of the maximum has reached ``target_uncertainty`` or ``time_limit_s`` has passed,
+    and a checkpoint is written every ``checkpoint_interval_s`` (0: after every round)."""
 
     primaries: int = Field(default=10000, gt=0)
     seed: int = Field(default=12345, ge=0, lt=2**63)
     batches: int = Field(default=10, ge=2)
+    round_batches: int = Field(default=8, ge=1)
+    target_uncertainty: float | None = Field(default=None, gt=0, lt=1)
+    time_limit_s: float | None = Field(default=None, gt=0)
+    checkpoint_interval_s: float = Field(default=60.0, ge=0)
 
     @model_validator(mode="after")
     def _enough(self):

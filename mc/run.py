@@ -8,6 +8,7 @@ the number of protons delivered (``beam.protons``; else the sum of the spot weig
 """
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -175,8 +176,158 @@ def run_batch(seed, n, spots, grid, tables, params, buf, nuclear=True):
                     params, *buf.kernel_args())
 
 
-def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None):
+class RunInterrupted(Exception):
+    """The run stopped on SIGTERM/SIGINT after writing a checkpoint (resume with --resume)."""
+
+
+class Accumulators:
+    """The tallies of one process (or, on rank 0, of the whole run): dose, optional dose to
+    water, secondary dose and LET sums, primary fluence along z and the energy counters."""
+
+    def __init__(self, shape, water, sec, let, per_spot_spots=0):
+        self.dose = EnergyTally(shape)
+        self.water = EnergyTally(shape) if water else None
+        self.sec = EnergyTally(shape) if sec else None
+        self.let = LetTally(shape) if let else None
+        self.fluence = np.zeros(shape[2])
+        self.counters = np.zeros(tr.N_COUNTERS)
+        self.spots = SpotDose(per_spot_spots, shape) if per_spot_spots else None
+
+    def add(self, buf, n):
+        self.dose.add_batch(buf.edep, n)
+        if self.water is not None:
+            self.water.add_batch(buf.edep_water, n)
+        if self.sec is not None:
+            self.sec.add_batch(buf.edep_sec, n)
+        if self.let is not None:
+            self.let.add_batch(buf.let)
+        self.fluence += buf.fluence_z
+        buf.fluence_z[:] = 0.0
+        self.counters += buf.counters
+        buf.counters[:] = 0.0
+
+    def tallies(self):
+        return [t for t in (self.dose, self.water, self.sec) if t is not None]
+
+    def arrays(self):
+        """(name, array) of every summed quantity, in a fixed order (reduction, checkpoint)."""
+        out = []
+        for name, t in (("dose", self.dose), ("water", self.water), ("sec", self.sec)):
+            if t is not None:
+                out += [(f"{name}_a1", t.a1), (f"{name}_a2", t.a2)]
+        if self.let is not None:
+            out += [("let_sums", self.let.sums), ("let_m2", self.let.m2)]
+        out += [("fluence", self.fluence), ("counters", self.counters)]
+        return out
+
+    def counts(self):
+        c = [t.n_primaries for t in self.tallies()] + [t.n_batches for t in self.tallies()]
+        if self.let is not None:
+            c.append(self.let.n_batches)
+        return np.array(c, np.int64)
+
+    def set_counts(self, c):
+        ts = self.tallies()
+        for i, t in enumerate(ts):
+            t.n_primaries = int(c[i])
+            t.n_batches = int(c[len(ts) + i])
+        if self.let is not None:
+            self.let.n_batches = int(c[2 * len(ts)])
+
+    def zero(self):
+        for _, a in self.arrays():
+            a[...] = 0
+        self.set_counts(np.zeros_like(self.counts()))
+
+
+def mean_relative_uncertainty(tally, level=0.5):
+    """Mean relative standard error of a tally over the voxels at >= ``level`` of its maximum."""
+    m = tally.mean_per_primary()
+    mx = m.max() if m.size else 0.0
+    if mx <= 0 or tally.n_batches < 2:
+        return float("inf")
+    hot = m >= level * mx
+    return float(np.mean(tally.std_per_primary()[hot] / m[hot]))
+
+
+def checkpoint_path(cfg):
+    return os.path.abspath(cfg.output.path) + ".checkpoint.npz"
+
+
+def _config_fingerprint(cfg):
+    import hashlib
+
+    d = cfg.model_dump(mode="json")
+    for k in ("target_uncertainty", "time_limit_s", "checkpoint_interval_s"):
+        d["run"].pop(k, None)  # stopping rules may change between a run and its resumption
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+
+
+def _write_checkpoint(path, total, rounds_done, primaries_done, elapsed, fingerprint):
+    arrays = {name: a for name, a in total.arrays()}
+    arrays["counts"] = total.counts()
+    if total.spots is not None:
+        k, i, v = total.spots.export()
+        total.spots.absorb(k, i, v)  # keep them
+        arrays.update(spot_k=k, spot_i=i, spot_v=v)
+    meta = {"rounds_done": rounds_done, "primaries_done": primaries_done, "elapsed_s": elapsed,
+            "fingerprint": fingerprint}
+    d = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-ckpt-", suffix=".npz", dir=d)
+    os.close(fd)
+    try:
+        np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _read_checkpoint(path, total, fingerprint):
+    if not os.path.isfile(path):
+        raise ConfigError(f"--resume: no checkpoint {path!r} to resume from (it is written beside output.path)")
+    with np.load(path, allow_pickle=False) as f:
+        meta = json.loads(str(f["meta"]))
+        if meta["fingerprint"] != fingerprint:
+            raise ConfigError(f"--resume: the checkpoint {path!r} belongs to a different configuration; resume "
+                              "with the same config (only run.target_uncertainty, time_limit_s and "
+                              "checkpoint_interval_s may change) or start afresh without --resume")
+        for name, a in total.arrays():
+            a[...] = f[name]
+        total.set_counts(f["counts"])
+        if total.spots is not None:
+            total.spots.absorb(f["spot_k"], f["spot_i"], f["spot_v"])
+    return meta
+
+
+def _collect_spots(comm, local, total):
+    """Move the committed per-spot entries of every rank into rank 0's store."""
+    parts = comm.gather(local.spots.export())
+    if comm.rank == 0:
+        for k, i, v in parts:
+            total.spots.absorb(k, i, v)
+
+
+_STOP_SIGNAL = {"flag": False}
+
+
+def _on_signal(signum, frame):  # pragma: no cover  (exercised through the subprocess test)
+    _STOP_SIGNAL["flag"] = True
+
+
+def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None, comm=None, resume=False):
     """Run the Monte Carlo described by ``cfg`` (a validated :class:`mc.config.Config`).
+
+    Batches are processed in rounds of ``run.round_batches``; within a round, batch b runs on
+    rank b mod (number of ranks) (``comm``: :func:`mc.parallel.get_comm` by default). Each
+    batch's random stream depends only on (seed, batch), so the result does not depend on the
+    number of ranks (to the rounding of the reduction). After each round the ranks' tallies are
+    summed into rank 0, which applies the stopping rules and writes the checkpoint
+    (``output.path`` + ``.checkpoint.npz``) every ``run.checkpoint_interval_s``; on SIGTERM or
+    SIGINT the round in progress is abandoned, the checkpoint of the last complete round is
+    written and :class:`RunInterrupted` is raised. ``resume`` continues from the checkpoint.
+    Returns the :class:`RunResult` on rank 0 and None on the other ranks.
 
     ``per_spot`` (default: on when the config has a ``flash`` block) scores the dose of every
     spot separately (:class:`mc.tally.SpotDose`): histories are allocated to spots in
@@ -185,6 +336,9 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None)
     doses exactly and estimates the same dose as random spot sampling. ``spot_threshold``
     (default ``flash.spot_dose_threshold``, else 0): per-spot entries below this fraction of
     the spot's maximum dose are kept only in the per-voxel remainder."""
+    from .parallel import get_comm
+
+    comm = comm or get_comm()
     if per_spot is None:
         per_spot = getattr(cfg, "flash", None) is not None
     grid = build_geometry(cfg) if grid is None else grid
@@ -195,71 +349,157 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None)
     nuclear = cfg.physics.nuclear
     let = cfg.output.let or cfg.rbe is not None
     params = kernel_params(cfg.physics, water, sec, let)
-    tally = EnergyTally(grid.shape)
-    tally_w = EnergyTally(grid.shape) if water else None
-    tally_s = EnergyTally(grid.shape) if sec else None
-    tally_l = LetTally(grid.shape) if let else None
+    n_spots = spots.weight.size if per_spot else 0
+    local = Accumulators(grid.shape, water, sec, let, n_spots)
+    total = Accumulators(grid.shape, water, sec, let, n_spots) if comm.rank == 0 else None
     buf = BatchBuffers(grid.shape, water, sec, let)
-    fluence = np.zeros(grid.shape[2])
-    counters = np.zeros_like(buf.counters)
     if per_spot:
         alloc = spot_allocation(spots.weight, cfg.run.primaries, cfg.run.batches)
         sizes = [int(x) for x in alloc.sum(axis=0)]
-        acc = buf
-        buf = BatchBuffers(grid.shape, water, sec, let)
-        buf.enable_touched()
-        primaries = int(alloc.sum())
-        spot_store = SpotDose(spots.weight.size, grid.shape)
-        one = [spots.single(k) for k in range(spots.weight.size)]
-        factor = (spots.weight / spots.weight.sum()) * primaries / np.maximum(alloc.sum(axis=1), 1)
+        scratch = BatchBuffers(grid.shape, water, sec, let)
+        scratch.enable_touched()
+        primaries_max = int(alloc.sum())
+        one = [spots.single(k) for k in range(n_spots)]
+        factor = (spots.weight / spots.weight.sum()) * primaries_max / np.maximum(alloc.sum(axis=1), 1)
     else:
         sizes = batch_sizes(cfg.run.primaries, cfg.run.batches)
-        primaries = cfg.run.primaries
+        primaries_max = cfg.run.primaries
+    K = cfg.run.round_batches
+    rounds = [(lo, min(lo + K, len(sizes))) for lo in range(0, len(sizes), K)]
+    fingerprint = _config_fingerprint(cfg)
+    ckpt = checkpoint_path(cfg)
+    start_round, done, elapsed0 = 0, 0, 0.0
+    if resume:
+        meta = None
+        if comm.rank == 0:
+            try:
+                meta = _read_checkpoint(ckpt, total, fingerprint)
+            except ConfigError as exc:
+                meta = {"error": str(exc)}
+        meta = comm.bcast(meta)
+        if "error" in meta:
+            raise ConfigError(meta["error"])
+        start_round, done, elapsed0 = meta["rounds_done"], meta["primaries_done"], meta["elapsed_s"]
     bar = None
-    if progress:
+    if progress and comm.rank == 0:
         from tqdm import tqdm
 
-        bar = tqdm(total=cfg.run.primaries, unit="p", desc="protons", file=sys.stderr, smoothing=0.1)
+        bar = tqdm(total=primaries_max, initial=done, unit="p", desc="protons", file=sys.stderr, smoothing=0.1)
     # compile (or load from the numba cache) before the clock starts: the reported rate is the
     # transport rate
     run_batch(batch_seed(cfg.run.seed, 0), 0, spots, grid, tables, params, BatchBuffers((1, 1, 1)), nuclear)
-    tally_warm = EnergyTally((1, 1, 1))
-    tally_warm.add_batch(np.zeros((1, 1, 1)), 1)
+    EnergyTally((1, 1, 1)).add_batch(np.zeros((1, 1, 1)), 1)
+    import signal
+
+    old = {}
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            old[sig] = signal.signal(sig, _on_signal)
+    except ValueError:  # not the main thread
+        old = {}
+    _STOP_SIGNAL["flag"] = False
+    fail_batch = int(os.environ.get("FLASHMC_TEST_FAIL_BATCH", "-1"))  # fault injection for tests
     t0 = time.perf_counter()
-    for b, n in enumerate(sizes):
-        if per_spot:
-            for k in range(len(one)):
-                if alloc[k, b] == 0:
-                    continue
-                run_batch(spot_seed(cfg.run.seed, b, k), int(alloc[k, b]), one[k], grid, tables, params, buf, nuclear)
-                idx = buf.take_touched()
-                vals = buf.move_to(acc, idx, factor[k])
-                spot_store.add(k, idx, vals)
-            fluence += buf.fluence_z
-            buf.fluence_z[:] = 0.0
-            counters += buf.counters
-            buf.counters[:] = 0.0
-            buf, acc = acc, buf  # the batch sums go to the tallies below
-        else:
-            run_batch(batch_seed(cfg.run.seed, b), n, spots, grid, tables, params, buf, nuclear)
-        tally.add_batch(buf.edep, n)
-        if tally_w is not None:
-            tally_w.add_batch(buf.edep_water, n)
-        if tally_s is not None:
-            tally_s.add_batch(buf.edep_sec, n)
-        if tally_l is not None:
-            tally_l.add_batch(buf.let)
-        fluence += buf.fluence_z
-        buf.fluence_z[:] = 0.0
-        counters += buf.counters
-        buf.counters[:] = 0.0
-        if per_spot:
-            buf, acc = acc, buf
+    last_ckpt = t0
+    stop_reason = "primaries"
+    rounds_done = start_round
+    try:
+        for r in range(start_round, len(rounds)):
+            lo, hi = rounds[r]
+            interrupted = False
+            try:
+                for b in range(lo, hi):
+                    if b % comm.size != comm.rank:
+                        continue
+                    if _STOP_SIGNAL["flag"]:
+                        interrupted = True
+                        break
+                    if b == fail_batch:
+                        raise RuntimeError(f"injected failure in batch {b} (FLASHMC_TEST_FAIL_BATCH)")
+                    if per_spot:
+                        for k in range(n_spots):
+                            if alloc[k, b] == 0:
+                                continue
+                            run_batch(spot_seed(cfg.run.seed, b, k), int(alloc[k, b]), one[k], grid, tables, params,
+                                      scratch, nuclear)
+                            idx = scratch.take_touched()
+                            vals = scratch.move_to(buf, idx, factor[k])
+                            local.spots.add(k, idx, vals)
+                        buf.fluence_z += scratch.fluence_z
+                        scratch.fluence_z[:] = 0.0
+                        buf.counters += scratch.counters
+                        scratch.counters[:] = 0.0
+                    else:
+                        run_batch(batch_seed(cfg.run.seed, b), sizes[b], spots, grid, tables, params, buf, nuclear)
+                    local.add(buf, sizes[b])
+            except Exception as exc:  # a failing rank takes the whole job down, loudly
+                import traceback
+
+                traceback.print_exc()
+                print(f"flashmc: error: rank {comm.rank} of {comm.size} failed in round {r}: {exc}; "
+                      "aborting the run (no output written)", file=sys.stderr)
+                if comm.size > 1:
+                    comm.abort(1)
+                raise
+            if comm.any(interrupted or _STOP_SIGNAL["flag"]):
+                local.zero()
+                if local.spots is not None:
+                    local.spots.discard()
+                    _collect_spots(comm, local, total)
+                if comm.rank == 0:
+                    _write_checkpoint(ckpt, total, rounds_done, done, elapsed0 + time.perf_counter() - t0, fingerprint)
+                raise RunInterrupted(f"interrupted after {done} primaries; checkpoint {ckpt}; continue with --resume")
+            # sum the round into rank 0
+            for (_, a_loc), (_, a_tot) in zip(local.arrays(), (total or local).arrays()):
+                comm.reduce_add(a_loc, a_tot)
+            c_loc = local.counts()
+            c_sum = np.zeros_like(c_loc)
+            comm.reduce_add(c_loc, c_sum)
+            local.set_counts(np.zeros_like(c_sum))
+            if total is not None:
+                total.set_counts(total.counts() + c_sum)
+            if local.spots is not None:
+                local.spots.commit()
+            rounds_done = r + 1
+            n_round = int(sum(sizes[lo:hi]))
+            done += n_round
+            stop = None
+            need_ckpt = False
+            if comm.rank == 0:
+                now = time.perf_counter()
+                if rounds_done == len(rounds):
+                    stop = "primaries"
+                elif cfg.run.target_uncertainty is not None and \
+                        mean_relative_uncertainty(total.dose) <= cfg.run.target_uncertainty:
+                    stop = "target_uncertainty"
+                elif cfg.run.time_limit_s is not None and elapsed0 + now - t0 >= cfg.run.time_limit_s:
+                    stop = "time_limit"
+                need_ckpt = stop is None and now - last_ckpt >= cfg.run.checkpoint_interval_s
+            stop, need_ckpt = comm.bcast((stop, need_ckpt))
+            if local.spots is not None and (comm.size == 1 or stop is not None or need_ckpt):
+                _collect_spots(comm, local, total)
+            if need_ckpt and comm.rank == 0:
+                _write_checkpoint(ckpt, total, rounds_done, done, elapsed0 + time.perf_counter() - t0, fingerprint)
+                last_ckpt = time.perf_counter()
+            if bar is not None:
+                bar.update(n_round)
+            if stop is not None:
+                stop_reason = stop
+                break
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
         if bar is not None:
-            bar.update(n)
-    elapsed = time.perf_counter() - t0
-    if bar is not None:
-        bar.close()
+            bar.close()
+    elapsed = elapsed0 + time.perf_counter() - t0
+    if comm.rank != 0:
+        return None
+    if os.path.exists(ckpt):
+        os.unlink(ckpt)  # the run is complete
+    primaries = done
+    tally, tally_w, tally_s, tally_l = total.dose, total.water, total.sec, total.let
+    fluence, counters = total.fluence, total.counters
+    spot_store = total.spots
 
     def dose(edep):
         return energy_to_dose(edep, grid.density, grid.voxel_volume_cm3)
@@ -271,7 +511,7 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None)
     elif cfg.beam.spots:
         protons = float(spots.weight.sum())
     else:
-        protons = float(cfg.run.primaries)
+        protons = float(primaries)
     eb = energy_balance(counters)
     result = RunResult(
         grid=grid, dose=dpp * protons, dose_std=dpp_std * protons, dose_per_primary=dpp,
@@ -279,7 +519,9 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None)
         energy_balance=eb,
         run_info={"elapsed_s": elapsed, "primaries": primaries, "batches": cfg.run.batches,
                   "seed": cfg.run.seed, "protons_per_s": primaries / max(elapsed, 1e-12),
-                  "steps": counters[tr.COUNTER_STEPS], "nuclear": bool(nuclear), "per_spot": bool(per_spot)},
+                  "steps": counters[tr.COUNTER_STEPS], "nuclear": bool(nuclear), "per_spot": bool(per_spot),
+                  "stop_reason": stop_reason, "ranks": comm.size,
+                  "mean_relative_uncertainty": mean_relative_uncertainty(tally)},
         primary_fluence_z=fluence / primaries,
     )
     if per_spot:
@@ -392,11 +634,16 @@ def _parser():
                    help="override a config value by dotted key, e.g. --set beam.energy_MeV=100 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar (batch systems)")
     p.add_argument("--no-plot", action="store_true", help="do not write the depth-dose PNG")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run from its checkpoint (output.path + .checkpoint.npz)")
     return p
 
 
 def main(argv=None):
+    from .parallel import get_comm
+
     args = _parser().parse_args(argv)
+    comm = get_comm()
     try:
         runs = load_configs(args.config, args.overrides)
         prepared = []
@@ -410,18 +657,30 @@ def main(argv=None):
             raise ConfigError("output.path: the runs of this file write to the same file; give each run its own "
                               "output.path")
     except ConfigError as exc:
-        print(f"flashmc: error: {exc}", file=sys.stderr)
+        if comm.rank == 0:
+            print(f"flashmc: error: {exc}", file=sys.stderr)
         return 2
     for cfg, resolved, text, grid in prepared:
-        _run_one(args, cfg, resolved, text, grid)
+        try:
+            _run_one(args, cfg, resolved, text, grid, comm)
+        except RunInterrupted as exc:
+            if comm.rank == 0:
+                print(f"flashmc: {exc}", file=sys.stderr)
+            return 3
+        except ConfigError as exc:
+            if comm.rank == 0:
+                print(f"flashmc: error: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 
-def _run_one(args, cfg, resolved, text, grid):
+def _run_one(args, cfg, resolved, text, grid, comm):
     from .output import plot_depth_dose, plot_let_rbe, write_result
 
-    show = not args.quiet and sys.stderr.isatty()
-    result = simulate(cfg, progress=show, grid=grid)
+    show = not args.quiet and sys.stderr.isatty() and comm.rank == 0
+    result = simulate(cfg, progress=show, grid=grid, comm=comm, resume=args.resume)
+    if result is None:  # not rank 0
+        return
     if cfg.flash is not None:
         from flash.analysis import analyse
 
@@ -449,9 +708,10 @@ def _run_one(args, cfg, resolved, text, grid):
     dmax = float(result.dose.max())
     hot = result.dose >= 0.5 * dmax if dmax > 0 else np.zeros(result.dose.shape, bool)
     rel = float(np.mean(result.dose_std[hot] / result.dose[hot])) if hot.any() else float("nan")
-    print(f"flashmc: {info['primaries']} primaries in {info['elapsed_s']:.2f} s "
-          f"({info['protons_per_s']:.0f} protons/s); max dose {dmax:.4g} Gy for {result.protons:.4g} protons; "
-          f"mean relative s.e. above 50% of max {100 * rel:.2f}%; energy imbalance {eb['relative_imbalance']:.1e}")
+    print(f"flashmc: {info['primaries']} primaries in {info['elapsed_s']:.2f} s on {info['ranks']} rank(s) "
+          f"({info['protons_per_s']:.0f} protons/s; stopped by {info['stop_reason']}); max dose {dmax:.4g} Gy for "
+          f"{result.protons:.4g} protons; mean relative s.e. above 50% of max {100 * rel:.2f}%; "
+          f"energy imbalance {eb['relative_imbalance']:.1e}")
     if result.flash is not None:
         print(f"flashmc: {result.flash.summary()}")
     for m in msg:

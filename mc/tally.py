@@ -239,12 +239,48 @@ class SpotDose:
         self.shape = tuple(shape)
         self.idx = [[] for _ in range(n_spots)]
         self.val = [[] for _ in range(n_spots)]
+        self.staged = []
 
     def add(self, k, idx, vals):
-        """Deposits [MeV, weighted] of spot ``k`` at flat voxel indices ``idx``."""
+        """Deposits [MeV, weighted] of spot ``k`` at flat voxel indices ``idx``; staged until
+        :meth:`commit` (a round of batches that is abandoned is :meth:`discard`-ed)."""
         if idx.size:
+            self.staged.append((k, idx, vals))
+
+    def commit(self):
+        for k, idx, vals in self.staged:
             self.idx[k].append(idx)
             self.val[k].append(vals)
+        self.staged = []
+
+    def discard(self):
+        self.staged = []
+
+    def export(self):
+        """Committed entries as flat arrays (spot, voxel, value); clears them here."""
+        ks, ii, vv = [], [], []
+        for k in range(len(self.idx)):
+            for i, v in zip(self.idx[k], self.val[k]):
+                ks.append(np.full(i.size, k, np.int64))
+                ii.append(i)
+                vv.append(v)
+            self.idx[k], self.val[k] = [], []
+        if not ks:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        return np.concatenate(ks), np.concatenate(ii), np.concatenate(vv)
+
+    def absorb(self, spot, idx, val):
+        """Add exported entries (from another rank or a checkpoint)."""
+        if spot.size == 0:
+            return
+        order = np.argsort(spot, kind="stable")
+        spot, idx, val = spot[order], idx[order], val[order]
+        bounds = np.searchsorted(spot, np.arange(len(self.idx) + 1))
+        for k in range(len(self.idx)):
+            lo, hi = bounds[k], bounds[k + 1]
+            if hi > lo:
+                self.idx[k].append(idx[lo:hi])
+                self.val[k].append(val[lo:hi])
 
     def finalize(self, to_gy, threshold_fraction=0.0):
         """Merge batches and convert to Gy (``to_gy``: Gy per MeV of deposit, grid-shaped, for

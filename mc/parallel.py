@@ -1,0 +1,104 @@
+"""Process-level parallelism: an MPI communicator when the run is started under ``mpirun`` (or
+``srun``) with mpi4py installed, else a one-process stand-in with the same interface.
+
+Only the collective operations the runner needs are wrapped: a chunked sum-reduction of tally
+arrays into rank 0 (``reduce_add``: no full-size receive buffer, ``chunk`` values at a time),
+a broadcast, a logical-or over ranks, a gather of Python objects, and abort.
+"""
+
+import os
+import sys
+
+import numpy as np
+
+#: Values per chunk of a tally reduction (8 MB of float64).
+REDUCE_CHUNK = 1 << 20
+
+
+class SerialComm:
+    """The communicator of a run in a single process."""
+
+    rank = 0
+    size = 1
+
+    def reduce_add(self, local, total):
+        total += local
+        local[...] = 0
+
+    def bcast(self, obj):
+        return obj
+
+    def any(self, flag):
+        return bool(flag)
+
+    def gather(self, obj):
+        return [obj]
+
+    def barrier(self):
+        pass
+
+    def abort(self, code=1):  # pragma: no cover  (exits the process)
+        sys.stderr.flush()
+        os._exit(code)
+
+
+class MPIComm:
+    """mpi4py's COMM_WORLD behind the :class:`SerialComm` interface."""
+
+    def __init__(self, comm):
+        self.comm = comm
+        self.rank = comm.Get_rank()
+        self.size = comm.Get_size()
+
+    def reduce_add(self, local, total):
+        """``total`` (rank 0 only; ignored elsewhere) += sum over ranks of ``local``, in chunks
+        of :data:`REDUCE_CHUNK` values; ``local`` is zeroed on every rank."""
+        from mpi4py import MPI
+
+        flat = np.ascontiguousarray(local).reshape(-1)
+        dtype = flat.dtype
+        recv = np.empty(min(REDUCE_CHUNK, flat.size), dtype) if self.rank == 0 else None
+        tot = total.reshape(-1) if self.rank == 0 else None
+        for lo in range(0, flat.size, REDUCE_CHUNK):
+            hi = min(lo + REDUCE_CHUNK, flat.size)
+            part = flat[lo:hi]
+            if self.rank == 0:
+                self.comm.Reduce(part, recv[: hi - lo], op=MPI.SUM, root=0)
+                tot[lo:hi] += recv[: hi - lo]
+            else:
+                self.comm.Reduce(part, None, op=MPI.SUM, root=0)
+        local[...] = 0
+
+    def bcast(self, obj):
+        return self.comm.bcast(obj, root=0)
+
+    def any(self, flag):
+        from mpi4py import MPI
+
+        return bool(self.comm.allreduce(int(bool(flag)), op=MPI.MAX))
+
+    def gather(self, obj):
+        return self.comm.gather(obj, root=0)
+
+    def barrier(self):
+        self.comm.Barrier()
+
+    def abort(self, code=1):  # pragma: no cover  (kills the job)
+        sys.stderr.flush()
+        self.comm.Abort(code)
+
+
+def get_comm():
+    """The MPI communicator if this process is one of several MPI ranks, else a
+    :class:`SerialComm`. mpi4py is imported only when an MPI launcher set up the environment,
+    so plain ``python -m mc.run`` never needs it."""
+    launched = any(k in os.environ for k in ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK",
+                                             "MPI_LOCALNRANKS", "SLURM_PROCID", "HYDRA_CONTROL_FD"))
+    if not launched:
+        return SerialComm()
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return SerialComm()
+    comm = MPI.COMM_WORLD
+    return MPIComm(comm) if comm.Get_size() > 1 else SerialComm()

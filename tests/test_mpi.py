@@ -1,0 +1,103 @@
+"""MPI runner: the same dose for 1, 2 and 3 ranks; stopping rules; checkpoint, SIGTERM and
+--resume giving the uninterrupted result; a failing rank failing the whole job loudly.
+
+These tests start real processes (``mpirun`` from the ``mpich`` wheel of the [test] extra)."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MPIRUN = shutil.which("mpirun") or shutil.which("mpiexec")
+needs_mpi = pytest.mark.skipif(MPIRUN is None, reason="mpirun not installed (pip install -e '.[mpi]')")
+
+CFG = """
+geometry: {type: box, material: water, size_mm: [40, 40, 100], voxel_mm: [2, 2, 2]}
+beam: {energy_MeV: 100, spot_sigma_mm: [3, 3], position_mm: [0, 0, -1], protons: 1.0e9}
+run: {primaries: 12000, seed: 7, batches: 12, round_batches: 6}
+output: {path: OUT, plot: false, let: true}
+"""
+
+
+def _run(args, env=None, **kw):
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=e, timeout=300, **kw)
+
+
+@needs_mpi
+def test_same_dose_for_one_two_and_three_ranks(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(CFG.replace("OUT", str(tmp_path / "n.h5")))
+    doses = []
+    for n in (1, 2, 3):
+        out = tmp_path / f"n{n}.h5"
+        r = _run([MPIRUN, "-n", str(n), sys.executable, "-m", "mc.run", str(cfg), "--quiet", "--set",
+                  f"output.path={out}"])
+        assert r.returncode == 0, r.stderr
+        assert f"on {n} rank(s)" in r.stdout
+        with h5py.File(out) as f:
+            doses.append({k: f[k][()] for k in ("/dose", "/dose_std", "/let_d")})
+            assert f["/run"].attrs["primaries"] == 12000
+    for d in doses[1:]:
+        for k in d:
+            assert np.allclose(d[k], doses[0][k], rtol=1e-6, atol=0), k
+
+
+def test_target_uncertainty_stops_early(run_cfg):
+    text = CFG.replace("OUT", "unused.h5")
+    res = run_cfg(text, "run.primaries=200000", "run.batches=100", "run.round_batches=10",
+                  "run.target_uncertainty=0.05")
+    assert res.run_info["stop_reason"] == "target_uncertainty"
+    assert res.run_info["mean_relative_uncertainty"] <= 0.05
+    assert res.primaries < 200000 and res.primaries % 20000 == 0
+    res = run_cfg(text, "run.primaries=200000", "run.batches=100", "run.round_batches=10", "run.time_limit_s=1e-6")
+    assert res.run_info["stop_reason"] == "time_limit" and res.primaries == 20000
+
+
+def test_sigterm_checkpoint_and_resume_give_the_uninterrupted_result(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(CFG.replace("OUT", str(tmp_path / "ref.h5")).replace(
+        "run: {primaries: 12000, seed: 7, batches: 12, round_batches: 6}",
+        "run: {primaries: 240000, seed: 7, batches: 40, round_batches: 1, checkpoint_interval_s: 0}"))
+    r = _run([sys.executable, "-m", "mc.run", str(cfg), "--quiet"])
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "int.h5"
+    ckpt = str(out) + ".checkpoint.npz"
+    p = subprocess.Popen([sys.executable, "-m", "mc.run", str(cfg), "--quiet", "--set", f"output.path={out}"],
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while not os.path.exists(ckpt) and time.time() - t0 < 120 and p.poll() is None:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 3, err
+    assert "--resume" in err and os.path.exists(ckpt) and not out.exists()
+    r = _run([sys.executable, "-m", "mc.run", str(cfg), "--quiet", "--resume", "--set", f"output.path={out}"])
+    assert r.returncode == 0, r.stderr
+    assert not os.path.exists(ckpt)
+    with h5py.File(tmp_path / "ref.h5") as a, h5py.File(out) as b:
+        for k in ("/dose", "/dose_std", "/let_d", "/primary_fluence_z"):
+            assert np.array_equal(a[k][()], b[k][()]), k
+    # a checkpoint of another configuration is refused
+    r = _run([sys.executable, "-m", "mc.run", str(cfg), "--quiet", "--resume", "--set", f"output.path={out}"])
+    assert r.returncode == 2 and "no checkpoint" in r.stderr
+
+
+@needs_mpi
+def test_a_failing_rank_fails_the_job_without_output(tmp_path):
+    out = tmp_path / "f.h5"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(CFG.replace("OUT", str(out)))
+    r = _run([MPIRUN, "-n", "2", sys.executable, "-m", "mc.run", str(cfg), "--quiet"],
+             env={"FLASHMC_TEST_FAIL_BATCH": "1"})
+    assert r.returncode != 0
+    assert "rank 1 of 2 failed" in r.stderr
+    assert not out.exists()
