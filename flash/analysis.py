@@ -23,7 +23,7 @@ from .timing import DeliveryParams, deliver
 MAP_UNITS = {
     "dose_rate_adr": "Gy/s", "dose_rate_pbs": "Gy/s", "dose_rate_percentile": "Gy/s", "dose_rate_dadr": "Gy/s",
     "irradiation_time": "s", "pO2_baseline": "mmHg", "pO2_min": "mmHg", "pO2_min_conventional": "mmHg",
-    "dose_flash": "Gy", "dose_conventional": "Gy", "dmf": "1", "dose_fem": "Gy",
+    "dose_flash": "Gy", "dose_conventional": "Gy", "dmf": "1", "dmf_conventional": "1", "dose_fem": "Gy",
 }
 MAP_DESCRIPTIONS = {
     "dose_rate_adr": "average dose rate: dose over irradiation time (FLASH delivery)",
@@ -36,7 +36,8 @@ MAP_DESCRIPTIONS = {
     "pO2_min_conventional": "minimum pO2 during the conventional delivery",
     "dose_flash": "oxygen-weighted (FLASH-modified) dose of the FLASH delivery: int S(p)/S(p0) dD",
     "dose_conventional": "oxygen-weighted dose of the same plan at the conventional current",
-    "dmf": "dose_flash / dose_conventional (1: no sparing, < 1: sparing)",
+    "dmf": "dose-modifying factor of the FLASH delivery, dose_flash / dose (1: no sparing, < 1: sparing)",
+    "dmf_conventional": "dose_conventional / dose: the oxygen depletion of the conventional delivery itself",
     "dose_fem": "FLASH-modified dose of the threshold FLASH effectiveness model",
 }
 
@@ -59,9 +60,9 @@ class FlashResult:
         return (f"FLASH delivery {self.delivery.total_time_s:.3g} s (conventional "
                 f"{self.delivery_conventional.total_time_s:.3g} s); {self.structure}: "
                 f"{100 * s['volume_fraction_flash']:.1f} % of volume and {100 * s['dose_fraction_flash']:.1f} % of dose "
-                f"at >= {FLASH_DOSE_RATE_GY_S:g} Gy/s (PBS dose rate), mean DMF {s['mean_dmf']:.4f}, "
-                f"D50 {s['d50_conventional_Gy']:.3g} -> {s['d50_flash_Gy']:.3g} Gy (oxygen), "
-                f"{s['d50_fem_Gy']:.3g} Gy (FEM)")
+                f"at >= {FLASH_DOSE_RATE_GY_S:g} Gy/s (PBS dose rate), mean DMF {s['mean_dmf']:.4f} "
+                f"(conventional delivery {s['mean_dmf_conventional']:.4f}); median dose {s['d50_physical_Gy']:.3g} Gy "
+                f"physical, {s['d50_flash_Gy']:.3g} Gy FLASH-modified (oxygen), {s['d50_fem_Gy']:.3g} Gy (FEM)")
 
 
 def _po2_map(grid, fcfg):
@@ -149,7 +150,8 @@ def analyse(result, cfg):
         "dose_conventional": to_map(out["conventional"][1]) + rem,
     }
     with np.errstate(invalid="ignore", divide="ignore"):
-        maps["dmf"] = np.where(maps["dose_conventional"] > 0, maps["dose_flash"] / maps["dose_conventional"], 1.0)
+        maps["dmf"] = np.where(result.dose > 0, maps["dose_flash"] / result.dose, 1.0)
+        maps["dmf_conventional"] = np.where(result.dose > 0, maps["dose_conventional"] / result.dose, 1.0)
     metric = {"pbs": "dose_rate_pbs", "adr": "dose_rate_adr", "percentile": "dose_rate_percentile",
               "dadr": "dose_rate_dadr"}[fcfg.fem.dose_rate_metric]
     maps["dose_fem"] = fem_dose(result.dose, maps[metric], fcfg.fem.dose_threshold_Gy,
@@ -164,6 +166,8 @@ def analyse(result, cfg):
     stats["volume_fraction_flash"] = float(flash_vox.mean()) if sel.any() else 0.0
     stats["dose_fraction_flash"] = float(D[flash_vox].sum() / D.sum()) if sel.any() and D.sum() > 0 else 0.0
     stats["mean_dmf"] = float(np.average(maps["dmf"][sel], weights=D)) if sel.any() and D.sum() > 0 else 1.0
+    stats["mean_dmf_conventional"] = (float(np.average(maps["dmf_conventional"][sel], weights=D))
+                                      if sel.any() and D.sum() > 0 else 1.0)
     stats["d50_physical_Gy"] = _d50(D)
     stats["d50_conventional_Gy"] = _d50(maps["dose_conventional"][sel])
     stats["d50_flash_Gy"] = _d50(maps["dose_flash"][sel])
@@ -173,11 +177,37 @@ def analyse(result, cfg):
     stats["delivery_time_conventional_s"] = d_conv.total_time_s
     stats["spot_dose_bytes"] = int(sd.nbytes)
     stats["spot_dose_entries"] = int(sd.voxel.size)
+    stats["spot_dose_entries_before_threshold"] = int(getattr(sd, "entries_before_threshold", sd.voxel.size))
+    stats["spot_dose_peak_bytes_during_run"] = 16 * int(getattr(sd, "peak_entries_during_run", sd.voxel.size))
+    # DVH and DRVH of every material
+    per = {}
+    for mi, name in enumerate(grid.materials):
+        m = (grid.material_id == mi) & (result.dose > 0)
+        if not m.any():
+            continue
+        Dm = result.dose[m]
+        levels = np.linspace(0.0, float(Dm.max()) * 1.05, 101)
+        rates = np.logspace(-2, 4, 61)
+        entry = {"dose_levels_Gy": levels, "dvh_physical": dvh(Dm, levels)[1],
+                 "dvh_conventional": dvh(maps["dose_conventional"][m], levels)[1],
+                 "dvh_flash": dvh(maps["dose_flash"][m], levels)[1], "dvh_fem": dvh(maps["dose_fem"][m], levels)[1],
+                 "dose_rate_levels_Gy_per_s": rates}
+        for key in ("adr", "pbs", "percentile", "dadr"):
+            _, vol, dfrac = drvh(maps["dose_rate_" + key][m], Dm, rates)
+            entry[f"drvh_volume_{key}"] = vol
+            entry[f"drvh_dose_{key}"] = dfrac
+        fl = maps["dose_rate_pbs"][m] >= FLASH_DOSE_RATE_GY_S
+        entry["volume_fraction_flash"] = float(fl.mean())
+        entry["dose_fraction_flash"] = float(Dm[fl].sum() / Dm.sum())
+        per[name] = entry
+    stats_per = per
     params = {"pbs_threshold_Gy": fcfg.pbs_threshold_Gy, "percentile": fcfg.percentile,
               "beam_current_nA": fcfg.delivery.beam_current_nA, "conventional_current_nA": fcfg.conventional_current_nA,
               "accelerator": fcfg.delivery.accelerator, **{f"oxygen_{k}": v for k, v in fcfg.oxygen.model_dump().items()},
               **{f"fem_{k}": v for k, v in fcfg.fem.model_dump().items()}}
-    return FlashResult(maps, d_flash, d_conv, protons, energy, fcfg.structure, stats, params)
+    fr = FlashResult(maps, d_flash, d_conv, protons, energy, fcfg.structure, stats, params)
+    fr.per_material = stats_per
+    return fr
 
 
 def write_flash(f, result, grid_attrs):
@@ -200,6 +230,16 @@ def write_flash(f, result, grid_attrs):
         h.create_dataset("spot_end_s", data=dl.spot_end_s)
         h.create_dataset("beam_on_s", data=dl.beam_on_s)
         h.attrs["total_time_s"] = dl.total_time_s
+    for name, entry in getattr(fr, "per_material", {}).items():
+        h = g.create_group(f"histograms/{name}")
+        for k, v in entry.items():
+            if np.ndim(v):
+                h.create_dataset(k, data=np.asarray(v))
+            else:
+                h.attrs[k] = v
+        h.attrs["description"] = ("cumulative DVHs (fraction of the material's irradiated voxels at >= dose_levels_Gy) "
+                                  "and dose-rate volume histograms (fraction of voxels, and of dose, at >= "
+                                  "dose_rate_levels_Gy_per_s) of the FLASH delivery")
     g.create_dataset("spot_protons", data=fr.spot_protons)
     g.create_dataset("spot_energy_MeV", data=fr.spot_energy)
 
@@ -243,7 +283,7 @@ def plot_flash(path_png, result, title=None):
     a.set_xlabel("dose rate (Gy/s)")
     a.set_ylabel(f"volume of {fr.structure} at >= dose rate (%)")
     a.set_title("dose-rate volume histogram (FLASH delivery)")
-    a.legend(fontsize=7)
+    a.legend(fontsize=7, loc="lower left")
     a.grid(alpha=0.3, which="both")
     ix, iy = grid.shape[0] // 2, grid.shape[1] // 2
     z = grid.axis_centres_cm(2) * 10.0

@@ -7,14 +7,18 @@ within a segment the dose accrues linearly in time. Definitions:
 
 * **average dose rate** (ADR): D / (t_end - t_start), the voxel's dose over its irradiation
   time, from the start of the first to the end of the last segment that delivers dose to it
-  (Deffet et al. 2023, "average dose rate").
-* **PBS dose rate** (Folkerts et al. 2020, Med. Phys. 47:6396): (D - 2 d*) / (t1 - t0), where t0
-  is the time the voxel's cumulative dose passes the threshold d* [Gy] and t1 the time it
-  reaches D - d*; zero where D <= 2 d*.
-* **percentile dose rate** (Deffet et al. 2023, Med. Phys., "Definition of dose rate for FLASH
-  pencil-beam scanning proton therapy: a comparative study"): the same with a relative
-  threshold, (1 - 2p) D / (t_(1-p) - t_p), the rate at which the central (1 - 2p) of the dose
-  is delivered; p = 0.01 (98 %) by default.
+  (one of the five definitions compared by Deffet et al. 2023, arXiv:2303.02056, "Definition
+  of dose rate for FLASH pencil-beam scanning proton therapy: a comparative study").
+* **PBS dose rate** (Folkerts et al. 2020, Med. Phys., doi:10.1002/mp.14456, "A framework for
+  defining FLASH dose rate for pencil beam scanning"): (D - 2 d*) / (t1 - t0), where t0 is the
+  time the voxel's cumulative dose passes the dose threshold d* [Gy] and t1 the time it reaches
+  D - d*; zero where D <= 2 d*. We could not check the paper's own equation and threshold
+  values here: this is the form as it is used in the literature that compares dose-rate
+  definitions, with d* a user parameter.
+* **percentile dose rate** (Deffet et al. 2023): the same with a relative threshold,
+  (1 - 2p) D / (t_(1-p) - t_p), the rate at which the central (1 - 2p) of the dose is delivered;
+  p = 0.01 (98 %) by default. The openFLASH implementation of the same group rounds t_p and
+  t_(1-p) to whole spots; here they are interpolated within segments.
 * **dose-averaged dose rate** (DADR; van de Water et al. 2019, Acta Oncol. 58:1463):
   sum_s d_s Ddot_s / sum_s d_s with Ddot_s = d_s / tau_s, tau_s the delivery time of spot s
   (its dwell for a quasi-continuous beam; from its first pulse to the end of its last one for

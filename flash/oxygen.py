@@ -12,12 +12,13 @@ Oncol. Biol. Phys. 107:539, reduced to a re-oxygenation time constant):
 radiolytic consumption proportional to the dose rate, Michaelis-Menten-like in pO2 with
 half-saturation k (k = 0: the linear law, consumption independent of pO2 until the oxygen is
 gone, pO2 capped at zero), and re-oxygenation from the vasculature towards the tissue's
-baseline p0 with time constant tau. Defaults: g = 0.39 mmHg/Gy and tau = 1 s (Petersson et al.
-2020: depletion 5.18e-4 of 1 atm O2 per Gy = 0.39 mmHg/Gy, recovery rate 1/s); measured g for
-proton beams in oxygenated water or saline lie between ~0.03 and 0.4 mmHg/Gy (Jansen et al.
-2021, Med. Phys. 48:3172; El Khatib et al. 2022), so g is the parameter to vary first. k = 0 by
-default: the depletion g-values fall at low oxygen (< 25 uM, El Khatib et al. 2022) but no
-half-saturation constant for radiolytic consumption could be verified.
+baseline p0 with time constant tau (> 0). Defaults: g = 0.39 mmHg/Gy and tau = 1 s, the values
+of the model of Petersson et al. (2020) (depletion 5.18e-4 atm O2 per Gy = 0.39 mmHg/Gy,
+recovery rate 1/s). Measurements are lower: Jansen et al. (2021, Med. Phys. 48:3172) found
+0.04-0.25 % atm per 10 Gy for 224 MeV protons in sealed water (0.03-0.19 mmHg/Gy), and 0.17-0.18
+mmHg/Gy have been reported for scanned protons in saline, so g is the parameter to vary
+first. k = 0 by default: the depletion g-values fall at low oxygen (< 25 uM; El Khatib et al.
+2022) but no half-saturation constant for radiolytic consumption could be verified.
 
 **Radiosensitivity** (Alper & Howard-Flanders 1956, Nature 178:978): relative to anoxia,
 S(p) = (m p + K)/(p + K), maximum oxygen enhancement m = 3 and half-effect pO2 K = 7.6 mmHg
@@ -29,11 +30,11 @@ the moment relative to the baseline (what a conventional, slow delivery sees),
     D_FLASH = int S(p(t))/S(p0) Ddot(t) dt,    DMF = D_FLASH / D,
 
 the dose of a conventional delivery with the same (single-hit, linear) effect; DMF = 1 means
-no sparing, DMF < 1 sparing. This is the oxygen-enhancement weighting used by Pratx & Kapp
-(2019) and Petersson et al. (2020).
+no sparing, DMF < 1 sparing (the oxygen-enhancement weighting of Petersson et al. 2020).
 
 **Threshold FLASH effectiveness model** (:func:`fem_dose`, after Krieger et al. 2022, Med.
-Phys. 49:2026): where a voxel's dose rate reaches the threshold (40 Gy/s) and its dose exceeds
+Phys., "A quantitative FLASH effectiveness model to reveal potentials and pitfalls of high
+dose rate proton therapy"): where a voxel's dose rate reaches the threshold (40 Gy/s) and its dose exceeds
 a dose threshold D_T, the dose above D_T is multiplied by a FLASH modifying factor;
 defaults D_T = 4 Gy and factor 0.7 (a 0.6-0.8 range is used in FLASH planning studies built on
 this model, e.g. Wuyckens et al. 2025). The exact parametrisation of Krieger et al. could not
@@ -74,10 +75,14 @@ class OxygenParams:
     oer_K_mmHg: float = 7.6
 
     def __post_init__(self):
-        for name in ("g_mmHg_per_Gy", "k_mmHg", "tau_s", "oer_K_mmHg"):
+        for name in ("g_mmHg_per_Gy", "k_mmHg"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be >= 0, got {v}")
+        for name in ("tau_s", "oer_K_mmHg"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be > 0, got {v}")
         if not self.oer_max >= 1.0:
             raise ValueError(f"oer_max must be >= 1, got {self.oer_max}")
 
@@ -153,7 +158,8 @@ def _segment(p, R, dt, p0, g, k, tau, m, K):
         return 0.0, integ, 0.0
     # Michaelis-Menten law: RK4 sub-steps, trapezoidal weight integral
     scale = g * R * dt / (k + 0.05 * (p + k) + 1e-12)
-    n = int(min(4000.0, max(8.0, 4.0 * scale, (4.0 * dt / tau) if tau > 0 else 0.0)))
+    # sub-steps: resolve the depletion and keep the explicit RK4 step below tau (stability)
+    n = int(min(1e6, max(8.0, 4.0 * scale, (4.0 * dt / tau) if tau > 0 else 0.0)))
     h = dt / n
     integ = 0.0
     pm = p

@@ -14,22 +14,26 @@ magnets move from one spot to the next, and while the energy changes between lay
 * **energy-layer switching**: ``layer_switch_down_s`` to a lower energy,
   ``layer_switch_up_s`` to a higher one;
 * **spot order**: as given, or serpentine within each layer (rows of equal y, alternate rows
-  reversed in x); layers in descending energy (``layer_order: descending``) or as given;
+  reversed in x); layers in descending energy (``layer_order: descending``) or in the order
+  of their first spot (``as_given``); spots are always grouped by layer;
 * **accelerator time structure**:
   - ``cyclotron`` (isochronous): RF bunches at tens of MHz, quasi-continuous on the
     microsecond-to-second scales that matter for oxygen depletion: one segment per spot;
   - ``synchrocyclotron``: pulses of ``pulse_length_s`` every 1/``repetition_rate_Hz``; the
     average current I delivers I/f per pulse; a spot starts with the first pulse after its
     magnets settle and takes as many pulses as its charge needs (the last one partial);
-  - ``linac``: the same pulse train (micro-pulses of ~2 µs are tracked individually by FLASH
-    beam monitors, see CLINICAL_CONTEXT), optionally grouped into macro-pulses of
-    ``pulses_per_train`` every ``train_period_s``.
+  - ``linac``: the same pulse train (pulses of ~2 µs, the pulses that FLASH beam monitors
+    track individually), optionally grouped into trains of ``pulses_per_train`` pulses every
+    ``train_period_s``; the RF bunch structure within a pulse (ns) is not resolved.
+  For pulsed machines ``beam_current_nA`` is the average current of the pulse train while it
+  runs: each pulse carries I / f (within a train, for trains).
 
 Defaults (each configurable): scanning speed 8 mm/ms, layer switching 0.6 s down and 6 s up,
-minimum spot time 250 µs (the values of the IBA delivery-time model in OpenTPS, Wuyckens et
-al., and of openFLASH, Deffet et al. 2023); synchrocyclotron repetition 1 kHz (IBA S2C2, same
-source) and pulse length 10 µs (within the 1-20 µs reported for Mevion synchrocyclotron
-pulses); linac micro-pulses 2 µs at 200 Hz. The nozzle current has no default that fits every
+minimum spot time 250 µs (the values of the IBA delivery-time model in the OpenTPS treatment
+planning system and of openFLASH, Deffet et al. 2023); synchrocyclotron repetition 1 kHz (IBA
+S2C2, same source) and pulse length 10 µs (within the 1-20 µs reported for Mevion
+synchrocyclotron pulses); linac pulses 2 µs, and 200 Hz as a typical repetition rate (set the
+machine's own). The nozzle current has no default that fits every
 machine: conventional PBS runs at a few nA, FLASH-capable cyclotron nozzles at tens to
 hundreds of nA (40-500 nA in published ultra-high-dose-rate PBS studies); the FLASH default
 here is 200 nA.
@@ -68,6 +72,8 @@ class DeliveryParams:
             raise ValueError("beam_current_nA must be positive")
         if self.accelerator != "cyclotron" and self.pulse_length_s * self.repetition_rate_Hz > 1.0:
             raise ValueError("pulse_length_s x repetition_rate_Hz exceeds 1: pulses would overlap")
+        if self.pulses_per_train > 0 and self.train_period_s < self.pulses_per_train / self.repetition_rate_Hz:
+            raise ValueError("train_period_s is shorter than pulses_per_train / repetition_rate_Hz: trains would overlap")
 
 
 @dataclass
@@ -99,11 +105,16 @@ class Delivery:
         return r
 
 
+def layer_energies(energy_MeV):
+    """Energies rounded to 1 keV: spots with equal rounded energy form one layer."""
+    return np.round(np.asarray(energy_MeV, float), 3)
+
+
 def delivery_order(xy_mm, energy_MeV, spot_order="serpentine", layer_order="descending", row_tol_mm=0.5):
     """Spot indices in delivery order: layers (equal energies to 1 keV) in descending energy or
     as first given; within a layer as given or serpentine (rows of equal y within
     ``row_tol_mm``, x increasing on even rows and decreasing on odd ones)."""
-    e = np.round(np.asarray(energy_MeV, float), 3)
+    e = layer_energies(energy_MeV)
     xy = np.asarray(xy_mm, float)
     _, first = np.unique(e, return_index=True)
     layers = e[np.sort(first)]  # in order of first appearance
@@ -115,8 +126,10 @@ def delivery_order(xy_mm, energy_MeV, spot_order="serpentine", layer_order="desc
     for le in layers:
         idx = np.nonzero(e == le)[0]
         if spot_order == "serpentine":
-            y = xy[idx, 1]
-            row = np.round((y - y.min()) / row_tol_mm).astype(np.int64) if idx.size else y
+            # rows: sorted y values split where consecutive ones differ by more than row_tol_mm
+            ys = np.sort(xy[idx, 1])
+            cuts = ys[1:][np.diff(ys) > row_tol_mm]
+            row = np.searchsorted(cuts, xy[idx, 1], side="right")
             rows = np.unique(row)
             for r_i, r in enumerate(rows):
                 sel = idx[row == r]
@@ -135,7 +148,7 @@ def deliver(xy_mm, energy_MeV, protons, params=None, start_s=0.0):
     (:class:`DeliveryParams`)."""
     p = params or DeliveryParams()
     xy = np.asarray(xy_mm, float).reshape(-1, 2)
-    energy = np.asarray(energy_MeV, float)
+    energy = layer_energies(energy_MeV)
     n_p = np.asarray(protons, float)
     n = n_p.size
     order = delivery_order(xy, energy, p.spot_order, p.layer_order)
@@ -150,7 +163,7 @@ def deliver(xy_mm, energy_MeV, protons, params=None, start_s=0.0):
     period = 1.0 / p.repetition_rate_Hz if p.accelerator != "cyclotron" else 0.0
     for k in order:
         if prev is not None:
-            if abs(energy[k] - energy[prev]) > 5e-4:
+            if energy[k] != energy[prev]:
                 t += p.layer_switch_down_s if energy[k] < energy[prev] else p.layer_switch_up_s
             else:
                 dx, dy = np.abs(xy[k] - xy[prev])
@@ -165,7 +178,10 @@ def deliver(xy_mm, energy_MeV, protons, params=None, start_s=0.0):
             # pulses at times i * period (+ train gating); per-pulse charge I * period
             per_pulse = current_A * period / ELEMENTARY_CHARGE_C  # protons per pulse
             need = n_p[k] / per_pulse  # pulses, the last one partial
-            i = int(np.ceil(t / period - 1e-12))
+            if p.pulses_per_train > 0 and p.train_period_s > 0:
+                i = int(np.floor(t / p.train_period_s)) * p.pulses_per_train  # first pulse of the current train
+            else:
+                i = int(np.ceil(t / period - 1e-12))
             got = 0.0
             first = None
             while got < need - 1e-12:

@@ -367,6 +367,9 @@ class DeliveryConfig(_Strict):
         if self.accelerator != "cyclotron" and self.pulse_length_s * self.repetition_rate_Hz > 1.0:
             raise ValueError(f"flash.delivery: pulse_length_s ({self.pulse_length_s:g}) x repetition_rate_Hz "
                              f"({self.repetition_rate_Hz:g}) exceeds 1, so pulses would overlap; shorten the pulses")
+        if self.pulses_per_train > 0 and self.train_period_s < self.pulses_per_train / self.repetition_rate_Hz:
+            raise ValueError("flash.delivery: train_period_s is shorter than pulses_per_train / repetition_rate_Hz, "
+                             "so pulse trains would overlap; lengthen the train period")
         return self
 
 
@@ -375,7 +378,7 @@ class OxygenConfig(_Strict):
 
     g_mmHg_per_Gy: float = Field(default=0.39, ge=0)
     k_mmHg: float = Field(default=0.0, ge=0)
-    tau_s: float = Field(default=1.0, ge=0)
+    tau_s: float = Field(default=1.0, gt=0)
     oer_max: float = Field(default=3.0, ge=1.0)
     oer_K_mmHg: float = Field(default=7.6, gt=0)
 

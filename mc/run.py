@@ -111,11 +111,12 @@ def spot_seed(seed, batch, spot):
 
 def spot_allocation(weights, primaries, batches):
     """Stratified allocation of histories to spots for per-spot scoring: spot k gets
-    n_k = floor(N w_k / W) histories (at least one; the remainder of N goes to the largest
-    fractional parts), split into ``batches`` near-equal parts. Returns n[k, b]."""
+    n_k = floor(N w_k / W) histories (at least one per batch for every spot with weight; the
+    remainder of N goes to the largest fractional parts), split into ``batches`` near-equal
+    parts. Returns n[k, b]."""
     w = np.asarray(weights, float)
     share = primaries * w / w.sum()
-    n = np.maximum(np.floor(share).astype(np.int64), (w > 0).astype(np.int64))
+    n = np.maximum(np.floor(share).astype(np.int64), batches * (w > 0).astype(np.int64))
     rest = int(primaries - n.sum())
     if rest > 0:
         order = np.argsort(-(share - np.floor(share)), kind="stable")
@@ -267,8 +268,7 @@ def _write_checkpoint(path, total, rounds_done, primaries_done, elapsed, fingerp
     arrays = {name: a for name, a in total.arrays()}
     arrays["counts"] = total.counts()
     if total.spots is not None:
-        k, i, v = total.spots.export()
-        total.spots.absorb(k, i, v)  # keep them
+        k, i, v = total.spots.arrays()
         arrays.update(spot_k=k, spot_i=i, spot_v=v)
     meta = {"rounds_done": rounds_done, "primaries_done": primaries_done, "elapsed_s": elapsed,
             "fingerprint": fingerprint}
@@ -331,9 +331,9 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
 
     ``per_spot`` (default: on when the config has a ``flash`` block) scores the dose of every
     spot separately (:class:`mc.tally.SpotDose`): histories are allocated to spots in
-    proportion to their weights (:func:`spot_allocation`, stratified sampling) and each spot's
-    deposits are weighted by (P_k/P)(N/n_k), so the total dose is the sum of the per-spot
-    doses exactly and estimates the same dose as random spot sampling. ``spot_threshold``
+    proportion to their weights (:func:`spot_allocation`, stratified sampling) and in batch b
+    spot k's deposits are weighted by (P_k/P)(n_b/n_kb), so the total dose is the sum of the
+    per-spot doses exactly and estimates the same dose as random spot sampling. ``spot_threshold``
     (default ``flash.spot_dose_threshold``, else 0): per-spot entries below this fraction of
     the spot's maximum dose are kept only in the per-voxel remainder."""
     from .parallel import get_comm
@@ -360,7 +360,10 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
         scratch.enable_touched()
         primaries_max = int(alloc.sum())
         one = [spots.single(k) for k in range(n_spots)]
-        factor = (spots.weight / spots.weight.sum()) * primaries_max / np.maximum(alloc.sum(axis=1), 1)
+        # batch b weights spot k's deposits by (P_k/P) n_b / n_kb: every batch is an unbiased
+        # estimate of n_b times the mean deposit per primary, wherever the run stops
+        factor = (spots.weight / spots.weight.sum())[:, None] * np.asarray(sizes, float)[None, :] \
+            / np.maximum(alloc, 1)
     else:
         sizes = batch_sizes(cfg.run.primaries, cfg.run.batches)
         primaries_max = cfg.run.primaries
@@ -423,7 +426,7 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
                             run_batch(spot_seed(cfg.run.seed, b, k), int(alloc[k, b]), one[k], grid, tables, params,
                                       scratch, nuclear)
                             idx = scratch.take_touched()
-                            vals = scratch.move_to(buf, idx, factor[k])
+                            vals = scratch.move_to(buf, idx, factor[k, b])
                             local.spots.add(k, idx, vals)
                         buf.fluence_z += scratch.fluence_z
                         scratch.fluence_z[:] = 0.0

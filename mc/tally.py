@@ -232,14 +232,21 @@ class LetTally:
 
 
 class SpotDose:
-    """Dose of each spot, kept sparse: the per-spot read-outs of every batch, merged and
-    thresholded by :meth:`finalize` into a :class:`SpotDoseMap`."""
+    """Dose of each spot, kept sparse while the run goes on: a batch's read-outs are staged,
+    and on :meth:`commit` merged into one entry per (spot, voxel), so the memory is bounded by
+    the number of distinct voxels each spot has reached (16 bytes each), not by the number of
+    batches. :meth:`finalize` thresholds and converts them into a :class:`SpotDoseMap`."""
 
     def __init__(self, n_spots, shape):
         self.shape = tuple(shape)
-        self.idx = [[] for _ in range(n_spots)]
-        self.val = [[] for _ in range(n_spots)]
+        self.idx = [np.zeros(0, np.int64) for _ in range(n_spots)]
+        self.val = [np.zeros(0) for _ in range(n_spots)]
         self.staged = []
+        self.peak_entries = 0
+
+    @property
+    def entries(self):
+        return int(sum(i.size for i in self.idx))
 
     def add(self, k, idx, vals):
         """Deposits [MeV, weighted] of spot ``k`` at flat voxel indices ``idx``; staged until
@@ -247,27 +254,43 @@ class SpotDose:
         if idx.size:
             self.staged.append((k, idx, vals))
 
+    def _merge(self, k, idx_parts, val_parts):
+        i = np.concatenate([self.idx[k]] + idx_parts)
+        v = np.concatenate([self.val[k]] + val_parts)
+        u, inv = np.unique(i, return_inverse=True)
+        self.idx[k] = u
+        self.val[k] = np.bincount(inv, weights=v, minlength=u.size)
+
+    def _merge_groups(self, items):
+        groups = {}
+        for k, idx, vals in items:
+            g = groups.setdefault(int(k), ([], []))
+            g[0].append(np.asarray(idx, np.int64))
+            g[1].append(vals)
+        for k, (ii, vv) in groups.items():
+            self._merge(k, ii, vv)
+        self.peak_entries = max(self.peak_entries, self.entries)
+
     def commit(self):
-        for k, idx, vals in self.staged:
-            self.idx[k].append(idx)
-            self.val[k].append(vals)
+        self._merge_groups(self.staged)
         self.staged = []
 
     def discard(self):
         self.staged = []
 
+    def arrays(self):
+        """Committed entries as flat arrays (spot, voxel, value)."""
+        ks = [np.full(self.idx[k].size, k, np.int64) for k in range(len(self.idx))]
+        return (np.concatenate(ks) if ks else np.zeros(0, np.int64),
+                np.concatenate(self.idx) if self.idx else np.zeros(0, np.int64),
+                np.concatenate(self.val) if self.val else np.zeros(0))
+
     def export(self):
         """Committed entries as flat arrays (spot, voxel, value); clears them here."""
-        ks, ii, vv = [], [], []
-        for k in range(len(self.idx)):
-            for i, v in zip(self.idx[k], self.val[k]):
-                ks.append(np.full(i.size, k, np.int64))
-                ii.append(i)
-                vv.append(v)
-            self.idx[k], self.val[k] = [], []
-        if not ks:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-        return np.concatenate(ks), np.concatenate(ii), np.concatenate(vv)
+        out = self.arrays()
+        self.idx = [np.zeros(0, np.int64) for _ in self.idx]
+        self.val = [np.zeros(0) for _ in self.val]
+        return out
 
     def absorb(self, spot, idx, val):
         """Add exported entries (from another rank or a checkpoint)."""
@@ -276,39 +299,36 @@ class SpotDose:
         order = np.argsort(spot, kind="stable")
         spot, idx, val = spot[order], idx[order], val[order]
         bounds = np.searchsorted(spot, np.arange(len(self.idx) + 1))
-        for k in range(len(self.idx)):
-            lo, hi = bounds[k], bounds[k + 1]
-            if hi > lo:
-                self.idx[k].append(idx[lo:hi])
-                self.val[k].append(val[lo:hi])
+        self._merge_groups((k, idx[bounds[k]:bounds[k + 1]], val[bounds[k]:bounds[k + 1]])
+                           for k in range(len(self.idx)) if bounds[k + 1] > bounds[k])
 
     def finalize(self, to_gy, threshold_fraction=0.0):
-        """Merge batches and convert to Gy (``to_gy``: Gy per MeV of deposit, grid-shaped, for
-        the delivered protons). Entries below ``threshold_fraction`` of the spot's maximum go
-        to the per-voxel ``remainder``, so stored doses + remainder = total dose exactly."""
+        """Convert to Gy (``to_gy``: Gy per MeV of deposit, grid-shaped, for the delivered
+        protons). Entries below ``threshold_fraction`` of the spot's maximum go to the
+        per-voxel ``remainder``, so stored doses + remainder = total dose exactly."""
         g = np.asarray(to_gy).reshape(-1)
         ptr = [0]
         vox, dose = [], []
         remainder = np.zeros(g.size)
+        before = self.entries
         for k in range(len(self.idx)):
-            if self.idx[k]:
-                i = np.concatenate(self.idx[k])
-                v = np.concatenate(self.val[k])
-                u, inv = np.unique(i, return_inverse=True)
-                d = np.bincount(inv, weights=v, minlength=u.size) * g[u]
-                keep = d >= threshold_fraction * d.max() if d.size else np.zeros(0, bool)
-                remainder[u[~keep]] += d[~keep]
-                vox.append(u[keep])
-                dose.append(d[keep])
-                ptr.append(ptr[-1] + int(keep.sum()))
-            else:
-                ptr.append(ptr[-1])
-            self.idx[k] = self.val[k] = None
+            u = self.idx[k]
+            d = self.val[k] * g[u]
+            keep = d >= threshold_fraction * d.max() if d.size else np.zeros(0, bool)
+            remainder[u[~keep]] += d[~keep]
+            vox.append(u[keep])
+            dose.append(d[keep])
+            ptr.append(ptr[-1] + int(keep.sum()))
+            self.idx[k] = np.zeros(0, np.int64)
+            self.val[k] = np.zeros(0)
         vox = np.concatenate(vox) if vox else np.zeros(0, np.int64)
         dose = np.concatenate(dose) if dose else np.zeros(0)
         idx_type = np.int32 if g.size < 2**31 else np.int64
-        return SpotDoseMap(self.shape, np.asarray(ptr, np.int64), vox.astype(idx_type), dose,
-                           remainder.reshape(self.shape), float(threshold_fraction))
+        m = SpotDoseMap(self.shape, np.asarray(ptr, np.int64), vox.astype(idx_type), dose,
+                        remainder.reshape(self.shape), float(threshold_fraction))
+        m.entries_before_threshold = before
+        m.peak_entries_during_run = max(self.peak_entries, before)
+        return m
 
 
 class SpotDoseMap:

@@ -60,6 +60,14 @@ def test_synchrocyclotron_pulses():
     assert np.allclose(d.seg_frac[seg], [0.4, 0.4, 0.2]) and d.seg_frac[seg].sum() == pytest.approx(1.0)
     with pytest.raises(ValueError, match="overlap"):
         DeliveryParams(accelerator="linac", pulse_length_s=0.01, repetition_rate_Hz=200.0)
+    # linac macro-pulse trains: 5 micro-pulses of 2 us every 100 us, trains every 10 ms; a spot
+    # needing 7 pulses takes the whole first train and 2 pulses of the second
+    p = DeliveryParams(accelerator="linac", beam_current_nA=10.0, pulse_length_s=2e-6, repetition_rate_Hz=1e4,
+                       pulses_per_train=5, train_period_s=0.01)
+    per_pulse = 10e-9 * 1e-4 / ELEMENTARY_CHARGE_C
+    d = deliver([[0, 0]], [10.0], [7 * per_pulse], p)
+    assert np.allclose(d.seg_t0, [0, 1e-4, 2e-4, 3e-4, 4e-4, 0.01, 0.0101])
+    assert d.spot_end_s[0] == pytest.approx(0.0101 + 2e-6)
 
 
 # ---- dose-rate definitions on a two-spot toy case --------------------------------------------
@@ -86,6 +94,40 @@ def test_dose_rate_definitions_two_spot_toy():
     # DRVH: fraction of voxels at >= each rate
     rates, vol, dfrac = drvh([10.0, 50.0, 100.0], dose=[1.0, 1.0, 2.0], rates=[40.0])
     assert vol[0] == pytest.approx(2 / 3) and dfrac[0] == pytest.approx(3 / 4)
+
+
+def test_dose_rates_follow_delivery_order_and_pulses():
+    from flash.doserate import voxel_table
+    from mc.tally import SpotDoseMap
+
+    # spot 0 at 100 MeV, spot 1 at 120 MeV: the higher layer is delivered first, so the voxel's
+    # history starts with spot 1 (3 Gy) and ends with spot 0 (1 Gy) after a 0.6 s layer switch
+    n = _protons_for(0.01, 100.0)
+    d = deliver([[0, 0], [0, 0]], [100.0, 120.0], [n, n], DeliveryParams(beam_current_nA=100.0))
+    assert list(d.order) == [1, 0]
+    m = SpotDoseMap((1, 1, 1), np.array([0, 1, 2]), np.array([0, 0], np.int32), np.array([1.0, 3.0]),
+                    np.zeros((1, 1, 1)), 0.0)
+    voxels, vptr, spot, dose = voxel_table(m, d)
+    assert list(spot) == [1, 0] and list(dose) == [3.0, 1.0]
+    r = dose_rates(vptr, spot, dose, d, d_star_Gy=0.5)
+    # 0.5 Gy reached at 0.5/3 of spot 1 (0-10 ms); 3.5 Gy at half of spot 0, which runs from
+    # 0.61 s (10 ms + the 0.6 s switch down) to 0.62 s
+    t0, t1 = 0.01 * 0.5 / 3.0, 0.61 + 0.005
+    assert r["pbs"][0] == pytest.approx(3.0 / (t1 - t0))
+    assert r["adr"][0] == pytest.approx(4.0 / 0.62)
+    # pulsed: one spot in 3 pulses of 10 us, 1 ms apart: ADR over 2.01 ms, DADR over the spot's
+    # delivery time (first pulse start to last pulse end), percentile between interpolated
+    # crossings inside the first and last pulses
+    p = DeliveryParams(accelerator="synchrocyclotron", beam_current_nA=10.0, pulse_length_s=10e-6,
+                       repetition_rate_Hz=1000.0)
+    per_pulse = 10e-9 * 1e-3 / ELEMENTARY_CHARGE_C
+    d = deliver([[0, 0]], [150.0], [3 * per_pulse], p)
+    r = dose_rates(np.array([0, 1]), np.array([0]), np.array([3.0]), d, d_star_Gy=0.3, percentile=0.1)
+    assert r["adr"][0] == pytest.approx(3.0 / 2.01e-3)
+    assert r["dadr"][0] == pytest.approx(3.0 / 2.01e-3)
+    # 0.3 Gy after 3 us of the first pulse, 2.7 Gy after 7 us of the third
+    assert r["pbs"][0] == pytest.approx(2.4 / (2e-3 + 7e-6 - 3e-6))
+    assert r["percentile"][0] == pytest.approx(r["pbs"][0])
 
 
 # ---- oxygen model -----------------------------------------------------------------------------
@@ -211,6 +253,11 @@ def test_flash_run_conserves_per_spot_dose_and_writes_maps(tmp_path, capsys):
         marrow = f["/geometry/material_id"][()] == list(f["/geometry"].attrs["materials"]).index("red_marrow")
         assert np.allclose(g["pO2_baseline"][()][marrow], TISSUE_PO2_MMHG["bone_marrow"])
         assert g["delivery"].attrs["total_time_s"] < g["delivery_conventional"].attrs["total_time_s"]
+        # the FLASH delivery spares the marrow more than the conventional one
+        assert g.attrs["mean_dmf"] < g.attrs["mean_dmf_conventional"] <= 1.0
+        h = g["histograms/red_marrow"]
+        assert h["dvh_physical"][0] == pytest.approx(1.0) and np.all(np.diff(h["dvh_flash"][()]) <= 0)
+        assert h.attrs["volume_fraction_flash"] == pytest.approx(g.attrs["volume_fraction_flash"])
         assert 0 <= g.attrs["volume_fraction_flash"] <= 1
 
 
