@@ -140,12 +140,13 @@ def analyse(result, cfg):
                       pmin, dfl, pend)
         out[name] = (pmin, dfl)
     rem = sd.remainder
+    timed = to_map(np.ones(voxels.size)) > 0  # voxels with a time-resolved dose history
     maps = {
         "dose_rate_adr": to_map(rates["adr"]), "dose_rate_pbs": to_map(rates["pbs"]),
         "dose_rate_percentile": to_map(rates["percentile"]), "dose_rate_dadr": to_map(rates["dadr"]),
         "irradiation_time": to_map(rates["irradiation_time"]), "pO2_baseline": p0_map,
-        "pO2_min": np.where(to_map(np.ones(voxels.size)) > 0, to_map(out["flash"][0]), p0_map),
-        "pO2_min_conventional": np.where(to_map(np.ones(voxels.size)) > 0, to_map(out["conventional"][0]), p0_map),
+        "pO2_min": np.where(timed, to_map(out["flash"][0]), p0_map),
+        "pO2_min_conventional": np.where(timed, to_map(out["conventional"][0]), p0_map),
         "dose_flash": to_map(out["flash"][1]) + rem,
         "dose_conventional": to_map(out["conventional"][1]) + rem,
     }

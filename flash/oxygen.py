@@ -60,7 +60,9 @@ TISSUE_PO2_MMHG = {
     "hypoxic_tumour": 2.5,
 }
 
-#: FLASH dose-rate threshold [Gy/s].
+#: FLASH dose-rate threshold [Gy/s]: the >= 40 Gy/s commonly taken as the onset of the FLASH
+#: effect and used in the first clinical proton FLASH trial (Mascia et al. 2023, JAMA Oncol.
+#: 9:62, FAST-01).
 FLASH_DOSE_RATE_GY_S = 40.0
 
 

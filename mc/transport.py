@@ -283,6 +283,28 @@ def _let_dump(let_acc, primary, ix, iy, iz, T, row, f, range_tab, s_int_tab, wat
                    s_t * rho * _KEV_PER_UM, s_t * wr)
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _proton_on_spot(T, t_cut, ix, iy, iz, m, rho, edep, edep_sec, edep_water, let_acc, dep, counters,
+                    do_sec, do_water, do_let, lnT0, inv_dlnT, water_ratio, range_tab, s_int_tab):
+    """A secondary proton of kinetic energy ``T`` [MeV] that is not transported (below the
+    cut-off, or the particle stack is full) deposits its energy in voxel (ix, iy, iz) of
+    material ``m`` as a secondary-proton deposit; dose to water and LET use the proton row
+    (species 0) at its own energy."""
+    edep[ix, iy, iz] += T
+    dep[1] += T
+    if T > t_cut:
+        counters[COUNTER_NOT_TRANSPORTED] += T
+    else:
+        counters[COUNTER_CUTOFF] += T
+    if do_sec:
+        edep_sec[ix, iy, iz] += T
+    f = (math.log(T) - lnT0) * inv_dlnT
+    if do_water:
+        edep_water[ix, iy, iz] += T * _lin(water_ratio, m, f)
+    if do_let:
+        _let_dump(let_acc, False, ix, iy, iz, T, m, f, range_tab, s_int_tab, water_ratio, rho)
+
+
 @njit(cache=True, error_model="numpy")
 def _nonelastic(st, T, nuc_par, prod):
     """Products of a non-elastic reaction of a proton of kinetic energy ``T`` [MeV]: the
@@ -788,20 +810,9 @@ def transport_batch(
                         _push(stack, n_stack, x, y, z, u2, v2, w2, T2, 0.0)
                         n_stack += 1
                     else:
-                        edep[ix, iy, iz] += T2
-                        dep[1] += T2
-                        if T2 > t_cut:
-                            counters[COUNTER_NOT_TRANSPORTED] += T2
-                        else:
-                            counters[COUNTER_CUTOFF] += T2
-                        if do_sec:
-                            edep_sec[ix, iy, iz] += T2
-                        f2 = (math.log(T2) - lnT0) * inv_dlnT
-                        if do_water:
-                            # the recoil is a proton (row m of species 0) at its own energy
-                            edep_water[ix, iy, iz] += T2 * _lin(water_ratio, m, f2)
-                        if do_let:
-                            _let_dump(let_acc, False, ix, iy, iz, T2, m, f2, range_tab, s_int_tab, water_ratio, rho)
+                        _proton_on_spot(T2, t_cut, ix, iy, iz, m, rho, edep, edep_sec, edep_water, let_acc, dep,
+                                        counters, do_sec, do_water, do_let, lnT0, inv_dlnT, water_ratio, range_tab,
+                                        s_int_tab)
                     continue
                 if kind == CHANNEL_PO_ELASTIC:
                     # p-16O elastic (Fippel & Soukup 2004): the recoil energy is exponential
@@ -859,21 +870,9 @@ def transport_batch(
                         _push(stack, n_stack, x, y, z, uj, vj, wj, Tj, prod[j, 0])
                         n_stack += 1
                     else:
-                        # a proton that is not transported: its energy stays in this voxel and
-                        # counts as a secondary-proton deposit
-                        edep[ix, iy, iz] += Tj
-                        dep[1] += Tj
-                        if Tj > t_cut:
-                            counters[COUNTER_NOT_TRANSPORTED] += Tj
-                        else:
-                            counters[COUNTER_CUTOFF] += Tj
-                        if do_sec:
-                            edep_sec[ix, iy, iz] += Tj
-                        fj = (math.log(Tj) - lnT0) * inv_dlnT
-                        if do_water:
-                            edep_water[ix, iy, iz] += Tj * _lin(water_ratio, m, fj)
-                        if do_let:
-                            _let_dump(let_acc, False, ix, iy, iz, Tj, m, fj, range_tab, s_int_tab, water_ratio, rho)
+                        _proton_on_spot(Tj, t_cut, ix, iy, iz, m, rho, edep, edep_sec, edep_water, let_acc, dep,
+                                        counters, do_sec, do_water, do_let, lnT0, inv_dlnT, water_ratio, range_tab,
+                                        s_int_tab)
                 edep[ix, iy, iz] += e_loc
                 dep[3] += e_loc
                 if do_sec:
