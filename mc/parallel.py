@@ -25,6 +25,11 @@ class SerialComm:
         total += local
         local[...] = 0
 
+    def union_box(self, box):
+        """The voxel block covering ``box`` of every rank (int64[6], see
+        :func:`mc.tally.empty_box`)."""
+        return np.array(box, np.int64)
+
     def bcast(self, obj):
         return obj
 
@@ -58,7 +63,9 @@ class MPIComm:
         flat = np.ascontiguousarray(local).reshape(-1)
         dtype = flat.dtype
         recv = np.empty(min(REDUCE_CHUNK, flat.size), dtype) if self.rank == 0 else None
-        tot = total.reshape(-1) if self.rank == 0 else None
+        direct = self.rank == 0 and total.flags.c_contiguous
+        # a block view of a grid (not contiguous) is summed into a contiguous copy first
+        tot = (total.reshape(-1) if direct else np.zeros(flat.size, dtype)) if self.rank == 0 else None
         for lo in range(0, flat.size, REDUCE_CHUNK):
             hi = min(lo + REDUCE_CHUNK, flat.size)
             part = flat[lo:hi]
@@ -67,7 +74,22 @@ class MPIComm:
                 tot[lo:hi] += recv[: hi - lo]
             else:
                 self.comm.Reduce(part, None, op=MPI.SUM, root=0)
+        if self.rank == 0 and not direct:
+            total += tot.reshape(total.shape)
         local[...] = 0
+
+    def union_box(self, box):
+        """The voxel block covering ``box`` of every rank (int64[6], see
+        :func:`mc.tally.empty_box`)."""
+        from mpi4py import MPI
+
+        lo = np.array(box[:3], np.int64)
+        hi = np.array(box[3:], np.int64)
+        lo_all = np.empty_like(lo)
+        hi_all = np.empty_like(hi)
+        self.comm.Allreduce(lo, lo_all, op=MPI.MIN)
+        self.comm.Allreduce(hi, hi_all, op=MPI.MAX)
+        return np.concatenate([lo_all, hi_all])
 
     def bcast(self, obj):
         return self.comm.bcast(obj, root=0)

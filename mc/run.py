@@ -27,9 +27,11 @@ from .config import ConfigError, load_config, load_configs
 from .source import build_spots
 
 from . import transport as tr
-from .tally import BatchBuffers, EnergyTally, LetTally, SpotDose, energy_to_dose
-from .transport import (FACE_NAMES, N_PARAMS, PAR_DOSE_TO_WATER, PAR_MAX_RANGE_FRACTION, PAR_SCATTERING,
-                        PAR_LET, PAR_SECONDARY_TALLY, PAR_STRAGGLING, PAR_T_CUT, transport_batch)
+from .tally import (BatchBuffers, EnergyTally, LetTally, SpotDose, box_slices, empty_box, energy_to_dose, full_box,
+                    widen_box)
+from .transport import (FACE_NAMES, N_PARAMS, PAR_DOSE_TO_WATER, PAR_FINAL_RANGE, PAR_LET, PAR_MAX_RANGE_FRACTION,
+                        PAR_SCATTERING, PAR_SECONDARY_TALLY, PAR_STRAGGLING, PAR_T_CUT, PAR_VOXEL_STEPS,
+                        transport_batch)
 
 
 @dataclass
@@ -90,6 +92,8 @@ def kernel_params(physics_cfg, dose_to_water=False, secondary=False, let=False):
     p[PAR_DOSE_TO_WATER] = float(dose_to_water)
     p[PAR_SECONDARY_TALLY] = float(secondary)
     p[PAR_LET] = float(let)
+    p[PAR_FINAL_RANGE] = physics_cfg.final_range_mm * 0.1  # mm of water -> g/cm^2
+    p[PAR_VOXEL_STEPS] = float(physics_cfg.voxel_steps)
     return p
 
 
@@ -139,11 +143,11 @@ _NUC_PAR = product_model_parameters()
 _MAJORANTS = {}
 
 
-def _majorant(tables, max_range_fraction):
-    key = (id(tables), float(max_range_fraction))
+def _majorant(tables, max_range_fraction, final_range):
+    key = (id(tables), float(max_range_fraction), float(final_range))
     hit = _MAJORANTS.get(key)
     if hit is None or hit[0] is not tables:
-        hit = (tables, majorant_sigma(tables, max_range_fraction))
+        hit = (tables, majorant_sigma(tables, max_range_fraction, final_range))
         hit[1].setflags(write=False)
         _MAJORANTS[key] = hit
     return hit[1]
@@ -155,14 +159,15 @@ def kernel_geometry_tables(grid, tables, params, nuclear=True):
     majorant for the step limit in ``params`` (:func:`physics.tables.majorant_sigma`);
     ``nuclear=False`` switches every nuclear interaction off."""
     if nuclear:
-        sigma = _majorant(tables, params[PAR_MAX_RANGE_FRACTION])
+        sigma = _majorant(tables, params[PAR_MAX_RANGE_FRACTION], params[PAR_FINAL_RANGE])
     else:
         sigma = np.zeros_like(tables.sigma_nuclear)
     return (grid.material_id, grid.density, grid.lower_cm, grid.spacing_cm,
             tables.lnT0, tables.inv_dlnT, tables.energy.reshape(1, -1), tables.range_gcm2,
             tables.water_ratio, sigma, tables.lg_pv, tables.inv_pv2, tables.bohr,
             tables.inv_scattering_length, tables.z_over_a, _CHARGE, _MASS,
-            tables.chan_xs, tables.chan_kind, _NUC_PAR, tables.stopping, tables.stopping_integral)
+            tables.chan_xs, tables.chan_kind, _NUC_PAR, tables.stopping, tables.stopping_integral,
+            tables.energy_slope, tables.scattering_integral)
 
 
 _CHARGE, _MASS = species_arrays()
@@ -193,19 +198,48 @@ class Accumulators:
         self.fluence = np.zeros(shape[2])
         self.counters = np.zeros(tr.N_COUNTERS)
         self.spots = SpotDose(per_spot_spots, shape) if per_spot_spots else None
+        self.shape = tuple(shape)
+        # the voxels with tallies added since the last reduction: a block, and in it the
+        # flagged columns along z
+        self.box = empty_box()
+        self.col_mark = np.zeros(self.shape[0] * self.shape[1], np.uint8)
 
     def add(self, buf, n):
-        self.dose.add_batch(buf.edep, n)
+        box, cols = buf.bbox, buf.col_mark
+        self.dose.add_batch(buf.edep, n, box, cols)
         if self.water is not None:
-            self.water.add_batch(buf.edep_water, n)
+            self.water.add_batch(buf.edep_water, n, box, cols)
         if self.sec is not None:
-            self.sec.add_batch(buf.edep_sec, n)
+            self.sec.add_batch(buf.edep_sec, n, box, cols)
         if self.let is not None:
-            self.let.add_batch(buf.let)
+            self.let.add_batch(buf.let, box, cols)
+        widen_box(self.box, box)
+        self.col_mark |= cols
+        box[:] = empty_box()
+        cols[:] = 0
         self.fluence += buf.fluence_z
         buf.fluence_z[:] = 0.0
         self.counters += buf.counters
         buf.counters[:] = 0.0
+
+    def reduce_into(self, comm, total):
+        """Sum this round's tallies of every rank into ``total`` (rank 0; None elsewhere) and
+        zero them here: in one process over the flagged columns of the block written, with
+        several ranks over the block any rank wrote (chunked MPI reductions)."""
+        if comm.size == 1:
+            dst = dict(total.block_arrays(full_box(self.shape)))
+            for name, a in self.arrays():
+                if a.ndim >= 3 and a.shape[-3:] == self.shape:
+                    tr.move_columns(a if a.ndim == 4 else a[None], dst[name] if a.ndim == 4 else dst[name][None],
+                                    self.box, self.col_mark)
+                else:
+                    comm.reduce_add(a, dst[name])
+        else:
+            box = comm.union_box(self.box)
+            for (_, a_loc), (_, a_tot) in zip(self.block_arrays(box), (total or self).block_arrays(box)):
+                comm.reduce_add(a_loc, a_tot)
+        self.box = empty_box()
+        self.col_mark[:] = 0
 
     def tallies(self):
         return [t for t in (self.dose, self.water, self.sec) if t is not None]
@@ -219,6 +253,18 @@ class Accumulators:
         if self.let is not None:
             out += [("let_sums", self.let.sums), ("let_m2", self.let.m2)]
         out += [("fluence", self.fluence), ("counters", self.counters)]
+        return out
+
+    def block_arrays(self, box):
+        """:meth:`arrays`, with every grid-shaped array cut to the voxel block ``box`` (views)."""
+        sl = box_slices(box)
+        out = []
+        for name, a in self.arrays():
+            if a.shape == self.shape:
+                a = a[sl]
+            elif a.shape[1:] == self.shape:
+                a = a[(slice(None),) + sl]
+            out.append((name, a))
         return out
 
     def counts(self):
@@ -239,6 +285,8 @@ class Accumulators:
         for _, a in self.arrays():
             a[...] = 0
         self.set_counts(np.zeros_like(self.counts()))
+        self.box = empty_box()
+        self.col_mark[:] = 0
 
 
 def mean_relative_uncertainty(tally, level=0.5):
@@ -453,8 +501,7 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
                     _write_checkpoint(ckpt, total, rounds_done, done, elapsed0 + time.perf_counter() - t0, fingerprint)
                 raise RunInterrupted(f"interrupted after {done} primaries; checkpoint {ckpt}; continue with --resume")
             # sum the round into rank 0
-            for (_, a_loc), (_, a_tot) in zip(local.arrays(), (total or local).arrays()):
-                comm.reduce_add(a_loc, a_tot)
+            local.reduce_into(comm, total)
             c_loc = local.counts()
             c_sum = np.zeros_like(c_loc)
             comm.reduce_add(c_loc, c_sum)
@@ -522,7 +569,7 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
         energy_balance=eb,
         run_info={"elapsed_s": elapsed, "primaries": primaries, "batches": cfg.run.batches,
                   "seed": cfg.run.seed, "protons_per_s": primaries / max(elapsed, 1e-12),
-                  "steps": counters[tr.COUNTER_STEPS], "nuclear": bool(nuclear), "per_spot": bool(per_spot),
+                  "steps": counters[tr.COUNTER_STEPS], "segments": counters[tr.COUNTER_SEGMENTS], "nuclear": bool(nuclear), "per_spot": bool(per_spot),
                   "stop_reason": stop_reason, "ranks": comm.size,
                   "mean_relative_uncertainty": mean_relative_uncertainty(tally)},
         primary_fluence_z=fluence / primaries,

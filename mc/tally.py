@@ -28,9 +28,16 @@ class EnergyTally:
         self.n_primaries = 0
         self.n_batches = 0
 
-    def add_batch(self, edep, n):
-        """Add a batch of ``n`` primaries' deposits [MeV]; ``edep`` is zeroed afterwards."""
-        accumulate_batch(edep, self.a1, self.a2, 1.0 / n)
+    def add_batch(self, edep, n, box=None, col_mark=None):
+        """Add a batch of ``n`` primaries' deposits [MeV], which lie in the voxel block ``box``
+        (int64[6] as :func:`full_box`, default the whole grid) and there in the columns along z
+        flagged in ``col_mark`` (uint8, flat ix ny + iy; default all); ``edep`` is zeroed
+        afterwards."""
+        if box is None:
+            box = full_box(self.shape)
+        if col_mark is None:
+            col_mark = np.ones(self.shape[0] * self.shape[1], np.uint8)
+        accumulate_batch(edep, self.a1, self.a2, 1.0 / n, box, col_mark)
         self.n_primaries += int(n)
         self.n_batches += 1
 
@@ -49,6 +56,28 @@ class EnergyTally:
 def energy_to_dose(edep_mev, density_g_cm3, voxel_volume_cm3):
     """Dose [Gy] from deposited energy [MeV] in voxels of given density and volume."""
     return edep_mev * J_PER_MEV / (density_g_cm3 * voxel_volume_cm3 * 1.0e-3)
+
+
+def empty_box():
+    """A voxel bounding box (int64[6]: lowest x, y, z index, then highest) holding nothing."""
+    return np.array([2**62, 2**62, 2**62, -1, -1, -1], np.int64)
+
+
+def full_box(shape):
+    """The bounding box of a whole grid of ``shape``."""
+    return np.array([0, 0, 0, shape[0] - 1, shape[1] - 1, shape[2] - 1], np.int64)
+
+
+def widen_box(box, other):
+    """Widen ``box`` in place to cover ``other`` too."""
+    box[:3] = np.minimum(box[:3], other[:3])
+    box[3:] = np.maximum(box[3:], other[3:])
+
+
+def box_slices(box):
+    """Index slices (x, y, z) of ``box``; empty slices for an empty box."""
+    return tuple(slice(int(box[a]), int(box[a + 3]) + 1) if box[a + 3] >= box[a] else slice(0, 0)
+                 for a in range(3))
 
 
 def new_counters():
@@ -71,6 +100,10 @@ class BatchBuffers:
         self.n_touched = np.zeros(1, np.int64)
         self.fluence_z = np.zeros(shape[2])
         self.counters = new_counters()
+        # voxels the kernel deposited in since the last accumulation lie in this block, in the
+        # flagged columns along z
+        self.bbox = empty_box()
+        self.col_mark = np.zeros(shape[0] * shape[1], np.uint8)
 
     def enable_touched(self):
         n = self.edep.size
@@ -97,6 +130,10 @@ class BatchBuffers:
             flat = self.let.reshape(N_LET, -1)
             other.let.reshape(N_LET, -1)[:, idx] += flat[:, idx] * factor
             flat[:, idx] = 0.0
+        widen_box(other.bbox, self.bbox)
+        self.bbox[:] = empty_box()
+        other.col_mark |= self.col_mark
+        self.col_mark[:] = 0
         return moved
 
     def take_touched(self):
@@ -122,7 +159,7 @@ class BatchBuffers:
 
     def kernel_args(self):
         return (self.edep, self.edep_water, self.edep_sec, self.fluence_z, self.let, self.counters,
-                self.touched_mark, self.touched, self.n_touched)
+                self.touched_mark, self.touched, self.n_touched, self.bbox, self.col_mark)
 
 
 # second-moment layout of LetTally.m2: (numerator^2, denominator^2, numerator x denominator)
@@ -133,25 +170,28 @@ _M2_PAIRS = np.array([[LET_EPS_LM, LET_EPS], [LET_LEN_LM, LET_LEN], [LET_EPS_LW,
 
 
 @njit(cache=True)
-def _accumulate_let(batch, sums, m2, pairs):
-    """sums += batch (all N_LET sums), m2 += the batch products of ``pairs``; zero ``batch``.
-    Only voxels the batch touched are visited."""
-    n_k = batch.shape[0]
-    b = batch.reshape(n_k, -1)
-    t = sums.reshape(n_k, -1)
-    q = m2.reshape(m2.shape[0], -1)
-    for i in range(b.shape[1]):
-        if b[LET_EPS, i] == 0.0 and b[LET_LEN, i] == 0.0:
-            continue
-        for j in range(pairs.shape[0]):
-            num = b[pairs[j, 0], i]
-            den = b[pairs[j, 1], i]
-            q[3 * j, i] += num * num
-            q[3 * j + 1, i] += den * den
-            q[3 * j + 2, i] += num * den
-        for k in range(n_k):
-            t[k, i] += b[k, i]
-            b[k, i] = 0.0
+def _accumulate_let(b, t, q, pairs, box, col_mark):
+    """sums ``t`` += batch ``b`` (all N_LET sums), ``q`` (m2) += the batch products of
+    ``pairs``; zero ``b``. Only the flagged columns (``col_mark``) of the voxel block ``box``
+    are visited, and in them only voxels the batch touched cost more than a read."""
+    n_k = b.shape[0]
+    ny = b.shape[2]
+    for x in range(box[0], box[3] + 1):
+        for y in range(box[1], box[4] + 1):
+            if col_mark[x * ny + y] == 0:
+                continue
+            for i in range(box[2], box[5] + 1):
+                if b[LET_EPS, x, y, i] == 0.0 and b[LET_LEN, x, y, i] == 0.0:
+                    continue
+                for j in range(pairs.shape[0]):
+                    num = b[pairs[j, 0], x, y, i]
+                    den = b[pairs[j, 1], x, y, i]
+                    q[3 * j, x, y, i] += num * num
+                    q[3 * j + 1, x, y, i] += den * den
+                    q[3 * j + 2, x, y, i] += num * den
+                for k in range(n_k):
+                    t[k, x, y, i] += b[k, x, y, i]
+                    b[k, x, y, i] = 0.0
 
 
 class LetTally:
@@ -190,9 +230,15 @@ class LetTally:
     def nbytes(self):
         return self.sums.nbytes + self.m2.nbytes
 
-    def add_batch(self, batch):
-        """Add a batch's LET sums (shape (N_LET,) + grid); ``batch`` is zeroed afterwards."""
-        _accumulate_let(batch, self.sums, self.m2, _M2_PAIRS)
+    def add_batch(self, batch, box=None, col_mark=None):
+        """Add a batch's LET sums (shape (N_LET,) + grid), nonzero only in the voxel block
+        ``box`` and its flagged columns ``col_mark`` (defaults: everywhere); ``batch`` is zeroed
+        afterwards."""
+        if box is None:
+            box = full_box(self.shape)
+        if col_mark is None:
+            col_mark = np.ones(self.shape[0] * self.shape[1], np.uint8)
+        _accumulate_let(batch, self.sums, self.m2, _M2_PAIRS, box, col_mark)
         self.n_batches += 1
 
     @staticmethod

@@ -6,30 +6,46 @@ plain array; the kernel never calls back into Python.
 Units: positions and step lengths in cm, energies in MeV, densities in g/cm^3, areal densities
 and ranges in g/cm^2, angles in rad.
 
-Physics of a step (a charged hadron of species ``sp`` in voxel material ``m``, density rho):
+Steps span many voxels (class II condensed history with the voxel walk of the VMC family of
+codes: Kawrakow, Fippel & Friedrich 1996, Med. Phys. 23:445; for protons Fippel & Soukup 2004,
+Med. Phys. 31:2263). Physics of a step of a charged hadron of species ``sp`` starting in a voxel
+of material m, density rho:
 
-1. Step length s: the first of (a) the distance to the voxel boundary along the direction,
-   (b) ``max_range_fraction`` of the residual CSDA range R(T)/rho, (c) the distance to the next
-   discrete interaction, sampled from the macroscopic cross section (number of mean free paths
-   drawn from an exponential at birth and consumed along the path).
-2. Mean energy loss from the range table (continuous slowing down): T_mean = T(R(T) - rho s),
-   the exact inverse of the piecewise-linear R(ln T) table (``physics.tables``). The particle
-   carries its energy's fractional table index, so a step costs no table search; the energy at
-   a fractional index is interpolated linearly between grid energies (relative error
-   < 3e-6; the deposits telescope, so energy is conserved exactly).
-3. Straggling (``physics.straggling``): relativistic Bohr variance at the mid-step energy;
-   Gaussian when the mean loss exceeds 5 sigma, otherwise a gamma law with the same mean and
-   variance (thin steps, Landau-Vavilov regime).
-4. Multiple Coulomb scattering: Gaussian projected angles with variance T_dM rho s per plane,
-   T_dM the differential Moliere scattering power of Gottschalk (2010, Med. Phys. 37:352) at the
-   mid-step pv and the particle's initial p1v1. The deflection is applied at a uniformly sampled
-   point of the step ("random hinge", Fippel & Soukup 2004, Med. Phys. 31:2263), which gives
-   the correct mean lateral displacement and its correlation with the angle.
-5. The energy lost is deposited in the voxel where the step started; below ``T_cut`` the
-   remaining kinetic energy is deposited there too (its residual range is far below a voxel).
+1. Step plan, in the residual CSDA range R(T) [g/cm^2] of that material: the range lost
+   dR = a R + r_f (1 - a)(2 - r_f/R) for R > r_f, else the whole residual range (the step
+   function of Geant4, Physics Reference Manual, "Step limitation"; a =
+   ``max_range_fraction``, r_f = ``final_range``), or less if the next discrete-interaction
+   site (number of mean free paths drawn from an exponential, consumed along the path) comes
+   first. The step ends at the energy where R has dropped by dR (table index ``f_stop``); a
+   last step ends at the cut-off energy ``T_cut``, where the particle deposits what is left.
+   With ``PAR_VOXEL_STEPS`` every step also ends at the first voxel boundary (the reference
+   mode against which the multi-voxel steps are tested).
+2. Voxel walk (Amanatides & Woo 1987): the straight path is cut at voxel boundaries. Each
+   segment of length l in a voxel of material m', density rho', loses the mean CSDA energy of
+   its own material: its residual range in m' drops by rho' l and the energy follows the exact
+   inverse of the piecewise-linear R(ln T) table (``physics.tables``). Heterogeneous voxels
+   (CT) therefore need no step end at every boundary, and the mean energy loss telescopes, so
+   energy is conserved exactly.
+3. Straggling (``physics.straggling``): relativistic Bohr variance of the planned step at its
+   mid-step energy; Gaussian when the mean loss exceeds 5 sigma, otherwise a gamma law with the
+   same mean and variance (thin steps). The sampled/mean ratio scales every segment's deposit
+   of the step. (In a step that crosses materials the variance uses the starting material's
+   <Z/A>.)
+4. Multiple Coulomb scattering: Gaussian projected angles with variance T_dM rho s / X_S per
+   plane, T_dM the differential Moliere scattering power of Gottschalk (2010, Med. Phys. 37:352)
+   at the mid-step pv and the particle's initial p1v1, summed over the segments (X_S of each
+   segment's material). The deflection is applied at a random hinge (Fippel & Soukup 2004):
+   the path goes straight to the hinge, turns there and goes straight on. The hinge is placed
+   uniformly in int dR/(pv)^2 over the step, i.e. where a uniform fraction of the step's
+   scattering has happened, which gives the correct lateral-displacement variance at the step's
+   end when the scattering power grows along the step (uniform in path length when it is
+   constant). The part of the step after the hinge is estimated in the hinge voxel's material.
+5. Deposits: each segment's energy goes to its voxel; below ``T_cut`` the remaining kinetic
+   energy is deposited where the particle ends (its residual range is far below a voxel).
 6. Discrete nuclear interactions (:mod:`physics.nuclear`) happen at the end of a step whose
-   length was set by the sampled free path. Free paths are sampled with the majorant of the
-   total cross section over the energies the step can reach (``sigma_tab``,
+   length was set by the sampled free path (in a segment of another material, the site is
+   where that material's cross section uses up the free path). Free paths are sampled with the
+   majorant of the total cross section over the energies the step can reach (``sigma_tab``,
    :func:`physics.tables.majorant_sigma`) and a site is accepted with probability
    sigma(T_site)/majorant, so the sites follow the energy-dependent cross section exactly
    (fictitious-interaction method) even where it changes fast within a step (thresholds, the
@@ -87,7 +103,8 @@ COUNTER_NOT_TRANSPORTED = 22  # charged products deposited on the spot: stack or
 COUNTER_NONELASTIC_PRIMARY = 23  # non-elastic reactions of primaries
 COUNTER_NONELASTIC_PRIMARY_ENERGY = 24  # kinetic energy of primaries entering them
 COUNTER_REJECTED = 25  # fictitious (rejected) discrete-interaction sites
-N_COUNTERS = 26
+COUNTER_SEGMENTS = 26  # voxel segments walked (a step crossing k boundaries has k + 1)
+N_COUNTERS = 27
 FACE_NAMES = ("-x", "+x", "-y", "+y", "-z", "+z")
 
 # Parameter vector layout.
@@ -98,7 +115,9 @@ PAR_SCATTERING = 3
 PAR_DOSE_TO_WATER = 4
 PAR_SECONDARY_TALLY = 5
 PAR_LET = 6
-N_PARAMS = 7
+PAR_FINAL_RANGE = 7  # g/cm^2
+PAR_VOXEL_STEPS = 8  # 1: every step ends at the first voxel boundary (reference mode)
+N_PARAMS = 9
 
 # LET accumulator layout (first axis of ``let_acc``): for all transported charged particles
 # (k = 0..5) and for primaries only (k = LET_PRIMARY + 0..5). L is the unrestricted electronic
@@ -139,9 +158,10 @@ def _lin(tab, row, f):
 @njit(cache=True, inline="always", error_model="numpy")
 def range_to_index(range_tab, row, R, i):
     """Fractional table index of the energy whose tabulated CSDA range is R [g/cm^2]: the exact
-    inverse of the piecewise-linear R(ln T), found by walking from interval ``i`` (the caller's
-    current energy interval; ranges only shrink along a step, so the walk is short). Returns -1
-    when R is at or below the first table entry."""
+    inverse of the piecewise-linear R(ln T), found by walking from interval ``i`` (a guess near
+    the answer, e.g. :func:`_index_guess`, so the walk is short). Returns -1 when R is at or
+    below the first table entry. Works for any table that increases along the row (also the
+    scattering integral)."""
     n = range_tab.shape[1]
     if R <= range_tab[row, 0]:
         return -1.0
@@ -158,6 +178,34 @@ def range_to_index(range_tab, row, R, i):
     if f > 1.0:
         f = 1.0
     return i + f
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _frac_index(range_tab, row, i, R):
+    """Fractional table index of range R [g/cm^2] in interval i of row ``row``."""
+    a = range_tab[row, i]
+    f = (R - a) / (range_tab[row, i + 1] - a)
+    if f < 0.0:
+        f = 0.0
+    elif f > 1.0:
+        f = 1.0
+    return i + f
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _index_guess(range_tab, row, f, dR):
+    """Interval index near the energy whose range is dR [g/cm^2] below that at fractional
+    index ``f``: a step down by dR over the local slope of R(index), which overshoots the true
+    index by a few intervals (R is convex in ln T), so the walk of :func:`range_to_index` from
+    it is short."""
+    i = int(f)
+    n = range_tab.shape[1]
+    if i > n - 2:
+        i = n - 2
+    g = f - dR / (range_tab[row, i + 1] - range_tab[row, i])
+    if g < 0.0:
+        return 0
+    return int(g)
 
 
 _U11 = np.uint64(11)
@@ -379,6 +427,64 @@ def _rotate(u, v, w, ct, s1, s2):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _mark(touched_mark, touched, nt, v_flat):
+    """List flat voxel index ``v_flat`` in ``touched[nt]`` unless already flagged; returns the
+    new count."""
+    if touched_mark[v_flat] == 0:
+        touched_mark[v_flat] = 1
+        touched[nt] = v_flat
+        nt += 1
+    return nt
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _dda_axis(p, d, lo, h, i):
+    """Voxel-walk set-up on one axis (Amanatides & Woo 1987, Eurographics '87, 3-10): from
+    coordinate ``p`` [cm] in voxel ``i`` (grid origin ``lo``, spacing ``h``) moving with
+    direction cosine ``d``, the path length to the next plane, the path length between planes
+    and the index step."""
+    if d > 0.0:
+        inv = 1.0 / d
+        return (lo + (i + 1) * h - p) * inv, h * inv, 1
+    if d < 0.0:
+        inv = 1.0 / d
+        return (lo + i * h - p) * inv, -h * inv, -1
+    return 1e300, 1e300, 0
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _deflect(st, u, v, w, th0sq):
+    """Direction (u, v, w) after multiple scattering with projected-angle variance ``th0sq``
+    [rad^2] per plane: two independent Gaussian projected angles, i.e. space angle^2 =
+    th0sq (-2 ln q) with q uniform and a uniform azimuth, both from one point (a, b) uniform
+    in the unit disc (q = a^2 + b^2 is uniform and independent of the point's polar angle
+    psi; the azimuth is 2 psi: cos = (a^2 - b^2)/q, sin = 2ab/q; Marsaglia & Bray 1964)."""
+    if th0sq <= 0.0:
+        return u, v, w
+    while True:
+        a = 2.0 * _uniform(st) - 1.0
+        b = 2.0 * _uniform(st) - 1.0
+        q = a * a + b * b
+        if 0.0 < q < 1.0:
+            break
+    th2 = -2.0 * th0sq * math.log(q)
+    iq = 1.0 / q
+    cph = (a * a - b * b) * iq
+    sph = 2.0 * a * b * iq
+    if th2 < 2.5e-3:
+        # series of cos and sin, error < th^6/720 < 2e-11
+        ct = 1.0 - 0.5 * th2 + th2 * th2 / 24.0
+        sn = math.sqrt(th2) * (1.0 - th2 / 6.0 + th2 * th2 / 120.0)
+    else:
+        th = math.sqrt(th2)
+        if th > math.pi:
+            th = math.pi
+        ct = math.cos(th)
+        sn = math.sin(th)
+    return _rotate(u, v, w, ct, sn * cph, sn * sph)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _lin3(tab, row, k, f):
     """Linear interpolation of tab[row, k] at fractional index f (clamped)."""
     n = tab.shape[2]
@@ -410,10 +516,10 @@ def transport_batch(
     mat_id, density, lower, spacing,
     lnT0, inv_dlnT, energy_tab, range_tab, water_ratio, sigma_tab, lg_pv_tab, inv_pv2_tab, bohr_tab,
     inv_xs, z_over_a, sp_charge, sp_mass,
-    chan_xs, chan_kind, nuc_par, stop_tab, s_int_tab,
+    chan_xs, chan_kind, nuc_par, stop_tab, s_int_tab, slope_tab, scat_int_tab,
     params,
     edep, edep_water, edep_sec, fluence_z, let_acc, counters,
-    touched_mark, touched, n_touched,
+    touched_mark, touched, n_touched, bbox, col_mark,
 ):
     """Transport ``n_histories`` primaries and all their charged secondaries, drawing random
     numbers from the xoshiro256+ state ``rng_state`` (uint64[4], not modified), and add
@@ -429,7 +535,14 @@ def transport_batch(
     * if ``touched`` has more than one element, the flat index (ix ny + iy) nz + iz of every
       voxel that receives a deposit, once each, to ``touched[n_touched[0]:]`` (``touched_mark``
       flags listed voxels; the caller resets both), so that the deposits of one spot can be
-      read out without scanning the grid (per-spot dose for dose-rate analysis).
+      read out without scanning the grid (per-spot dose for dose-rate analysis);
+    * the bounding box of the voxels it deposited in to ``bbox`` (int64[6]: lowest x, y, z
+      index, then highest; widened, never narrowed: the caller resets it), so that batch
+      tallies are accumulated over that block only; and 1 to ``col_mark[ix ny + iy]`` for every
+      column of voxels along z that received a deposit (the caller resets it).
+
+    Geometry: material index ``mat_id`` and mass density ``density`` [g/cm^3] per voxel, the
+    grid's lower corner ``lower`` and voxel size ``spacing`` [cm].
 
     Source: spots with cumulative selection probabilities ``spot_cdf``; each has a mean energy
     and Gaussian sigma [MeV], a central position [cm] and unit direction, transverse unit axes
@@ -448,6 +561,10 @@ def transport_batch(
     n_chan = chan_kind.shape[1]
     t_cut = params[PAR_T_CUT]
     max_frac = params[PAR_MAX_RANGE_FRACTION]
+    final_range = params[PAR_FINAL_RANGE]
+    vox_lim = params[PAR_VOXEL_STEPS] != 0.0
+    f_cut = (math.log(t_cut) - lnT0) * inv_dlnT
+    n_grid = range_tab.shape[1]
     do_strag = params[PAR_STRAGGLING] != 0.0
     do_mcs = params[PAR_SCATTERING] != 0.0
     do_water = params[PAR_DOSE_TO_WATER] != 0.0
@@ -464,6 +581,8 @@ def transport_batch(
     upper2 = lower[2] + nz * spacing[2]
     n_spots = spot_cdf.shape[0]
     n_steps = 0.0
+    n_pieces = 0.0
+    bx0, by0, bz0, bx1, by1, bz1 = bbox[0], bbox[1], bbox[2], bbox[3], bbox[4], bbox[5]
     # deposits by class: 0 primaries, 1 secondary protons, 2 other transported secondaries,
     # 3 local deposits of short-range products
     dep = np.zeros(4)
@@ -551,7 +670,8 @@ def transport_batch(
             n_mfp = -math.log(1.0 - _uniform(st))
             spare = 0.0
             has_spare = False
-            # ---- condensed-history loop of one particle ----------------------------------
+            dep_p = 0.0  # deposited along this particle's steps [MeV]
+            # ---- condensed-history loop of one particle: one iteration per step ----------
             while True:
                 qx = (x - lower[0]) * inv_dx
                 qy = (y - lower[1]) * inv_dy
@@ -580,185 +700,304 @@ def transport_batch(
                     for kz in range(iz_max + 1, min(iz + 1, n_fluence)):
                         fluence_z[kz] += 1.0
                     iz_max = iz
-                if do_touch:
-                    v_flat = (ix * ny + iy) * nz + iz
-                    if touched_mark[v_flat] == 0:
-                        touched_mark[v_flat] = 1
-                        touched[nt] = v_flat
-                        nt += 1
                 m = mat_id[ix, iy, iz]
                 rho = density[ix, iy, iz]
                 row = sp * n_mat + m
-                R = _lin(range_tab, row, fT)
+                col_mark[ix * ny + iy] = 1
 
-                # distance to the voxel boundary
-                # axis (0, 1, 2) and plane coordinate of the boundary the direction points to
-                db = 1e300
-                b_ax = -1
-                b_pl = 0.0
-                if u > 0.0:
-                    b_pl = lower[0] + (ix + 1) * spacing[0]
-                    db = (b_pl - x) / u
-                    b_ax = 0
-                elif u < 0.0:
-                    b_pl = lower[0] + ix * spacing[0]
-                    db = (b_pl - x) / u
-                    b_ax = 0
-                if v > 0.0:
-                    pl = lower[1] + (iy + 1) * spacing[1]
-                    t = (pl - y) / v
-                    if t < db:
-                        db, b_ax, b_pl = t, 1, pl
-                elif v < 0.0:
-                    pl = lower[1] + iy * spacing[1]
-                    t = (pl - y) / v
-                    if t < db:
-                        db, b_ax, b_pl = t, 1, pl
-                if w > 0.0:
-                    pl = lower[2] + (iz + 1) * spacing[2]
-                    t = (pl - z) / w
-                    if t < db:
-                        db, b_ax, b_pl = t, 2, pl
-                elif w < 0.0:
-                    pl = lower[2] + iz * spacing[2]
-                    t = (pl - z) / w
-                    if t < db:
-                        db, b_ax, b_pl = t, 2, pl
-                if db < 0.0:
-                    db = 0.0
-                s = db + _PUSH
-                to_boundary = True
-                s_rng = max_frac * R / rho
-                if s_rng < s:
-                    s = s_rng
-                    to_boundary = False
-                # discrete interactions: free paths are sampled with the majorant cross section
-                # of the step (``sigma_tab``) and each site is accepted with probability
-                # sigma(T_site)/majorant (fictitious-interaction method)
-                sig_mass = _lin(sigma_tab, row, fT)
-                sig = sig_mass * rho
-                discrete = False
-                if sig > 0.0:
-                    s_d = n_mfp / sig
-                    if s_d < s:
-                        s = s_d
-                        discrete = True
-                        to_boundary = False
-                    else:
-                        n_mfp -= sig * s
+                # voxel walk (Amanatides & Woo 1987): parameter of the next plane on each axis
+                tmx, tdx, stx = _dda_axis(x, u, lower[0], spacing[0], ix)
+                tmy, tdy, sty = _dda_axis(y, v, lower[1], spacing[1], iy)
+                tmz, tdz, stz = _dda_axis(z, w, lower[2], spacing[2], iz)
 
-                # continuous energy loss (fT_end: table index of the mean end energy)
-                fT_end = range_to_index(range_tab, row, R - rho * s, int(fT))
-                if fT_end < 0.0:
-                    T_mean = 0.0
-                    fT_end = 0.0
+                # ---- plan the step in areal density of the start material [g/cm^2] ------
+                R0 = _lin(range_tab, row, fT)
+                if R0 > final_range:
+                    dR = max_frac * R0 + final_range * (1.0 - max_frac) * (2.0 - final_range / R0)
                 else:
-                    if fT_end > fT:
-                        fT_end = fT
-                    T_mean = _lin(energy_tab, 0, fT_end)
-                    if T_mean > T:
-                        T_mean = T
-                dE = T - T_mean
-                dE_mean = dE
-                if do_strag and dE > 0.0:
-                    var = _lin(bohr_tab, sp, 0.5 * (fT + fT_end)) * z_over_a[m] * rho * s
+                    dR = R0
+                if vox_lim:
+                    db = min(tmx, tmy, tmz)
+                    if db < 0.0:
+                        db = 0.0
+                    if rho * (db + _PUSH) < dR:
+                        dR = rho * (db + _PUSH)
+                # free path to the next discrete-interaction site, sampled with the majorant
+                maj0 = _lin(sigma_tab, row, fT)
+                planned_int = False
+                if maj0 > 0.0 and n_mfp < maj0 * dR:
+                    dR = n_mfp / maj0
+                    planned_int = True
+                row0 = row
+                R_stop = R0 - dR
+                R_cut_row = _lin(range_tab, row, f_cut)
+                final = R_stop <= R_cut_row
+                if final:
+                    # last step: to the cut-off energy, where the particle ends
+                    planned_int = False  # the particle stops before the site
+                    f_stop = f_cut
+                    dR = R0 - R_cut_row
+                else:
+                    f_stop = range_to_index(range_tab, row, R_stop, _index_guess(range_tab, row, fT, dR))
+                    if f_stop < f_cut:
+                        f_stop = f_cut
+                if f_stop > fT:
+                    f_stop = fT
+                E_stop = _lin(energy_tab, 0, f_stop)
+                if E_stop > T:
+                    E_stop = T
+                dE_plan = T - E_stop
+                # energy-loss straggling of the planned step: one factor scales every deposit
+                c_str = 1.0
+                if do_strag and dE_plan > 0.0:
+                    var = _lin(bohr_tab, sp, 0.5 * (fT + f_stop)) * z_over_a[m] * dR
                     if has_spare:
                         gs = spare
                         has_spare = False
                     else:
                         gs, spare = _gauss_pair(st)
                         has_spare = True
-                    dE = _sample_loss(st, dE, var, gs)
-                    if dE > T:
-                        dE = T
-
-                # multiple scattering with a random hinge
-                if do_mcs:
-                    # pv at the mid-step energy from tables at the log-mid index
-                    f_mid = 0.5 * (fT + fT_end)
+                    dEs = _sample_loss(st, dE_plan, var, gs)
+                    if dEs > T:
+                        dEs = T
+                    c_str = dEs / dE_plan
+                # multiple scattering: scattering power at the mid-step pv, random hinge
+                hinge = False
+                k_mcs = 0.0
+                f_h = fT
+                if do_mcs and dE_plan > 0.0:
+                    f_mid = 0.5 * (fT + f_stop)
                     inv_pv2 = _lin(inv_pv2_tab, sp, f_mid)
                     lgp = _lin(lg_pv_tab, sp, f_mid)
                     r2 = 1.0 - p1v1_inv2 / inv_pv2
                     if r2 < 1e-300:
                         r2 = 1e-300
                     lg1 = math.log(r2) * _INV_LN10
-                    f = 0.5244 + 0.1975 * lg1 + 0.2320 * lgp - 0.0098 * lgp * lg1
-                    th0sq = 0.0
-                    if f > 0.0:
-                        th0sq = f * z2 * _E_S2 * inv_pv2 * inv_xs[m] * rho * s
-                    hinge = _uniform(st) * s
-                    x += hinge * u
-                    y += hinge * v
-                    z += hinge * w
-                    if th0sq > 0.0:
-                        # Box-Muller in polar form: space angle^2 = th0^2 (-2 ln U1), azimuth 2 pi U2
-                        th2 = -2.0 * th0sq * math.log(1.0 - _uniform(st))
-                        phi = _TWO_PI * _uniform(st)
-                        if th2 > 0.0:
-                            if th2 < 2.5e-3:
-                                # series of cos and sin, error < th^6/720 < 2e-11
-                                ct = 1.0 - 0.5 * th2 + th2 * th2 / 24.0
-                                sn = math.sqrt(th2) * (1.0 - th2 / 6.0 + th2 * th2 / 120.0)
-                            else:
-                                th = math.sqrt(th2)
-                                if th > math.pi:
-                                    th = math.pi
-                                ct = math.cos(th)
-                                sn = math.sin(th)
-                            u, v, w = _rotate(u, v, w, ct, sn * math.cos(phi), sn * math.sin(phi))
-                    rest = s - hinge
-                    x += rest * u
-                    y += rest * v
-                    z += rest * w
-                    # A boundary-limited step ends across that boundary: the hinge deflection can
-                    # leave the end point short of the plane by at most ~s theta^2/2 (second order
-                    # in the angle); it is snapped across instead of taking a micro-step.
-                    if to_boundary:
-                        if b_ax == 0:
-                            if u > 0.0 and x < b_pl + _PUSH:
-                                x = b_pl + _PUSH
-                            elif u < 0.0 and x > b_pl - _PUSH:
-                                x = b_pl - _PUSH
-                        elif b_ax == 1:
-                            if v > 0.0 and y < b_pl + _PUSH:
-                                y = b_pl + _PUSH
-                            elif v < 0.0 and y > b_pl - _PUSH:
-                                y = b_pl - _PUSH
-                        elif b_ax == 2:
-                            if w > 0.0 and z < b_pl + _PUSH:
-                                z = b_pl + _PUSH
-                            elif w < 0.0 and z > b_pl - _PUSH:
-                                z = b_pl - _PUSH
-                else:
-                    x += s * u
-                    y += s * v
-                    z += s * w
+                    fdm = 0.5244 + 0.1975 * lg1 + 0.2320 * lgp - 0.0098 * lgp * lg1
+                    if fdm > 0.0:
+                        k_mcs = fdm * z2 * _E_S2 * inv_pv2
+                        hinge = True
+                        # hinge where a uniform fraction of the step's scattering has happened:
+                        # uniform in int dR/(pv)^2 (for constant scattering power, uniform in
+                        # path length as in Fippel & Soukup 2004), so that the displacement
+                        # variance at the step's end, int T(s')(s - s')^2 ds', is right when the
+                        # scattering power grows along the step
+                        sg0 = _lin(scat_int_tab, row, fT)
+                        dsg = _uniform(st) * (sg0 - _lin(scat_int_tab, row, f_stop))
+                        f_h = range_to_index(scat_int_tab, row, sg0 - dsg, _index_guess(scat_int_tab, row, fT, dsg))
+                        if f_h < f_stop:
+                            f_h = f_stop
+                scat = 0.0  # sum of rho l / X_S over the walked pieces before the hinge
 
-                # deposit
-                edep[ix, iy, iz] += dE
-                dep[cls] += dE
-                if do_sec and cls != 0:
-                    edep_sec[ix, iy, iz] += dE
-                if do_water:
-                    edep_water[ix, iy, iz] += dE * _lin(water_ratio, row, fT)
-                if do_let:
-                    # stopping power at the step's mean kinetic energy (pre-step and mean
-                    # post-step energies), weighted by the deposit (LETd) and the length (LETt)
-                    f_let = (math.log(0.5 * (T + T_mean)) - lnT0) * inv_dlnT
-                    s_m = _lin(stop_tab, row, f_let)
-                    l_m = s_m * rho * _KEV_PER_UM
-                    l_w = s_m * _lin(water_ratio, row, f_let) * _KEV_PER_UM
-                    _let_score(let_acc, cls == 0, ix, iy, iz, dE, s, l_m, l_w, l_m, l_w)
+                # ---- walk the step through the voxels -----------------------------------
+                # Each voxel segment's mean energy loss comes from the range table of the
+                # segment's own material: the residual range R drops by rho l, and the energy
+                # follows the piecewise-linear inverse T(R) of the table (interval ``i_cur``,
+                # slope ``slope_tab``). Interaction sites: the free path left, in mean free
+                # paths, is held as an areal density ``a_int`` = n_mfp / sigma of the segment's
+                # material (sigma the step majorant).
+                xs = x
+                ys = y
+                zs = z
+                t_leg = 0.0
+                f_cur = fT
+                i_cur = min(int(fT), n_grid - 2)
+                E_cur = T
+                E_h = _lin(energy_tab, 0, f_h)
+                row_c = -1
+                rho_c = -1.0
+                inv_rho = 0.0
+                R_cur = 0.0
+                R_s = 0.0
+                R_h = 0.0
+                maj = 0.0
+                a_int = 1e300
+                xs_c = 0.0
+                why = 0
+                escaped = -1
+                while True:
+                    m = mat_id[ix, iy, iz]
+                    rho = density[ix, iy, iz]
+                    row = sp * n_mat + m
+                    if row != row_c:
+                        if row_c >= 0:
+                            f_cur = _frac_index(range_tab, row_c, i_cur, R_cur)
+                            if maj > 0.0:
+                                n_mfp = a_int * maj
+                        row_c = row
+                        R_cur = _lin(range_tab, row, f_cur)
+                        i_cur = min(int(f_cur), n_grid - 2)
+                        R_s = _lin(range_tab, row, f_stop)
+                        R_h = _lin(range_tab, row, f_h)
+                        maj = _lin(sigma_tab, row, fT)
+                        a_int = n_mfp / maj if maj > 0.0 else 1e300
+                        xs_c = inv_xs[m]
+                    if rho != rho_c:
+                        rho_c = rho
+                        inv_rho = 1.0 / rho
+                    ell = min(tmx, tmy, tmz) - t_leg
+                    if ell < 0.0:
+                        ell = 0.0
+                    # areal density to the step's end, its hinge, the interaction site
+                    why = 0  # 0 voxel boundary, 1 planned end, 2 interaction site, 3 hinge
+                    a_end = R_cur - R_s
+                    a_min = a_end
+                    why_a = 1
+                    if hinge and R_cur - R_h < a_min:
+                        a_min = R_cur - R_h
+                        why_a = 3
+                    if a_int < a_min:
+                        a_min = a_int
+                        why_a = 2
+                    if a_min < 0.0:
+                        a_min = 0.0
+                    if a_min * inv_rho <= ell:
+                        ell = a_min * inv_rho
+                        why = why_a
+                    if why == 1:
+                        R_next = R_s
+                        E_next = E_stop
+                        i_next = min(int(f_stop), n_grid - 2)
+                    elif why == 3:
+                        R_next = R_h
+                        E_next = E_h
+                        i_next = min(int(f_h), n_grid - 2)
+                    else:
+                        R_next = R_cur - rho * ell
+                        i_next = i_cur
+                        while i_next > 0 and range_tab[row, i_next] > R_next:
+                            i_next -= 1
+                        E_next = energy_tab[0, i_next] + (R_next - range_tab[row, i_next]) * slope_tab[row, i_next]
+                        if E_next < E_stop:
+                            E_next = E_stop
+                    if E_next > E_cur:
+                        E_next = E_cur
+                    if why == 2:
+                        a_int = 0.0
+                    else:
+                        a_int -= rho * ell
+                        if a_int < 0.0:
+                            a_int = 0.0
+                    if hinge:
+                        scat += rho * ell * xs_c
+                    dEm = E_cur - E_next
+                    d = c_str * dEm
+                    if d > T:
+                        d = T
+                    if d > 0.0:
+                        T -= d
+                        edep[ix, iy, iz] += d
+                        dep_p += d
+                        if do_sec and cls != 0:
+                            edep_sec[ix, iy, iz] += d
+                        if do_water or do_let:
+                            fa = _frac_index(range_tab, row, i_cur, R_cur)
+                            fb = _frac_index(range_tab, row, i_next, R_next)
+                            wr = _lin(water_ratio, row, 0.5 * (fa + fb))
+                            if do_water:
+                                edep_water[ix, iy, iz] += d * wr
+                            if do_let and ell > 0.0:
+                                # exact CSDA averages of the mass stopping power over the
+                                # segment [MeV cm^2/g]: dose-weighted int S dE / dE and
+                                # length-weighted dE / (rho dl)
+                                s_d = (_lin(s_int_tab, row, fa) - _lin(s_int_tab, row, fb)) / dEm
+                                s_t = dEm * inv_rho / ell
+                                _let_score(let_acc, cls == 0, ix, iy, iz, d, ell, s_d * rho * _KEV_PER_UM,
+                                           s_d * wr * _KEV_PER_UM, s_t * rho * _KEV_PER_UM,
+                                           s_t * wr * _KEV_PER_UM)
+                        if do_touch:
+                            nt = _mark(touched_mark, touched, nt, (ix * ny + iy) * nz + iz)
+                    n_pieces += 1.0
+                    if ix < bx0:
+                        bx0 = ix
+                    if ix > bx1:
+                        bx1 = ix
+                    if iy < by0:
+                        by0 = iy
+                    if iy > by1:
+                        by1 = iy
+                    if iz < bz0:
+                        bz0 = iz
+                    if iz > bz1:
+                        bz1 = iz
+                    t_leg += ell
+                    R_cur = R_next
+                    i_cur = i_next
+                    E_cur = E_next
+                    if why == 0:
+                        # into the next voxel
+                        if tmx <= tmy and tmx <= tmz:
+                            ix += stx
+                            tmx += tdx
+                            if ix < 0 or ix >= nx:
+                                escaped = 0 if stx < 0 else 1
+                            else:
+                                col_mark[ix * ny + iy] = 1
+                        elif tmy <= tmz:
+                            iy += sty
+                            tmy += tdy
+                            if iy < 0 or iy >= ny:
+                                escaped = 2 if sty < 0 else 3
+                            else:
+                                col_mark[ix * ny + iy] = 1
+                        else:
+                            iz += stz
+                            tmz += tdz
+                            if iz < 0 or iz >= nz:
+                                escaped = 4 if stz < 0 else 5
+                            elif cls == 0 and iz > iz_max:
+                                if iz < n_fluence:
+                                    fluence_z[iz] += 1.0
+                                iz_max = iz
+                        if escaped >= 0:
+                            break
+                        continue
+                    if why == 3:
+                        # random hinge: deflect by the scattering of the whole planned step
+                        # (walked part, plus the rest estimated in the hinge voxel's material)
+                        x = xs + t_leg * u
+                        y = ys + t_leg * v
+                        z = zs + t_leg * w
+                        th0sq = k_mcs * (scat + (R_h - R_s) * xs_c)
+                        u, v, w = _deflect(st, u, v, w, th0sq)
+                        hinge = False
+                        xs = x
+                        ys = y
+                        zs = z
+                        t_leg = 0.0
+                        tmx, tdx, stx = _dda_axis(x, u, lower[0], spacing[0], ix)
+                        tmy, tdy, sty = _dda_axis(y, v, lower[1], spacing[1], iy)
+                        tmz, tdz, stz = _dda_axis(z, w, lower[2], spacing[2], iz)
+                        continue
+                    break
+                if maj > 0.0:
+                    n_mfp = a_int * maj
+                f_cur = f_stop if why == 1 else _frac_index(range_tab, row, i_cur, R_cur)
                 n_steps += 1.0
-                T -= dE
+                x = xs + t_leg * u
+                y = ys + t_leg * v
+                z = zs + t_leg * w
+                if escaped >= 0:
+                    counters[COUNTER_ESCAPED + escaped] += T
+                    break
+                if why == 1 and planned_int and row == row0:
+                    # the planned interaction site, reached in the material it was sampled in
+                    why = 2
+                    n_mfp = 0.0
+                if hinge:
+                    # the step ended before its hinge (interaction site in another material):
+                    # deflect at the end point by the scattering of the walked part
+                    u, v, w = _deflect(st, u, v, w, k_mcs * scat)
                 # table index of the new energy: the mean end point corrected by the straggling
                 if T > 0.0:
-                    q = (dE - dE_mean) / T_mean if T_mean > 0.0 else 1.0
+                    q = (E_cur - T) / E_cur if E_cur > 0.0 else 1.0
                     if -1e-3 < q < 1e-3:
-                        fT = fT_end - (q + 0.5 * q * q + q * q * q / 3.0) * inv_dlnT
+                        fT = f_cur - (q + 0.5 * q * q + q * q * q / 3.0) * inv_dlnT
                     else:
                         fT = (math.log(T) - lnT0) * inv_dlnT
-                if T <= t_cut:
+                if T <= t_cut or (final and why == 1):
+                    # the end of the track (what the straggling of the last step left is far
+                    # below a voxel's range): the rest is deposited here
                     edep[ix, iy, iz] += T
                     dep[cls] += T
                     counters[COUNTER_CUTOFF] += T
@@ -768,12 +1007,16 @@ def transport_batch(
                         edep_water[ix, iy, iz] += T * _lin(water_ratio, row, fT)
                     if do_let:
                         _let_dump(let_acc, cls == 0, ix, iy, iz, T, row, fT, range_tab, s_int_tab, water_ratio, rho)
+                    if do_touch:
+                        nt = _mark(touched_mark, touched, nt, (ix * ny + iy) * nz + iz)
                     break
-                if not discrete:
+                if why != 2:
                     continue
-
+                sig_mass = maj
                 # ---- discrete nuclear interaction at the end of the step -----------------
                 n_mfp = -math.log(1.0 - _uniform(st))
+                if do_touch:
+                    nt = _mark(touched_mark, touched, nt, (ix * ny + iy) * nz + iz)
                 tot = 0.0
                 for kc in range(n_chan):
                     part[kc] = _lin3(chan_xs, row, kc, fT)
@@ -881,6 +1124,7 @@ def transport_batch(
                     # fragments deposited on the spot: the projectile's stopping-power ratio
                     edep_water[ix, iy, iz] += e_loc * _lin(water_ratio, row, fT)
                 break
+            dep[cls] += dep_p
             # ---- next particle from the stack --------------------------------------------
             if n_stack == 0:
                 break
@@ -895,24 +1139,46 @@ def transport_batch(
             sp = int(stack[n_stack, 7])
             cls = 1 if sp == 0 else 2
     n_touched[0] = nt
+    bbox[0], bbox[1], bbox[2], bbox[3], bbox[4], bbox[5] = bx0, by0, bz0, bx1, by1, bz1
     counters[COUNTER_DEPOSITED] += dep[0] + dep[1] + dep[2] + dep[3]
     counters[COUNTER_DEP_PRIMARY] += dep[0]
     counters[COUNTER_DEP_SEC_PROTON] += dep[1]
     counters[COUNTER_DEP_SEC_OTHER] += dep[2]
     counters[COUNTER_DEP_LOCAL] += dep[3]
     counters[COUNTER_STEPS] += n_steps
+    counters[COUNTER_SEGMENTS] += n_pieces
 
 
 @njit(cache=True, error_model="numpy")
-def accumulate_batch(edep, a1, a2, inv_n):
-    """Add one batch's deposits to the tallies (a1 += E, a2 += E^2/n) and zero ``edep``; all
-    arrays are C-contiguous with the same shape. Only nonzero voxels cost more than a read."""
-    e = edep.ravel()
-    s1 = a1.ravel()
-    s2 = a2.ravel()
-    for i in range(e.shape[0]):
-        x = e[i]
-        if x != 0.0:
-            s1[i] += x
-            s2[i] += x * x * inv_n
-            e[i] = 0.0
+def accumulate_batch(edep, a1, a2, inv_n, box, col_mark):
+    """Add one batch's deposits to the tallies (a1 += E, a2 += E^2/n) and zero ``edep``, over
+    the voxel block ``box`` (int64[6], lowest x, y, z index then highest, inclusive; the
+    kernel's ``bbox``) and in it the columns along z flagged in ``col_mark`` (flat ix ny + iy;
+    the kernel's marks, left set), outside which the batch deposited nothing; all arrays have
+    the grid's shape. Only nonzero voxels cost more than a read."""
+    ny = edep.shape[1]
+    for i in range(box[0], box[3] + 1):
+        for j in range(box[1], box[4] + 1):
+            if col_mark[i * ny + j] == 0:
+                continue
+            for k in range(box[2], box[5] + 1):
+                x = edep[i, j, k]
+                if x != 0.0:
+                    a1[i, j, k] += x
+                    a2[i, j, k] += x * x * inv_n
+                    edep[i, j, k] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def move_columns(s4, d4, box, col_mark):
+    """d4 += s4 and s4 = 0 over the flagged columns of ``box`` (as :func:`accumulate_batch`);
+    ``s4`` and ``d4`` have shape (k,) + the grid's shape (a 3D array is passed as a[None])."""
+    ny = s4.shape[2]
+    for c in range(s4.shape[0]):
+        for i in range(box[0], box[3] + 1):
+            for j in range(box[1], box[4] + 1):
+                if col_mark[i * ny + j] == 0:
+                    continue
+                for k in range(box[2], box[5] + 1):
+                    d4[c, i, j, k] += s4[c, i, j, k]
+                    s4[c, i, j, k] = 0.0

@@ -10,6 +10,14 @@ indexed by ``species * n_materials + material``.
                    proportional stopping below T_min).
                    The kernel inverts the piecewise-linear R(ln T) exactly, so a step's mean
                    energy loss never suffers from table round-trip error.
+* ``energy_slope`` (T_{i+1} - T_i)/(R_{i+1} - R_i) [MeV cm^2/g]: the slope of the inverse
+                   table T(R) on interval i (the table is piecewise linear in ln T for both T
+                   and R, hence T(R) is linear on each interval); the kernel's energy at a
+                   residual range. The last column repeats the one before.
+* ``scattering_integral`` int_{T_min}^T dT'/((pv)^2 S/rho) [g cm^-2 MeV^-2]: the path
+                   integral int dR/(pv)^2 of the 1/(pv)^2 factor of the scattering power over
+                   the residual range (trapezoidal in ln T), used to place the random hinge of a
+                   multi-voxel step where the scattering happens (:mod:`mc.transport`).
 * ``stopping_integral`` int_0^T (S/rho) dT' [MeV^2 cm^2/g] (trapezoidal in T, with
                    (2/3) T_min S(T_min) below T_min for velocity-proportional stopping): the
                    dose-weighted stopping power of a particle stopping from T is this / T.
@@ -56,6 +64,8 @@ class PhysicsTables:
     stopping: np.ndarray
     stopping_integral: np.ndarray
     range_gcm2: np.ndarray
+    energy_slope: np.ndarray
+    scattering_integral: np.ndarray
     water_ratio: np.ndarray
     sigma_nuclear: np.ndarray
     chan_xs: np.ndarray
@@ -124,6 +134,16 @@ def _build(material_key):
     s_int[:, 0] = 2.0 / 3.0 * energy[0] * stopping[:, 0]
     s_int[:, 1:] = s_int[:, :1] + np.cumsum(0.5 * (stopping[:, 1:] + stopping[:, :-1]) * np.diff(energy), axis=1)
     pv = np.array([pv_MeV(energy, sp.mass_MeV) for sp in SPECIES])
+    scat_int = np.empty_like(rng)
+    for si in range(len(SPECIES)):
+        for mi in range(n_m):
+            k = si * n_m + mi
+            g = energy / (pv[si] ** 2 * stopping[k])  # d/dlnT of int dR/(pv)^2
+            scat_int[k, 0] = 0.0
+            scat_int[k, 1:] = np.cumsum(0.5 * (g[1:] + g[:-1]) * dlnT)
+    slope = np.empty_like(rng)
+    slope[:, :-1] = np.diff(energy)[None, :] / np.diff(rng, axis=1)
+    slope[:, -1] = slope[:, -2]
     chans = build_channels(materials, energy)
     chan_xs = np.zeros((n_rows,) + chans.xs.shape[1:])
     chan_xs[:n_m] = chans.xs  # species 0 (protons)
@@ -137,6 +157,8 @@ def _build(material_key):
         stopping=stopping,
         stopping_integral=s_int,
         range_gcm2=rng,
+        energy_slope=slope,
+        scattering_integral=scat_int,
         water_ratio=ratio,
         sigma_nuclear=chan_xs.sum(axis=1),
         chan_xs=chan_xs,
@@ -148,7 +170,7 @@ def _build(material_key):
         inv_scattering_length=np.array([1.0 / scattering_length(m) for m in materials]),
         z_over_a=np.array([m.z_over_a for m in materials]),
     )
-    for arr in (energy, stopping, s_int, rng, ratio, tables.sigma_nuclear, chan_xs, chans.kind, tables.lg_pv, tables.inv_pv2,
+    for arr in (energy, stopping, s_int, rng, slope, scat_int, ratio, tables.sigma_nuclear, chan_xs, chans.kind, tables.lg_pv, tables.inv_pv2,
                 tables.bohr):
         arr.setflags(write=False)
     return tables
@@ -165,23 +187,30 @@ def build_tables(material_names, I_overrides=None):
     return _build(key)
 
 
-def majorant_sigma(tables, max_range_fraction, energy_margin=0.9):
+def majorant_sigma(tables, max_range_fraction, final_range=0.0, energy_margin=0.9):
     """Majorant of the total nuclear mass cross section over one transport step [cm^2/g].
 
-    A step starting at T_i never exceeds ``max_range_fraction`` of the residual CSDA range, so
-    its mean end energy is at least T_lo = T(R(T_i) (1 - max_range_fraction)); the majorant
-    table holds max sigma(T) over [energy_margin * T_lo, T_i] (the margin covers energy-loss
-    straggling below the mean end energy). Free paths sampled with it and sites accepted with
-    probability sigma(T_site)/majorant give interaction sites distributed exactly as with the
+    A step starting at T_i with residual CSDA range R = R(T_i) [g/cm^2] loses at most the range
+    dR(R) of the step function (:mod:`mc.transport`: dR = a R + r_f (1 - a)(2 - r_f/R) for
+    R > r_f, else R, with a = ``max_range_fraction`` and r_f = ``final_range`` [g/cm^2]), so
+    its mean end energy is at least T_lo = T(R - dR); the majorant table holds max sigma(T) over
+    [energy_margin * T_lo, T_i] (the margin covers energy-loss straggling below the mean end
+    energy). Free paths sampled with it and sites accepted with probability
+    sigma(T_site)/majorant give interaction sites distributed exactly as with the
     energy-dependent cross section (the fictitious-interaction or "delta-scattering" method;
     Woodcock et al. 1965, ANL-7050; Salvat, PENELOPE-2018 manual, NEA/MBDAV/R(2019)1, sec.
-    4.4), independent of how the cross section varies within the step."""
+    4.4), independent of how the cross section varies within the step. The step is measured
+    in the material where it starts; a step continuing into another material stays within
+    the same energy window (deposits follow each material's own range table), which the
+    margin also covers."""
     sig = tables.sigma_nuclear
     out = np.empty_like(sig)
     lnT = np.log(tables.energy)
     for r in range(sig.shape[0]):
         R = tables.range_gcm2[r]
-        T_lo = np.exp(np.interp(R * (1.0 - max_range_fraction), R, lnT)) * energy_margin
+        a, rf = max_range_fraction, final_range
+        dR = np.where(R > rf, a * R + rf * (1.0 - a) * (2.0 - rf / np.maximum(R, 1e-300)), R)
+        T_lo = np.exp(np.interp(R - dR, R, lnT)) * energy_margin
         j_lo = np.searchsorted(tables.energy, T_lo, side="right") - 1
         j_lo = np.clip(j_lo, 0, None)
         # running maximum over the window [j_lo[i], i]; j_lo is non-decreasing in i

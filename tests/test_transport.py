@@ -154,12 +154,15 @@ def test_uncertainty_shrinks_as_one_over_sqrt_n(run_cfg):
     text = """
 geometry: {type: box, material: water, size_mm: [30, 30, 30], voxel_mm: [30, 30, 10]}
 beam: {energy_MeV: 100, position_mm: [0, 0, -1]}
-run: {primaries: 400, seed: 1, batches: 8}"""
+run: {primaries: 640, seed: 1, batches: 32}
+physics: {nuclear: false}"""
+    # nuclear secondaries make the per-history deposit heavy-tailed (rare large deposits), so
+    # batch estimates of its error converge slowly; the estimator is checked without them
     small = run_cfg(text)
-    big = run_cfg(text, "run.primaries=6400")
+    big = run_cfg(text, "run.primaries=10240")
     rel_small = small.dose_std[0, 0, 0] / small.dose[0, 0, 0]
     rel_big = big.dose_std[0, 0, 0] / big.dose[0, 0, 0]
-    # 16x the primaries: 4x smaller error; batch-estimated errors scatter ~25 % with 8 batches
+    # 16x the primaries: 4x smaller error; batch-estimated errors scatter ~13 % with 32 batches
     assert rel_small / rel_big == pytest.approx(4.0, rel=0.6)
 
 
