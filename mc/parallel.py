@@ -30,6 +30,10 @@ class SerialComm:
         :func:`mc.tally.empty_box`)."""
         return np.array(box, np.int64)
 
+    def union_flags(self, flags):
+        """Element-wise maximum of the uint8 array ``flags`` over the ranks."""
+        return np.array(flags)
+
     def bcast(self, obj):
         return obj
 
@@ -64,7 +68,7 @@ class MPIComm:
         dtype = flat.dtype
         recv = np.empty(min(REDUCE_CHUNK, flat.size), dtype) if self.rank == 0 else None
         direct = self.rank == 0 and total.flags.c_contiguous
-        # a block view of a grid (not contiguous) is summed into a contiguous copy first
+        # a non-contiguous ``total`` is summed into a contiguous copy first
         tot = (total.reshape(-1) if direct else np.zeros(flat.size, dtype)) if self.rank == 0 else None
         for lo in range(0, flat.size, REDUCE_CHUNK):
             hi = min(lo + REDUCE_CHUNK, flat.size)
@@ -90,6 +94,14 @@ class MPIComm:
         self.comm.Allreduce(lo, lo_all, op=MPI.MIN)
         self.comm.Allreduce(hi, hi_all, op=MPI.MAX)
         return np.concatenate([lo_all, hi_all])
+
+    def union_flags(self, flags):
+        """Element-wise maximum of the uint8 array ``flags`` over the ranks."""
+        from mpi4py import MPI
+
+        out = np.empty_like(flags)
+        self.comm.Allreduce(np.ascontiguousarray(flags), out, op=MPI.MAX)
+        return out
 
     def bcast(self, obj):
         return self.comm.bcast(obj, root=0)

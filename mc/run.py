@@ -27,8 +27,7 @@ from .config import ConfigError, load_config, load_configs
 from .source import build_spots
 
 from . import transport as tr
-from .tally import (BatchBuffers, EnergyTally, LetTally, SpotDose, box_slices, empty_box, energy_to_dose, full_box,
-                    widen_box)
+from .tally import BatchBuffers, EnergyTally, LetTally, SpotDose, empty_box, energy_to_dose, widen_box
 from .transport import (FACE_NAMES, N_PARAMS, PAR_DOSE_TO_WATER, PAR_FINAL_RANGE, PAR_LET, PAR_MAX_RANGE_FRACTION,
                         PAR_SCATTERING, PAR_SECONDARY_TALLY, PAR_STRAGGLING, PAR_T_CUT, PAR_VOXEL_STEPS,
                         transport_batch)
@@ -227,17 +226,25 @@ class Accumulators:
         zero them here: in one process over the flagged columns of the block written, with
         several ranks over the block any rank wrote (chunked MPI reductions)."""
         if comm.size == 1:
-            dst = dict(total.block_arrays(full_box(self.shape)))
-            for name, a in self.arrays():
-                if a.ndim >= 3 and a.shape[-3:] == self.shape:
-                    tr.move_columns(a if a.ndim == 4 else a[None], dst[name] if a.ndim == 4 else dst[name][None],
-                                    self.box, self.col_mark)
-                else:
-                    comm.reduce_add(a, dst[name])
+            box, cols = self.box, self.col_mark
         else:
-            box = comm.union_box(self.box)
-            for (_, a_loc), (_, a_tot) in zip(self.block_arrays(box), (total or self).block_arrays(box)):
-                comm.reduce_add(a_loc, a_tot)
+            box, cols = comm.union_box(self.box), comm.union_flags(self.col_mark)
+        dst = dict(total.arrays()) if total is not None else {}
+        for name, a in self.arrays():
+            if a.ndim >= 3 and a.shape[-3:] == self.shape:
+                a4 = a if a.ndim == 4 else a[None]
+                if comm.size == 1:
+                    tr.move_columns(a4, dst[name] if a.ndim == 4 else dst[name][None], box, cols)
+                    continue
+                # several ranks: the flagged columns of every rank, packed, summed into rank 0
+                packed = np.empty(tr.pack_columns(a4, box, cols, np.empty(0), False))
+                tr.pack_columns(a4, box, cols, packed, True)
+                summed = np.zeros_like(packed) if total is not None else None
+                comm.reduce_add(packed, summed)
+                if total is not None:
+                    tr.unpack_add_columns(dst[name] if a.ndim == 4 else dst[name][None], box, cols, summed)
+            else:
+                comm.reduce_add(a, dst.get(name))
         self.box = empty_box()
         self.col_mark[:] = 0
 
@@ -253,18 +260,6 @@ class Accumulators:
         if self.let is not None:
             out += [("let_sums", self.let.sums), ("let_m2", self.let.m2)]
         out += [("fluence", self.fluence), ("counters", self.counters)]
-        return out
-
-    def block_arrays(self, box):
-        """:meth:`arrays`, with every grid-shaped array cut to the voxel block ``box`` (views)."""
-        sl = box_slices(box)
-        out = []
-        for name, a in self.arrays():
-            if a.shape == self.shape:
-                a = a[sl]
-            elif a.shape[1:] == self.shape:
-                a = a[(slice(None),) + sl]
-            out.append((name, a))
         return out
 
     def counts(self):
@@ -440,6 +435,12 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
     # transport rate
     run_batch(batch_seed(cfg.run.seed, 0), 0, spots, grid, tables, params, BatchBuffers((1, 1, 1)), nuclear)
     EnergyTally((1, 1, 1)).add_batch(np.zeros((1, 1, 1)), 1)
+    if let:
+        LetTally((1, 1, 1)).add_batch(np.zeros((tr.N_LET, 1, 1, 1)))
+    one4, no_cols = np.zeros((1, 1, 1, 1)), np.zeros(1, np.uint8)
+    tr.move_columns(one4, one4, empty_box(), no_cols)
+    tr.pack_columns(one4, empty_box(), no_cols, np.zeros(0), False)
+    tr.unpack_add_columns(one4, empty_box(), no_cols, np.zeros(0))
     import signal
 
     old = {}

@@ -74,12 +74,6 @@ def widen_box(box, other):
     box[3:] = np.maximum(box[3:], other[3:])
 
 
-def box_slices(box):
-    """Index slices (x, y, z) of ``box``; empty slices for an empty box."""
-    return tuple(slice(int(box[a]), int(box[a + 3]) + 1) if box[a + 3] >= box[a] else slice(0, 0)
-                 for a in range(3))
-
-
 def new_counters():
     return np.zeros(N_COUNTERS)
 

@@ -1182,3 +1182,40 @@ def move_columns(s4, d4, box, col_mark):
                 for k in range(box[2], box[5] + 1):
                     d4[c, i, j, k] += s4[c, i, j, k]
                     s4[c, i, j, k] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def pack_columns(s4, box, col_mark, out, zero):
+    """Copy the flagged columns of ``box`` of ``s4`` (shape (k,) + grid, see
+    :func:`move_columns`) into the flat array ``out`` in a fixed order, zeroing them in ``s4``
+    if ``zero``; returns the number of values written (with ``out`` of size 0: only counts)."""
+    ny = s4.shape[2]
+    n = 0
+    count_only = out.shape[0] == 0
+    for c in range(s4.shape[0]):
+        for i in range(box[0], box[3] + 1):
+            for j in range(box[1], box[4] + 1):
+                if col_mark[i * ny + j] == 0:
+                    continue
+                for k in range(box[2], box[5] + 1):
+                    if not count_only:
+                        out[n] = s4[c, i, j, k]
+                        if zero:
+                            s4[c, i, j, k] = 0.0
+                    n += 1
+    return n
+
+
+@njit(cache=True, error_model="numpy")
+def unpack_add_columns(d4, box, col_mark, src):
+    """Inverse of :func:`pack_columns`: add the flat ``src`` to the flagged columns of ``box``."""
+    ny = d4.shape[2]
+    n = 0
+    for c in range(d4.shape[0]):
+        for i in range(box[0], box[3] + 1):
+            for j in range(box[1], box[4] + 1):
+                if col_mark[i * ny + j] == 0:
+                    continue
+                for k in range(box[2], box[5] + 1):
+                    d4[c, i, j, k] += src[n]
+                    n += 1
