@@ -191,16 +191,16 @@ def _accumulate_let(b, t, q, pairs, box, col_mark):
 class LetTally:
     """Dose-averaged and track-averaged LET per voxel [keV/um] from the kernel's LET sums.
 
-    Estimators (the "stopping power at the step's mean energy" scoring recommended by
-    Cortes-Giraldo & Carabe 2015, Phys. Med. Biol. 60:2645, and Granville & Sawakuchi 2015,
-    Phys. Med. Biol. 60:N283, rather than the energy deposit per step, which depends on the
-    step length):
+    Estimators (the stopping-power scoring recommended by Cortes-Giraldo & Carabe 2015, Phys.
+    Med. Biol. 60:2645, and Granville & Sawakuchi 2015, Phys. Med. Biol. 60:N283, rather than
+    the energy deposit per step, which depends on the step length):
 
-    * LETd = sum_i eps_i L_i / sum_i eps_i  (eps_i energy deposited by step i),
+    * LETd = sum_i eps_i L_i / sum_i eps_i  (eps_i energy deposited by voxel segment i),
     * LETt = sum_i l_i L_i / sum_i l_i      (l_i its length),
 
-    L_i the unrestricted electronic stopping power at the step's mean kinetic energy, in the
-    voxel's medium or, for the ``_water`` variants, in liquid water at the same energy. The
+    L_i the unrestricted electronic stopping power averaged over the segment's CSDA energy
+    interval (dose-weighted, int S dE / dE, for LETd; length-weighted, dE / dl, for LETt), in
+    the voxel's medium or, for the ``_water`` variants, in liquid water at the same energy. The
     sums run over every transported charged particle (for proton beams: primary and
     secondary protons, the clinical convention) or over primaries only. Particles that stop
     on the spot below the cut-off contribute their residual track with its mean stopping power
