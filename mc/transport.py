@@ -438,6 +438,13 @@ def _mark(touched_mark, touched, nt, v_flat):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _widen(b, ix, iy, iz):
+    """Bounding box ``b`` = (lowest x, y, z index, highest x, y, z index) widened to cover
+    voxel (ix, iy, iz)."""
+    return (min(b[0], ix), min(b[1], iy), min(b[2], iz), max(b[3], ix), max(b[4], iy), max(b[5], iz))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _dda_axis(p, d, lo, h, i):
     """Voxel-walk set-up on one axis (Amanatides & Woo 1987, Eurographics '87, 3-10): from
     coordinate ``p`` [cm] in voxel ``i`` (grid origin ``lo``, spacing ``h``) moving with
@@ -565,6 +572,9 @@ def transport_batch(
     vox_lim = params[PAR_VOXEL_STEPS] != 0.0
     f_cut = (math.log(t_cut) - lnT0) * inv_dlnT
     n_grid = range_tab.shape[1]
+    r_cut_rows = np.empty(range_tab.shape[0])  # CSDA range at the cut-off, per table row
+    for r in range(range_tab.shape[0]):
+        r_cut_rows[r] = _lin(range_tab, r, f_cut)
     do_strag = params[PAR_STRAGGLING] != 0.0
     do_mcs = params[PAR_SCATTERING] != 0.0
     do_water = params[PAR_DOSE_TO_WATER] != 0.0
@@ -582,7 +592,9 @@ def transport_batch(
     n_spots = spot_cdf.shape[0]
     n_steps = 0.0
     n_pieces = 0.0
-    bx0, by0, bz0, bx1, by1, bz1 = bbox[0], bbox[1], bbox[2], bbox[3], bbox[4], bbox[5]
+    # deposits lie on straight legs (step start to hinge, hinge to step end): the box of the
+    # legs' end voxels holds every voxel they cross
+    box = (bbox[0], bbox[1], bbox[2], bbox[3], bbox[4], bbox[5])
     # deposits by class: 0 primaries, 1 secondary protons, 2 other transported secondaries,
     # 3 local deposits of short-range products
     dep = np.zeros(4)
@@ -704,6 +716,7 @@ def transport_batch(
                 rho = density[ix, iy, iz]
                 row = sp * n_mat + m
                 col_mark[ix * ny + iy] = 1
+                box = _widen(box, ix, iy, iz)
 
                 # voxel walk (Amanatides & Woo 1987): parameter of the next plane on each axis
                 tmx, tdx, stx = _dda_axis(x, u, lower[0], spacing[0], ix)
@@ -730,7 +743,7 @@ def transport_batch(
                     planned_int = True
                 row0 = row
                 R_stop = R0 - dR
-                R_cut_row = _lin(range_tab, row, f_cut)
+                R_cut_row = r_cut_rows[row]
                 final = R_stop <= R_cut_row
                 if final:
                     # last step: to the cut-off energy, where the particle ends
@@ -803,16 +816,17 @@ def transport_batch(
                 f_cur = fT
                 i_cur = min(int(fT), n_grid - 2)
                 E_cur = T
-                E_h = _lin(energy_tab, 0, f_h)
-                row_c = -1
-                rho_c = -1.0
-                inv_rho = 0.0
-                R_cur = 0.0
-                R_s = 0.0
-                R_h = 0.0
-                maj = 0.0
-                a_int = 1e300
-                xs_c = 0.0
+                E_h = _lin(energy_tab, 0, f_h) if hinge else 0.0
+                # the start voxel's material, known from the plan
+                row_c = row0
+                rho_c = rho
+                inv_rho = 1.0 / rho
+                R_cur = R0
+                R_s = _lin(range_tab, row0, f_stop)
+                R_h = _lin(range_tab, row0, f_h) if hinge else 0.0
+                maj = maj0
+                a_int = n_mfp / maj0 if maj0 > 0.0 else 1e300
+                xs_c = inv_xs[m]
                 why = 0
                 escaped = -1
                 while True:
@@ -908,18 +922,6 @@ def transport_batch(
                         if do_touch:
                             nt = _mark(touched_mark, touched, nt, (ix * ny + iy) * nz + iz)
                     n_pieces += 1.0
-                    if ix < bx0:
-                        bx0 = ix
-                    if ix > bx1:
-                        bx1 = ix
-                    if iy < by0:
-                        by0 = iy
-                    if iy > by1:
-                        by1 = iy
-                    if iz < bz0:
-                        bz0 = iz
-                    if iz > bz1:
-                        bz1 = iz
                     t_leg += ell
                     R_cur = R_next
                     i_cur = i_next
@@ -961,6 +963,7 @@ def transport_batch(
                         th0sq = k_mcs * (scat + (R_h - R_s) * xs_c)
                         u, v, w = _deflect(st, u, v, w, th0sq)
                         hinge = False
+                        box = _widen(box, ix, iy, iz)
                         xs = x
                         ys = y
                         zs = z
@@ -974,6 +977,8 @@ def transport_batch(
                     n_mfp = a_int * maj
                 f_cur = f_stop if why == 1 else _frac_index(range_tab, row, i_cur, R_cur)
                 n_steps += 1.0
+                # the last voxel of the walk (back inside the grid after an escape)
+                box = _widen(box, min(max(ix, 0), nx - 1), min(max(iy, 0), ny - 1), min(max(iz, 0), nz - 1))
                 x = xs + t_leg * u
                 y = ys + t_leg * v
                 z = zs + t_leg * w
@@ -1139,7 +1144,7 @@ def transport_batch(
             sp = int(stack[n_stack, 7])
             cls = 1 if sp == 0 else 2
     n_touched[0] = nt
-    bbox[0], bbox[1], bbox[2], bbox[3], bbox[4], bbox[5] = bx0, by0, bz0, bx1, by1, bz1
+    bbox[0], bbox[1], bbox[2], bbox[3], bbox[4], bbox[5] = box
     counters[COUNTER_DEPOSITED] += dep[0] + dep[1] + dep[2] + dep[3]
     counters[COUNTER_DEP_PRIMARY] += dep[0]
     counters[COUNTER_DEP_SEC_PROTON] += dep[1]
