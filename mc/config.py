@@ -234,12 +234,17 @@ class RunConfig(_Strict):
     (>= 2 for an uncertainty), processed in rounds of ``round_batches`` batches; at the end of
     each round the run stops if the mean relative standard error of the dose over the voxels
     at >= 50 % of the maximum has reached ``target_uncertainty`` or ``time_limit_s`` has passed,
-    and a checkpoint is written every ``checkpoint_interval_s`` (0: after every round)."""
+    and a checkpoint is written every ``checkpoint_interval_s`` (0: after every round).
+    ``schedule``: how the batches of a round are shared among MPI ranks: ``dynamic`` (a rank
+    takes the next batch when it is free; balances ranks of unequal speed; the dose is the
+    same to float rounding whatever ran where) or ``static`` (batch b on rank b mod N;
+    bit-for-bit repeatable for a given number of ranks)."""
 
     primaries: int = Field(default=10000, gt=0)
     seed: int = Field(default=12345, ge=0, lt=2**63)
     batches: int = Field(default=10, ge=2)
     round_batches: int = Field(default=8, ge=1)
+    schedule: Literal["dynamic", "static"] = "dynamic"
     target_uncertainty: float | None = Field(default=None, gt=0, lt=1)
     time_limit_s: float | None = Field(default=None, gt=0)
     checkpoint_interval_s: float = Field(default=60.0, ge=0)

@@ -3,7 +3,8 @@
 
 Only the collective operations the runner needs are wrapped: a chunked sum-reduction of tally
 arrays into rank 0 (``reduce_add``: no full-size receive buffer, ``chunk`` values at a time),
-a broadcast, a logical-or over ranks, a gather of Python objects, and abort.
+a broadcast, a logical-or over ranks, a gather of Python objects, abort, and the hand-out of a
+round's batches to the ranks (static, or dynamic through an atomic counter on rank 0).
 """
 
 import os
@@ -34,6 +35,13 @@ class SerialComm:
         """Element-wise maximum of the uint8 array ``flags`` over the ranks."""
         return np.array(flags)
 
+    def batches(self, lo, hi, dynamic=True):
+        """The batch indices of [lo, hi) this rank transports (all of them)."""
+        return iter(range(lo, hi))
+
+    def release(self):
+        """Free communicator resources (nothing here)."""
+
     def bcast(self, obj):
         return obj
 
@@ -58,6 +66,44 @@ class MPIComm:
         self.comm = comm
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
+        self._win = None
+
+    def batches(self, lo, hi, dynamic=True):
+        """The batch indices of [lo, hi) this rank transports. Static: b with b mod N = rank.
+        Dynamic (self-scheduling): each rank takes the next untaken index from a counter on
+        rank 0, read and incremented atomically by one-sided MPI (MPI_Fetch_and_op), so a
+        faster rank transports more batches. Collective: every rank must call it for each
+        round."""
+        if not dynamic:
+            yield from range(lo + (self.rank - lo) % self.size, hi, self.size)
+            return
+        from mpi4py import MPI
+
+        if self._win is None:
+            self._win = MPI.Win.Allocate(8 if self.rank == 0 else 0, 8, comm=self.comm)
+            # one shared passive-target epoch for the whole run: no lock traffic per batch
+            self._win.Lock_all(MPI.MODE_NOCHECK)
+        self.comm.Barrier()
+        if self.rank == 0:
+            self._win.Accumulate(np.array([lo], np.int64), 0, op=MPI.REPLACE)
+            self._win.Flush(0)
+        self.comm.Barrier()
+        one = np.ones(1, np.int64)
+        got = np.empty(1, np.int64)
+        while True:
+            self._win.Fetch_and_op(one, got, 0, op=MPI.SUM)
+            self._win.Flush(0)
+            b = int(got[0])
+            if b >= hi:
+                return
+            yield b
+
+    def release(self):
+        """Free the batch counter (collective)."""
+        if self._win is not None:
+            self._win.Unlock_all()
+            self._win.Free()
+            self._win = None
 
     def reduce_add(self, local, total):
         """``total`` (rank 0 only; ignored elsewhere) += sum over ranks of ``local``, in chunks

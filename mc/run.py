@@ -460,9 +460,7 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
             lo, hi = rounds[r]
             interrupted = False
             try:
-                for b in range(lo, hi):
-                    if b % comm.size != comm.rank:
-                        continue
+                for b in comm.batches(lo, hi, cfg.run.schedule == "dynamic"):
                     if _STOP_SIGNAL["flag"]:
                         interrupted = True
                         break
@@ -542,6 +540,7 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
             signal.signal(sig, h)
         if bar is not None:
             bar.close()
+        comm.release()
     elapsed = elapsed0 + time.perf_counter() - t0
     if comm.rank != 0:
         return None
