@@ -31,9 +31,10 @@ class SerialComm:
         :func:`mc.tally.empty_box`)."""
         return np.array(box, np.int64)
 
-    def union_flags(self, flags):
-        """Element-wise maximum of the uint8 array ``flags`` over the ranks."""
-        return np.array(flags)
+    def union_cols(self, cols):
+        """Per-column layer ranges (see :func:`mc.tally.empty_cols`) covering those of every
+        rank."""
+        return np.array(cols)
 
     def batches(self, lo, hi, dynamic=True):
         """The batch indices of [lo, hi) this rank transports (all of them)."""
@@ -141,12 +142,14 @@ class MPIComm:
         self.comm.Allreduce(hi, hi_all, op=MPI.MAX)
         return np.concatenate([lo_all, hi_all])
 
-    def union_flags(self, flags):
-        """Element-wise maximum of the uint8 array ``flags`` over the ranks."""
+    def union_cols(self, cols):
+        """Per-column layer ranges (see :func:`mc.tally.empty_cols`) covering those of every
+        rank."""
         from mpi4py import MPI
 
-        out = np.empty_like(flags)
-        self.comm.Allreduce(np.ascontiguousarray(flags), out, op=MPI.MAX)
+        out = np.empty_like(cols)
+        self.comm.Allreduce(np.ascontiguousarray(cols[0]), out[0], op=MPI.MIN)
+        self.comm.Allreduce(np.ascontiguousarray(cols[1]), out[1], op=MPI.MAX)
         return out
 
     def bcast(self, obj):

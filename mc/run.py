@@ -27,7 +27,8 @@ from .config import ConfigError, load_config, load_configs
 from .source import build_spots
 
 from . import transport as tr
-from .tally import BatchBuffers, EnergyTally, LetTally, SpotDose, empty_box, energy_to_dose, widen_box
+from .tally import (BatchBuffers, EnergyTally, LetTally, SpotDose, empty_box, empty_cols, energy_to_dose, widen_box,
+                    widen_cols)
 from .transport import (FACE_NAMES, N_PARAMS, PAR_DOSE_TO_WATER, PAR_FINAL_RANGE, PAR_LET, PAR_MAX_RANGE_FRACTION,
                         PAR_SCATTERING, PAR_SECONDARY_TALLY, PAR_STRAGGLING, PAR_T_CUT, PAR_VOXEL_STEPS,
                         transport_batch)
@@ -201,10 +202,10 @@ class Accumulators:
         # the voxels with tallies added since the last reduction: a block, and in it the
         # flagged columns along z
         self.box = empty_box()
-        self.col_mark = np.zeros(self.shape[0] * self.shape[1], np.uint8)
+        self.col_z = empty_cols(self.shape[0] * self.shape[1])
 
     def add(self, buf, n):
-        box, cols = buf.bbox, buf.col_mark
+        box, cols = buf.bbox, buf.col_z
         self.dose.add_batch(buf.edep, n, box, cols)
         if self.water is not None:
             self.water.add_batch(buf.edep_water, n, box, cols)
@@ -213,9 +214,9 @@ class Accumulators:
         if self.let is not None:
             self.let.add_batch(buf.let, box, cols)
         widen_box(self.box, box)
-        self.col_mark |= cols
+        widen_cols(self.col_z, cols)
         box[:] = empty_box()
-        cols[:] = 0
+        cols[:] = empty_cols(cols.shape[1])
         self.fluence += buf.fluence_z
         buf.fluence_z[:] = 0.0
         self.counters += buf.counters
@@ -223,12 +224,12 @@ class Accumulators:
 
     def reduce_into(self, comm, total):
         """Sum this round's tallies of every rank into ``total`` (rank 0; None elsewhere) and
-        zero them here: in one process over the flagged columns of the block written, with
+        zero them here: in one process over the column layer ranges of the block written, with
         several ranks over the block any rank wrote (chunked MPI reductions)."""
         if comm.size == 1:
-            box, cols = self.box, self.col_mark
+            box, cols = self.box, self.col_z
         else:
-            box, cols = comm.union_box(self.box), comm.union_flags(self.col_mark)
+            box, cols = comm.union_box(self.box), comm.union_cols(self.col_z)
         dst = dict(total.arrays()) if total is not None else {}
         for name, a in self.arrays():
             if a.ndim >= 3 and a.shape[-3:] == self.shape:
@@ -246,7 +247,7 @@ class Accumulators:
             else:
                 comm.reduce_add(a, dst.get(name))
         self.box = empty_box()
-        self.col_mark[:] = 0
+        self.col_z = empty_cols(self.col_z.shape[1])
 
     def tallies(self):
         return [t for t in (self.dose, self.water, self.sec) if t is not None]
@@ -281,7 +282,7 @@ class Accumulators:
             a[...] = 0
         self.set_counts(np.zeros_like(self.counts()))
         self.box = empty_box()
-        self.col_mark[:] = 0
+        self.col_z = empty_cols(self.col_z.shape[1])
 
 
 def mean_relative_uncertainty(tally, level=0.5):
@@ -437,7 +438,7 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
     EnergyTally((1, 1, 1)).add_batch(np.zeros((1, 1, 1)), 1)
     if let:
         LetTally((1, 1, 1)).add_batch(np.zeros((tr.N_LET, 1, 1, 1)))
-    one4, no_cols = np.zeros((1, 1, 1, 1)), np.zeros(1, np.uint8)
+    one4, no_cols = np.zeros((1, 1, 1, 1)), empty_cols(1)
     tr.move_columns(one4, one4, empty_box(), no_cols)
     tr.pack_columns(one4, empty_box(), no_cols, np.zeros(0), False)
     tr.unpack_add_columns(one4, empty_box(), no_cols, np.zeros(0))

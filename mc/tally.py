@@ -28,16 +28,16 @@ class EnergyTally:
         self.n_primaries = 0
         self.n_batches = 0
 
-    def add_batch(self, edep, n, box=None, col_mark=None):
+    def add_batch(self, edep, n, box=None, col_z=None):
         """Add a batch of ``n`` primaries' deposits [MeV], which lie in the voxel block ``box``
-        (int64[6] as :func:`full_box`, default the whole grid) and there in the columns along z
-        flagged in ``col_mark`` (uint8, flat ix ny + iy; default all); ``edep`` is zeroed
-        afterwards."""
+        (int64[6] as :func:`full_box`, default the whole grid) and there, per column along z,
+        in the layer range ``col_z`` (as :func:`empty_cols`; default all layers); ``edep`` is
+        zeroed afterwards."""
         if box is None:
             box = full_box(self.shape)
-        if col_mark is None:
-            col_mark = np.ones(self.shape[0] * self.shape[1], np.uint8)
-        accumulate_batch(edep, self.a1, self.a2, 1.0 / n, box, col_mark)
+        if col_z is None:
+            col_z = full_cols(self.shape)
+        accumulate_batch(edep, self.a1, self.a2, 1.0 / n, box, col_z)
         self.n_primaries += int(n)
         self.n_batches += 1
 
@@ -74,6 +74,28 @@ def widen_box(box, other):
     box[3:] = np.maximum(box[3:], other[3:])
 
 
+def empty_cols(n):
+    """Per-column layer ranges (int32 (2, n): lowest and highest iz of each of the n columns
+    along z, flat index ix ny + iy) holding nothing."""
+    out = np.empty((2, n), np.int32)
+    out[0] = 2**30
+    out[1] = -1
+    return out
+
+
+def full_cols(shape):
+    """Layer ranges covering every column of a grid of ``shape``."""
+    out = np.zeros((2, shape[0] * shape[1]), np.int32)
+    out[1] = shape[2] - 1
+    return out
+
+
+def widen_cols(cols, other):
+    """Widen the layer ranges ``cols`` in place to cover ``other`` too."""
+    np.minimum(cols[0], other[0], out=cols[0])
+    np.maximum(cols[1], other[1], out=cols[1])
+
+
 def new_counters():
     return np.zeros(N_COUNTERS)
 
@@ -94,10 +116,10 @@ class BatchBuffers:
         self.n_touched = np.zeros(1, np.int64)
         self.fluence_z = np.zeros(shape[2])
         self.counters = new_counters()
-        # voxels the kernel deposited in since the last accumulation lie in this block, in the
-        # flagged columns along z
+        # voxels the kernel deposited in since the last accumulation lie in this block and, per
+        # column along z, in a range of layers
         self.bbox = empty_box()
-        self.col_mark = np.zeros(shape[0] * shape[1], np.uint8)
+        self.col_z = empty_cols(shape[0] * shape[1])
 
     def enable_touched(self):
         n = self.edep.size
@@ -126,8 +148,8 @@ class BatchBuffers:
             flat[:, idx] = 0.0
         widen_box(other.bbox, self.bbox)
         self.bbox[:] = empty_box()
-        other.col_mark |= self.col_mark
-        self.col_mark[:] = 0
+        widen_cols(other.col_z, self.col_z)
+        self.col_z[:] = empty_cols(self.col_z.shape[1])
         return moved
 
     def take_touched(self):
@@ -153,7 +175,7 @@ class BatchBuffers:
 
     def kernel_args(self):
         return (self.edep, self.edep_water, self.edep_sec, self.fluence_z, self.let, self.counters,
-                self.touched_mark, self.touched, self.n_touched, self.bbox, self.col_mark)
+                self.touched_mark, self.touched, self.n_touched, self.bbox, self.col_z)
 
 
 # second-moment layout of LetTally.m2: (numerator^2, denominator^2, numerator x denominator)
@@ -164,17 +186,16 @@ _M2_PAIRS = np.array([[LET_EPS_LM, LET_EPS], [LET_LEN_LM, LET_LEN], [LET_EPS_LW,
 
 
 @njit(cache=True)
-def _accumulate_let(b, t, q, pairs, box, col_mark):
+def _accumulate_let(b, t, q, pairs, box, col_z):
     """sums ``t`` += batch ``b`` (all N_LET sums), ``q`` (m2) += the batch products of
-    ``pairs``; zero ``b``. Only the flagged columns (``col_mark``) of the voxel block ``box``
+    ``pairs``; zero ``b``. Only the column layer ranges (``col_z``) of the voxel block ``box``
     are visited, and in them only voxels the batch touched cost more than a read."""
     n_k = b.shape[0]
     ny = b.shape[2]
     for x in range(box[0], box[3] + 1):
         for y in range(box[1], box[4] + 1):
-            if col_mark[x * ny + y] == 0:
-                continue
-            for i in range(box[2], box[5] + 1):
+            c = x * ny + y
+            for i in range(max(col_z[0, c], box[2]), min(col_z[1, c], box[5]) + 1):
                 if b[LET_EPS, x, y, i] == 0.0 and b[LET_LEN, x, y, i] == 0.0:
                     continue
                 for j in range(pairs.shape[0]):
@@ -224,15 +245,15 @@ class LetTally:
     def nbytes(self):
         return self.sums.nbytes + self.m2.nbytes
 
-    def add_batch(self, batch, box=None, col_mark=None):
+    def add_batch(self, batch, box=None, col_z=None):
         """Add a batch's LET sums (shape (N_LET,) + grid), nonzero only in the voxel block
-        ``box`` and its flagged columns ``col_mark`` (defaults: everywhere); ``batch`` is zeroed
-        afterwards."""
+        ``box`` and its column layer ranges ``col_z`` (defaults: everywhere); ``batch`` is
+        zeroed afterwards."""
         if box is None:
             box = full_box(self.shape)
-        if col_mark is None:
-            col_mark = np.ones(self.shape[0] * self.shape[1], np.uint8)
-        _accumulate_let(batch, self.sums, self.m2, _M2_PAIRS, box, col_mark)
+        if col_z is None:
+            col_z = full_cols(self.shape)
+        _accumulate_let(batch, self.sums, self.m2, _M2_PAIRS, box, col_z)
         self.n_batches += 1
 
     @staticmethod

@@ -445,6 +445,17 @@ def _widen(b, ix, iy, iz):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _col_run(col_z, c, a, b):
+    """Widen the deposit layer range of z-column ``c`` to cover layers a..b (either order)."""
+    lo = min(a, b)
+    hi = max(a, b)
+    if lo < col_z[0, c]:
+        col_z[0, c] = lo
+    if hi > col_z[1, c]:
+        col_z[1, c] = hi
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _dda_axis(p, d, lo, h, i):
     """Voxel-walk set-up on one axis (Amanatides & Woo 1987, Eurographics '87, 3-10): from
     coordinate ``p`` [cm] in voxel ``i`` (grid origin ``lo``, spacing ``h``) moving with
@@ -526,7 +537,7 @@ def transport_batch(
     chan_xs, chan_kind, nuc_par, stop_tab, s_int_tab, slope_tab, scat_int_tab,
     params,
     edep, edep_water, edep_sec, fluence_z, let_acc, counters,
-    touched_mark, touched, n_touched, bbox, col_mark,
+    touched_mark, touched, n_touched, bbox, col_z,
 ):
     """Transport ``n_histories`` primaries and all their charged secondaries, drawing random
     numbers from the xoshiro256+ state ``rng_state`` (uint64[4], not modified), and add
@@ -545,8 +556,9 @@ def transport_batch(
       read out without scanning the grid (per-spot dose for dose-rate analysis);
     * the bounding box of the voxels it deposited in to ``bbox`` (int64[6]: lowest x, y, z
       index, then highest; widened, never narrowed: the caller resets it), so that batch
-      tallies are accumulated over that block only; and 1 to ``col_mark[ix ny + iy]`` for every
-      column of voxels along z that received a deposit (the caller resets it).
+      tallies are accumulated over that block only; and, per column of voxels along z (flat
+      index ix ny + iy), the lowest and highest iz that received a deposit, widened into
+      ``col_z[0]`` and ``col_z[1]`` (int32; the caller resets them to 2^30 and -1).
 
     Geometry: material index ``mat_id`` and mass density ``density`` [g/cm^3] per voxel, the
     grid's lower corner ``lower`` and voxel size ``spacing`` [cm].
@@ -715,7 +727,7 @@ def transport_batch(
                 m = mat_id[ix, iy, iz]
                 rho = density[ix, iy, iz]
                 row = sp * n_mat + m
-                col_mark[ix * ny + iy] = 1
+                cz0 = iz  # first layer of the current run of voxels in this z-column
                 box = _widen(box, ix, iy, iz)
 
                 # voxel walk (Amanatides & Woo 1987): parameter of the next plane on each axis
@@ -929,19 +941,19 @@ def transport_batch(
                     if why == 0:
                         # into the next voxel
                         if tmx <= tmy and tmx <= tmz:
+                            _col_run(col_z, ix * ny + iy, cz0, iz)
+                            cz0 = iz
                             ix += stx
                             tmx += tdx
                             if ix < 0 or ix >= nx:
                                 escaped = 0 if stx < 0 else 1
-                            else:
-                                col_mark[ix * ny + iy] = 1
                         elif tmy <= tmz:
+                            _col_run(col_z, ix * ny + iy, cz0, iz)
+                            cz0 = iz
                             iy += sty
                             tmy += tdy
                             if iy < 0 or iy >= ny:
                                 escaped = 2 if sty < 0 else 3
-                            else:
-                                col_mark[ix * ny + iy] = 1
                         else:
                             iz += stz
                             tmz += tdz
@@ -964,6 +976,8 @@ def transport_batch(
                         u, v, w = _deflect(st, u, v, w, th0sq)
                         hinge = False
                         box = _widen(box, ix, iy, iz)
+                        _col_run(col_z, ix * ny + iy, cz0, iz)  # z may turn back after the hinge
+                        cz0 = iz
                         xs = x
                         ys = y
                         zs = z
@@ -979,6 +993,8 @@ def transport_batch(
                 n_steps += 1.0
                 # the last voxel of the walk (back inside the grid after an escape)
                 box = _widen(box, min(max(ix, 0), nx - 1), min(max(iy, 0), ny - 1), min(max(iz, 0), nz - 1))
+                if escaped < 0 or escaped >= 4:  # (runs left through x or y are recorded)
+                    _col_run(col_z, ix * ny + iy, cz0, min(max(iz, 0), nz - 1))
                 x = xs + t_leg * u
                 y = ys + t_leg * v
                 z = zs + t_leg * w
@@ -1155,18 +1171,17 @@ def transport_batch(
 
 
 @njit(cache=True, error_model="numpy")
-def accumulate_batch(edep, a1, a2, inv_n, box, col_mark):
+def accumulate_batch(edep, a1, a2, inv_n, box, col_z):
     """Add one batch's deposits to the tallies (a1 += E, a2 += E^2/n) and zero ``edep``, over
     the voxel block ``box`` (int64[6], lowest x, y, z index then highest, inclusive; the
-    kernel's ``bbox``) and in it the columns along z flagged in ``col_mark`` (flat ix ny + iy;
-    the kernel's marks, left set), outside which the batch deposited nothing; all arrays have
-    the grid's shape. Only nonzero voxels cost more than a read."""
+    kernel's ``bbox``) and in it, per z-column (flat ix ny + iy), the layers
+    col_z[0]..col_z[1] (the kernel's ranges, left as they are), outside which the batch
+    deposited nothing; all arrays have the grid's shape."""
     ny = edep.shape[1]
     for i in range(box[0], box[3] + 1):
         for j in range(box[1], box[4] + 1):
-            if col_mark[i * ny + j] == 0:
-                continue
-            for k in range(box[2], box[5] + 1):
+            c = i * ny + j
+            for k in range(max(col_z[0, c], box[2]), min(col_z[1, c], box[5]) + 1):
                 x = edep[i, j, k]
                 if x != 0.0:
                     a1[i, j, k] += x
@@ -1175,23 +1190,22 @@ def accumulate_batch(edep, a1, a2, inv_n, box, col_mark):
 
 
 @njit(cache=True, error_model="numpy")
-def move_columns(s4, d4, box, col_mark):
-    """d4 += s4 and s4 = 0 over the flagged columns of ``box`` (as :func:`accumulate_batch`);
+def move_columns(s4, d4, box, col_z):
+    """d4 += s4 and s4 = 0 over the column ranges of ``box`` (as :func:`accumulate_batch`);
     ``s4`` and ``d4`` have shape (k,) + the grid's shape (a 3D array is passed as a[None])."""
     ny = s4.shape[2]
     for c in range(s4.shape[0]):
         for i in range(box[0], box[3] + 1):
             for j in range(box[1], box[4] + 1):
-                if col_mark[i * ny + j] == 0:
-                    continue
-                for k in range(box[2], box[5] + 1):
+                q = i * ny + j
+                for k in range(max(col_z[0, q], box[2]), min(col_z[1, q], box[5]) + 1):
                     d4[c, i, j, k] += s4[c, i, j, k]
                     s4[c, i, j, k] = 0.0
 
 
 @njit(cache=True, error_model="numpy")
-def pack_columns(s4, box, col_mark, out, zero):
-    """Copy the flagged columns of ``box`` of ``s4`` (shape (k,) + grid, see
+def pack_columns(s4, box, col_z, out, zero):
+    """Copy the column ranges of ``box`` of ``s4`` (shape (k,) + grid, see
     :func:`move_columns`) into the flat array ``out`` in a fixed order, zeroing them in ``s4``
     if ``zero``; returns the number of values written (with ``out`` of size 0: only counts)."""
     ny = s4.shape[2]
@@ -1200,9 +1214,8 @@ def pack_columns(s4, box, col_mark, out, zero):
     for c in range(s4.shape[0]):
         for i in range(box[0], box[3] + 1):
             for j in range(box[1], box[4] + 1):
-                if col_mark[i * ny + j] == 0:
-                    continue
-                for k in range(box[2], box[5] + 1):
+                q = i * ny + j
+                for k in range(max(col_z[0, q], box[2]), min(col_z[1, q], box[5]) + 1):
                     if not count_only:
                         out[n] = s4[c, i, j, k]
                         if zero:
@@ -1212,15 +1225,14 @@ def pack_columns(s4, box, col_mark, out, zero):
 
 
 @njit(cache=True, error_model="numpy")
-def unpack_add_columns(d4, box, col_mark, src):
-    """Inverse of :func:`pack_columns`: add the flat ``src`` to the flagged columns of ``box``."""
+def unpack_add_columns(d4, box, col_z, src):
+    """Inverse of :func:`pack_columns`: add the flat ``src`` to the column ranges of ``box``."""
     ny = d4.shape[2]
     n = 0
     for c in range(d4.shape[0]):
         for i in range(box[0], box[3] + 1):
             for j in range(box[1], box[4] + 1):
-                if col_mark[i * ny + j] == 0:
-                    continue
-                for k in range(box[2], box[5] + 1):
+                q = i * ny + j
+                for k in range(max(col_z[0, q], box[2]), min(col_z[1, q], box[5]) + 1):
                     d4[c, i, j, k] += src[n]
                     n += 1
