@@ -526,7 +526,11 @@ def _cos_lab_elastic(Ti, T, M):
     return math.sqrt(c2)
 
 
-@njit(cache=True, error_model="numpy")
+# fastmath subset: fused multiply-add, division as multiplication by the reciprocal, no
+# signed-zero distinction. Library functions stay exact, NaN/inf semantics and the order of
+# additions (no reassociation) are kept, so results are deterministic for a given build
+# (measured: ~5 % faster on the development VM).
+@njit(cache=True, error_model="numpy", fastmath={"contract", "arcp", "nsz"})
 def transport_batch(
     n_histories, rng_state,
     spot_cdf, spot_energy, spot_energy_sigma, spot_pos, spot_dir, spot_ax1, spot_ax2,
