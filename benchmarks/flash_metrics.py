@@ -1,11 +1,12 @@
 """Speed and memory of the FLASH analysis for 10^6 voxels x 10^3 spots (one core).
 
 A synthetic spot-dose map stands in for a Monte Carlo run: a 100 x 100 x 100 grid of 2 mm
-voxels, 10 energy layers of 10 x 10 spots (1000 spots, 10 mm apart, sigma 8 mm), each spot
+voxels, 10 energy layers of 10 x 10 spots (1000 spots, 20 mm apart, sigma 8 mm), each spot
 depositing a Gaussian lateral profile (kept to 3 sigma, the 1 % storage threshold) over the
-depths up to its layer's range. Timed: the delivery timeline, the voxel table, the four
+depths up to its layer's range (layer energies 110-200 MeV rising with that range). Timed: the delivery timeline, the voxel table, the four
 dose-rate metrics, and the oxygen model for the FLASH and the conventional delivery (after
-numba compilation). Writes benchmarks/results/flash_metrics.json.
+numba compilation); the process's peak resident memory is reported beside the stored size of
+the spot-dose map. Writes benchmarks/results/flash_metrics.json.
 
     python benchmarks/flash_metrics.py
 """
@@ -13,6 +14,7 @@ numba compilation). Writes benchmarks/results/flash_metrics.json.
 import json
 import os
 import platform
+import resource
 import sys
 import time
 
@@ -35,7 +37,7 @@ def synthetic_map(n=100, layers=10, per_side=10, sigma_vox=4.0):
     r = int(np.ceil(3 * sigma_vox))
     for li in range(layers):
         depth = int(n * (0.55 + 0.45 * li / (layers - 1)))  # layer range in voxels
-        energy = 200.0 - 10.0 * li
+        energy = 110.0 + 10.0 * li  # deeper layers, higher energies
         for yi, y0 in enumerate(xs):
             for x0 in xs:
                 ix = np.arange(max(int(x0) - r, 0), min(int(x0) + r + 1, n))
@@ -90,7 +92,9 @@ def main():
     res = {
         "voxels": int(np.prod(m.shape)), "voxels_with_dose": int(voxels.size), "spots": int(m.n_spots),
         "entries": int(m.voxel.size), "entries_per_voxel": float(m.voxel.size / voxels.size),
-        "spot_dose_MB": m.nbytes / 1e6, "build_synthetic_s": t_build, **times, "total_analysis_s": total,
+        "spot_dose_MB": m.nbytes / 1e6,
+        "peak_rss_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3,  # Linux: kB
+        "build_synthetic_s": t_build, **times, "total_analysis_s": total,
         "max_pbs_dose_rate_Gy_s": float(rates["pbs"].max()), "delivery_time_s": d_fl.total_time_s,
         "requirement_s": 60.0, "meets_requirement": bool(total < 60.0), "machine": platform.machine(), "python": platform.python_version(), "date": time.strftime("%Y-%m-%d"),
     }
@@ -99,7 +103,8 @@ def main():
     with open(path, "w") as f:
         json.dump(res, f, indent=2)
     print(f"{res['voxels']} voxels x {res['spots']} spots, {res['entries']:.3g} stored entries "
-          f"({res['entries_per_voxel']:.0f} per irradiated voxel, {res['spot_dose_MB']:.0f} MB): analysis "
+          f"({res['entries_per_voxel']:.0f} per irradiated voxel, {res['spot_dose_MB']:.0f} MB; peak memory "
+          f"{res['peak_rss_MB']:.0f} MB): analysis "
           f"{total:.1f} s (timeline {times['delivery_s']:.2f}, table {times['voxel_table_s']:.1f}, "
           f"dose rates {times['dose_rates_s']:.1f}, oxygen x2 {times['oxygen_two_deliveries_s']:.1f}); wrote {path}")
 

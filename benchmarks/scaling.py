@@ -39,7 +39,10 @@ output: {{path: {out}, plot: false}}
 def run_ranks(k, cfg, out):
     mpirun = shutil.which("mpirun") or shutil.which("mpiexec")
     cmd = [sys.executable, "-m", "mc.run", cfg, "--quiet", "--set", f"output.path={out}"]
-    if k > 1 or mpirun:
+    if k > 1 and not mpirun:
+        raise SystemExit("benchmarks/scaling.py: more than one rank needs mpirun on the PATH "
+                         "(pip install -e '.[mpi]')")
+    if mpirun:
         cmd = [mpirun, "-n", str(k)] + cmd
     t = time.perf_counter()
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)

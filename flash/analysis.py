@@ -182,19 +182,19 @@ def analyse(result, cfg):
     stats["spot_dose_peak_bytes_during_run"] = 16 * int(getattr(sd, "peak_entries_during_run", sd.voxel.size))
     # DVH and DRVH of every material
     per = {}
+    rate_levels = np.logspace(-2, 4, 61)  # Gy/s
     for mi, name in enumerate(grid.materials):
         m = (grid.material_id == mi) & (result.dose > 0)
         if not m.any():
             continue
         Dm = result.dose[m]
         levels = np.linspace(0.0, float(Dm.max()) * 1.05, 101)
-        rates = np.logspace(-2, 4, 61)
         entry = {"dose_levels_Gy": levels, "dvh_physical": dvh(Dm, levels)[1],
                  "dvh_conventional": dvh(maps["dose_conventional"][m], levels)[1],
                  "dvh_flash": dvh(maps["dose_flash"][m], levels)[1], "dvh_fem": dvh(maps["dose_fem"][m], levels)[1],
-                 "dose_rate_levels_Gy_per_s": rates}
+                 "dose_rate_levels_Gy_per_s": rate_levels}
         for key in ("adr", "pbs", "percentile", "dadr"):
-            _, vol, dfrac = drvh(maps["dose_rate_" + key][m], Dm, rates)
+            _, vol, dfrac = drvh(maps["dose_rate_" + key][m], Dm, rate_levels)
             entry[f"drvh_volume_{key}"] = vol
             entry[f"drvh_dose_{key}"] = dfrac
         fl = maps["dose_rate_pbs"][m] >= FLASH_DOSE_RATE_GY_S

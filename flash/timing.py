@@ -174,6 +174,9 @@ def deliver(xy_mm, energy_MeV, protons, params=None, start_s=0.0):
             segs[k].append((t, t + dwell, 1.0))
             start[k], end[k], on[k] = t, t + dwell, dwell
             t += dwell
+        elif n_p[k] <= 0.0:
+            # a spot of zero weight (e.g. a layer the SOBP fit left empty) takes no pulse
+            start[k], end[k], on[k] = t, t, 0.0
         else:
             # pulses at times i * period (+ train gating); per-pulse charge I * period
             per_pulse = current_A * period / ELEMENTARY_CHARGE_C  # protons per pulse

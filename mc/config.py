@@ -135,6 +135,12 @@ class SpotConfig(_Strict):
     weight: float = Field(default=1.0, ge=0)
 
 
+# plan sizes beyond any clinical plan (a typo such as layer_spacing_mm: 0.0001 would otherwise
+# set up millions of layers or spots)
+_MAX_SOBP_LAYERS = 1000
+_MAX_SOBP_SPOTS_PER_LAYER = 100_000
+
+
 class SobpConfig(_Strict):
     """Spread-out Bragg peak from the beam's position and direction (``mc.sobp``): layers
     every ``layer_spacing_mm`` of water range from ``distal_mm`` back to ``proximal_mm``
@@ -154,10 +160,20 @@ class SobpConfig(_Strict):
             raise ValueError(f"beam.sobp.distal_mm ({self.distal_mm:g}) must exceed proximal_mm "
                              f"({self.proximal_mm:g})")
         if self.distal_mm > 500.0:
-            raise ValueError(f"beam.sobp.distal_mm ({self.distal_mm:g}) is beyond the range of "
-                             f"{MAX_BEAM_ENERGY_MEV:g} MeV protons in water; give at most 500 mm")
-        if self.field_size_mm is not None and any((not math.isfinite(x)) or x < 0 for x in self.field_size_mm):
-            raise ValueError(f"beam.sobp.field_size_mm must be >= 0, got {self.field_size_mm}")
+            raise ValueError(f"beam.sobp.distal_mm ({self.distal_mm:g}) is beyond 500 mm, the water range "
+                             "of 294 MeV protons; give at most 500 mm")
+        layers = (self.distal_mm - self.proximal_mm) / self.layer_spacing_mm + 1
+        if layers > _MAX_SOBP_LAYERS:
+            raise ValueError(f"beam.sobp.layer_spacing_mm ({self.layer_spacing_mm:g}) gives {layers:.0f} energy "
+                             f"layers; raise it (at most {_MAX_SOBP_LAYERS} layers)")
+        if self.field_size_mm is not None:
+            if any((not math.isfinite(x)) or x < 0 for x in self.field_size_mm):
+                raise ValueError(f"beam.sobp.field_size_mm must be >= 0, got {self.field_size_mm}")
+            per_layer = math.prod(math.floor(x / self.spot_spacing_mm) + 1 for x in self.field_size_mm)
+            if per_layer > _MAX_SOBP_SPOTS_PER_LAYER:
+                raise ValueError(f"beam.sobp.spot_spacing_mm ({self.spot_spacing_mm:g}) gives {per_layer} spots "
+                                 f"per layer over field_size_mm {self.field_size_mm}; raise it (at most "
+                                 f"{_MAX_SOBP_SPOTS_PER_LAYER})")
         return self
 
 
@@ -336,14 +352,20 @@ class RbeConfig(_Strict):
         return list(dict.fromkeys(v))
 
 
-def _check_alpha_beta(v, presets):
+def _preset_or_number(v, presets, what, unit, lo, hi):
+    """A preset name from ``presets`` or a finite number in [lo, hi] (``what`` and ``unit`` for
+    the messages)."""
     if isinstance(v, str):
         if v not in presets:
-            raise ValueError(f"unknown alpha/beta preset {v!r}; use a number in Gy or one of {', '.join(presets)}")
+            raise ValueError(f"unknown {what} preset {v!r}; use a {unit} or one of {', '.join(presets)}")
         return v
-    if not (math.isfinite(v) and 0.1 <= v <= 100.0):
-        raise ValueError(f"alpha/beta must be between 0.1 and 100 Gy, got {v}")
+    if not (math.isfinite(v) and lo <= v <= hi):
+        raise ValueError(f"{what} must be between {lo:g} and {hi:g} {unit.split()[-1]}, got {v}")
     return float(v)
+
+
+def _check_alpha_beta(v, presets):
+    return _preset_or_number(v, presets, "alpha/beta", "number in Gy", 0.1, 100.0)
 
 
 class DeliveryConfig(_Strict):
@@ -405,13 +427,7 @@ _PO2 = float | str
 def _check_po2(v):
     from flash.oxygen import TISSUE_PO2_MMHG
 
-    if isinstance(v, str):
-        if v not in TISSUE_PO2_MMHG:
-            raise ValueError(f"unknown tissue preset {v!r}; use a pO2 in mmHg or one of {', '.join(TISSUE_PO2_MMHG)}")
-        return v
-    if not (math.isfinite(v) and 0.0 <= v <= 760.0):
-        raise ValueError(f"pO2 must be between 0 and 760 mmHg, got {v}")
-    return float(v)
+    return _preset_or_number(v, TISSUE_PO2_MMHG, "tissue pO2", "pO2 in mmHg", 0.0, 760.0)
 
 
 class FlashConfig(_Strict):

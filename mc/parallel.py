@@ -112,11 +112,10 @@ class MPIComm:
         from mpi4py import MPI
 
         flat = np.ascontiguousarray(local).reshape(-1)
-        dtype = flat.dtype
-        recv = np.empty(min(REDUCE_CHUNK, flat.size), dtype) if self.rank == 0 else None
-        direct = self.rank == 0 and total.flags.c_contiguous
-        # a non-contiguous ``total`` is summed into a contiguous copy first
-        tot = (total.reshape(-1) if direct else np.zeros(flat.size, dtype)) if self.rank == 0 else None
+        recv = np.empty(min(REDUCE_CHUNK, flat.size), flat.dtype) if self.rank == 0 else None
+        if self.rank == 0 and not total.flags.c_contiguous:
+            raise ValueError("reduce_add needs a C-contiguous total (a reshaped view is summed into)")
+        tot = total.reshape(-1) if self.rank == 0 else None
         for lo in range(0, flat.size, REDUCE_CHUNK):
             hi = min(lo + REDUCE_CHUNK, flat.size)
             part = flat[lo:hi]
@@ -125,8 +124,6 @@ class MPIComm:
                 tot[lo:hi] += recv[: hi - lo]
             else:
                 self.comm.Reduce(part, None, op=MPI.SUM, root=0)
-        if self.rank == 0 and not direct:
-            total += tot.reshape(total.shape)
         local[...] = 0
 
     def union_box(self, box):

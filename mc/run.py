@@ -27,8 +27,8 @@ from .config import ConfigError, load_config, load_configs
 from .source import build_spots
 
 from . import transport as tr
-from .tally import (BatchBuffers, EnergyTally, LetTally, SpotDose, empty_box, empty_cols, energy_to_dose, widen_box,
-                    widen_cols)
+from .tally import (BatchBuffers, EnergyTally, LetTally, SpotDose, clear_cols, cols_size, empty_box, empty_cols,
+                    energy_to_dose, widen_box, widen_cols)
 from .transport import (FACE_NAMES, N_PARAMS, PAR_DOSE_TO_WATER, PAR_FINAL_RANGE, PAR_LET, PAR_MAX_RANGE_FRACTION,
                         PAR_SCATTERING, PAR_SECONDARY_TALLY, PAR_STRAGGLING, PAR_T_CUT, PAR_VOXEL_STEPS,
                         transport_batch)
@@ -199,8 +199,8 @@ class Accumulators:
         self.counters = np.zeros(tr.N_COUNTERS)
         self.spots = SpotDose(per_spot_spots, shape) if per_spot_spots else None
         self.shape = tuple(shape)
-        # the voxels with tallies added since the last reduction: a block, and in it the
-        # flagged columns along z
+        # the voxels with tallies added since the last reduction: a block, and in it a range of
+        # layers per column along z
         self.box = empty_box()
         self.col_z = empty_cols(self.shape[0] * self.shape[1])
 
@@ -216,7 +216,7 @@ class Accumulators:
         widen_box(self.box, box)
         widen_cols(self.col_z, cols)
         box[:] = empty_box()
-        cols[:] = empty_cols(cols.shape[1])
+        clear_cols(cols)
         self.fluence += buf.fluence_z
         buf.fluence_z[:] = 0.0
         self.counters += buf.counters
@@ -231,23 +231,25 @@ class Accumulators:
         else:
             box, cols = comm.union_box(self.box), comm.union_cols(self.col_z)
         dst = dict(total.arrays()) if total is not None else {}
+        per_array = cols_size(box, cols, self.shape[1]) if comm.size > 1 else 0
         for name, a in self.arrays():
-            if a.ndim >= 3 and a.shape[-3:] == self.shape:
-                a4 = a if a.ndim == 4 else a[None]
-                if comm.size == 1:
-                    tr.move_columns(a4, dst[name] if a.ndim == 4 else dst[name][None], box, cols)
-                    continue
-                # several ranks: the flagged columns of every rank, packed, summed into rank 0
-                packed = np.empty(tr.pack_columns(a4, box, cols, np.empty(0), False))
-                tr.pack_columns(a4, box, cols, packed, True)
-                summed = np.zeros_like(packed) if total is not None else None
-                comm.reduce_add(packed, summed)
-                if total is not None:
-                    tr.unpack_add_columns(dst[name] if a.ndim == 4 else dst[name][None], box, cols, summed)
-            else:
+            if a.ndim < 3 or a.shape[-3:] != self.shape:  # fluence, counters
                 comm.reduce_add(a, dst.get(name))
+                continue
+            a4 = a if a.ndim == 4 else a[None]
+            d4 = None if total is None else (dst[name] if a.ndim == 4 else dst[name][None])
+            if comm.size == 1:
+                tr.move_columns(a4, d4, box, cols)
+                continue
+            # several ranks: the layer ranges of every rank, packed, summed into rank 0
+            packed = np.empty(per_array * a4.shape[0])
+            tr.pack_columns(a4, box, cols, packed)
+            summed = np.zeros_like(packed) if total is not None else None
+            comm.reduce_add(packed, summed)
+            if total is not None:
+                tr.unpack_add_columns(d4, box, cols, summed)
         self.box = empty_box()
-        self.col_z = empty_cols(self.col_z.shape[1])
+        clear_cols(self.col_z)
 
     def tallies(self):
         return [t for t in (self.dose, self.water, self.sec) if t is not None]
@@ -282,7 +284,7 @@ class Accumulators:
             a[...] = 0
         self.set_counts(np.zeros_like(self.counts()))
         self.box = empty_box()
-        self.col_z = empty_cols(self.col_z.shape[1])
+        clear_cols(self.col_z)
 
 
 def mean_relative_uncertainty(tally, level=0.5):
@@ -440,7 +442,7 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
         LetTally((1, 1, 1)).add_batch(np.zeros((tr.N_LET, 1, 1, 1)))
     one4, no_cols = np.zeros((1, 1, 1, 1)), empty_cols(1)
     tr.move_columns(one4, one4, empty_box(), no_cols)
-    tr.pack_columns(one4, empty_box(), no_cols, np.zeros(0), False)
+    tr.pack_columns(one4, empty_box(), no_cols, np.zeros(0))
     tr.unpack_add_columns(one4, empty_box(), no_cols, np.zeros(0))
     import signal
 

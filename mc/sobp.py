@@ -12,6 +12,8 @@ Carlo dose of the plan is flat to within a few per cent (straggling and nuclear 
 the MC differ slightly from Bortfeld's), which is what an LET/RBE study along an SOBP needs.
 """
 
+from functools import lru_cache
+
 import numpy as np
 from scipy.optimize import nnls
 
@@ -19,9 +21,11 @@ from physics import bragg
 from physics.tables import build_tables
 
 
+@lru_cache(maxsize=32)
 def sobp_layers(proximal_mm, distal_mm, spacing_mm, energy_spread_percent):
     """Energies [MeV], energy sigmas [MeV] and relative weights (sum 1) of the layers of an
-    SOBP covering depths ``proximal_mm``..``distal_mm`` of water."""
+    SOBP covering depths ``proximal_mm``..``distal_mm`` of water (read-only arrays, cached: the
+    fit runs once per plan, however often the spots are resolved)."""
     if not (0 < proximal_mm < distal_mm):
         raise ValueError(f"need 0 < proximal_mm < distal_mm, got {proximal_mm}, {distal_mm}")
     tab = build_tables(["water"])
@@ -40,7 +44,10 @@ def sobp_layers(proximal_mm, distal_mm, spacing_mm, energy_spread_percent):
     w, _ = nnls(A / scale, np.ones(z.size))
     if w.sum() <= 0:  # pragma: no cover  (nnls of a positive system)
         raise ValueError("SOBP weight fit failed")
-    return energy, esig, w / w.sum()
+    out = (energy, esig, w / w.sum())
+    for a in out:
+        a.setflags(write=False)
+    return out
 
 
 def plateau_flatness(z_mm, dose, proximal_mm, distal_mm, margin_mm=2.0):

@@ -78,8 +78,7 @@ def empty_cols(n):
     """Per-column layer ranges (int32 (2, n): lowest and highest iz of each of the n columns
     along z, flat index ix ny + iy) holding nothing."""
     out = np.empty((2, n), np.int32)
-    out[0] = 2**30
-    out[1] = -1
+    clear_cols(out)
     return out
 
 
@@ -88,6 +87,22 @@ def full_cols(shape):
     out = np.zeros((2, shape[0] * shape[1]), np.int32)
     out[1] = shape[2] - 1
     return out
+
+
+def clear_cols(cols):
+    """Empty the layer ranges ``cols`` in place."""
+    cols[0] = 2**30
+    cols[1] = -1
+
+
+def cols_size(box, cols, ny):
+    """Number of voxels in the layer ranges ``cols`` of the columns of ``box`` (grid of ``ny``
+    columns along y): the size of :func:`mc.transport.pack_columns`'s output per array."""
+    ix, iy = np.meshgrid(np.arange(box[0], box[3] + 1), np.arange(box[1], box[4] + 1), indexing="ij")
+    c = (ix * ny + iy).ravel()
+    lo = np.maximum(cols[0, c], box[2])
+    hi = np.minimum(cols[1, c], box[5])
+    return int(np.maximum(hi - lo + 1, 0).sum())
 
 
 def widen_cols(cols, other):
@@ -149,7 +164,7 @@ class BatchBuffers:
         widen_box(other.bbox, self.bbox)
         self.bbox[:] = empty_box()
         widen_cols(other.col_z, self.col_z)
-        self.col_z[:] = empty_cols(self.col_z.shape[1])
+        clear_cols(self.col_z)
         return moved
 
     def take_touched(self):

@@ -607,7 +607,7 @@ def transport_batch(
     upper2 = lower[2] + nz * spacing[2]
     n_spots = spot_cdf.shape[0]
     n_steps = 0.0
-    n_pieces = 0.0
+    n_segments = 0.0
     # deposits lie on straight legs (step start to hinge, hinge to step end): the box of the
     # legs' end voxels holds every voxel they cross
     box = (bbox[0], bbox[1], bbox[2], bbox[3], bbox[4], bbox[5])
@@ -816,7 +816,7 @@ def transport_batch(
                         f_h = range_to_index(scat_int_tab, row, sg0 - dsg, _index_guess(scat_int_tab, row, fT, dsg))
                         if f_h < f_stop:
                             f_h = f_stop
-                scat = 0.0  # sum of rho l / X_S over the walked pieces before the hinge
+                scat = 0.0  # sum of rho l / X_S over the segments walked before the hinge
 
                 # ---- walk the step through the voxels -----------------------------------
                 # Each voxel segment's mean energy loss comes from the range table of the
@@ -850,10 +850,10 @@ def transport_batch(
                     rho = density[ix, iy, iz]
                     row = sp * n_mat + m
                     if row != row_c:
-                        if row_c >= 0:
-                            f_cur = _frac_index(range_tab, row_c, i_cur, R_cur)
-                            if maj > 0.0:
-                                n_mfp = a_int * maj
+                        # into another material: carry the energy index and the free path over
+                        f_cur = _frac_index(range_tab, row_c, i_cur, R_cur)
+                        if maj > 0.0:
+                            n_mfp = a_int * maj
                         row_c = row
                         R_cur = _lin(range_tab, row, f_cur)
                         i_cur = min(int(f_cur), n_grid - 2)
@@ -937,7 +937,7 @@ def transport_batch(
                                            s_t * wr * _KEV_PER_UM)
                         if do_touch:
                             nt = _mark(touched_mark, touched, nt, (ix * ny + iy) * nz + iz)
-                    n_pieces += 1.0
+                    n_segments += 1.0
                     t_leg += ell
                     R_cur = R_next
                     i_cur = i_next
@@ -1171,7 +1171,7 @@ def transport_batch(
     counters[COUNTER_DEP_SEC_OTHER] += dep[2]
     counters[COUNTER_DEP_LOCAL] += dep[3]
     counters[COUNTER_STEPS] += n_steps
-    counters[COUNTER_SEGMENTS] += n_pieces
+    counters[COUNTER_SEGMENTS] += n_segments
 
 
 @njit(cache=True, error_model="numpy")
@@ -1208,24 +1208,20 @@ def move_columns(s4, d4, box, col_z):
 
 
 @njit(cache=True, error_model="numpy")
-def pack_columns(s4, box, col_z, out, zero):
-    """Copy the column ranges of ``box`` of ``s4`` (shape (k,) + grid, see
-    :func:`move_columns`) into the flat array ``out`` in a fixed order, zeroing them in ``s4``
-    if ``zero``; returns the number of values written (with ``out`` of size 0: only counts)."""
+def pack_columns(s4, box, col_z, out):
+    """Move the column ranges of ``box`` of ``s4`` (shape (k,) + grid, see
+    :func:`move_columns`) into the flat array ``out`` (of :func:`mc.tally.cols_size` values
+    per array k) in a fixed order, zeroing them in ``s4``."""
     ny = s4.shape[2]
     n = 0
-    count_only = out.shape[0] == 0
     for c in range(s4.shape[0]):
         for i in range(box[0], box[3] + 1):
             for j in range(box[1], box[4] + 1):
                 q = i * ny + j
                 for k in range(max(col_z[0, q], box[2]), min(col_z[1, q], box[5]) + 1):
-                    if not count_only:
-                        out[n] = s4[c, i, j, k]
-                        if zero:
-                            s4[c, i, j, k] = 0.0
+                    out[n] = s4[c, i, j, k]
+                    s4[c, i, j, k] = 0.0
                     n += 1
-    return n
 
 
 @njit(cache=True, error_model="numpy")

@@ -29,39 +29,8 @@ _KEV_PER_UM = 0.1  # 1 MeV cm^2/g in water = 1 MeV/cm = 0.1 keV/um
 def primary_let(z_cm, R0_cm, sigma_cm, material="water"):
     """(LETd, LETt) [keV/um] of primary protons at depths ``z_cm`` for a beam of CSDA range
     ``R0_cm`` with Gaussian range straggling ``sigma_cm`` (module docstring)."""
-    tab = build_tables([material])
-    E = tab.energy
-    S = tab.stopping[0] * _KEV_PER_UM  # keV/um at rho = 1
-    r = tab.range_gcm2[0]
-    dE = np.gradient(E)
-    z = np.atleast_1d(np.asarray(z_cm, float))
-    let_d = np.empty_like(z)
-    let_t = np.empty_like(z)
-    for i, zi in enumerate(z):
-        phi = np.exp(-0.5 * ((r + zi - R0_cm) / sigma_cm) ** 2) * dE
-        let_d[i] = np.sum(phi * S) / np.sum(phi)
-        let_t[i] = np.sum(phi) / np.sum(phi / S)
+    _, let_d, let_t = primary_depth_curves(z_cm, R0_cm, sigma_cm, material)
     return let_d, let_t
-
-
-def primary_let_voxel(z0_cm, z1_cm, R0_cm, sigma_cm, n=16):
-    """Dose-averaged and track-averaged primary LET [keV/um] over the depth interval
-    [z0, z1] (a voxel), averaged with the dose (LETd) and the fluence (LETt) in it."""
-    z = np.linspace(z0_cm, z1_cm, n + 1)
-    z = 0.5 * (z[1:] + z[:-1])
-    tab = build_tables(["water"])
-    E = tab.energy
-    S = tab.stopping[0] * _KEV_PER_UM
-    r = tab.range_gcm2[0]
-    dE = np.gradient(E)
-    num_d = den_d = num_t = den_t = 0.0
-    for zi in z:
-        phi = np.exp(-0.5 * ((r + zi - R0_cm) / sigma_cm) ** 2) * dE
-        num_d += np.sum(phi * S)  # int phi S^2 dr
-        den_d += np.sum(phi)  # int phi S dr (dose)
-        num_t += np.sum(phi)  # int phi S dr
-        den_t += np.sum(phi / S)  # int phi dr (fluence)
-    return num_d / den_d, num_t / den_t
 
 
 def primary_depth_curves(z_cm, R0_cm, sigma_cm, material="water"):

@@ -170,3 +170,12 @@ def test_unwritable_output_path_rejected_before_transport(tmp_path, capsys):
     cfg.write_text(GOOD)
     assert main([str(cfg), "--quiet", "--set", f"output.path={blocker}/sub/dose.h5"]) == 2
     assert "output.path" in capsys.readouterr().err
+
+
+def test_sobp_plan_sizes_are_bounded_with_the_field_named():
+    base = "geometry: {type: box, material: water, size_mm: [40, 40, 200]}\n"
+    with pytest.raises(ConfigError, match="layer_spacing_mm"):
+        load_config_text(base + "beam: {sobp: {proximal_mm: 100, distal_mm: 150, layer_spacing_mm: 0.0001}}")
+    with pytest.raises(ConfigError, match="spot_spacing_mm"):
+        load_config_text(base + "beam: {sobp: {proximal_mm: 100, distal_mm: 150, field_size_mm: [1e6, 1e6], "
+                                "spot_spacing_mm: 0.01}}")

@@ -313,3 +313,12 @@ def test_flash_curves_cli(tmp_path, capsys):
     assert (out / "flash_curves.png").stat().st_size > 20000
     assert main(["examples/flash_curves.yaml", "--set", "tissues=[lungish]"]) == 2
     assert "tissues" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("accelerator", ["synchrocyclotron", "linac"])
+def test_a_spot_without_protons_takes_no_pulse(accelerator):
+    # a zero-weight spot (e.g. an SOBP layer the weight fit left empty) gets no time and no pulse
+    xy = np.array([[0.0, 0.0], [5.0, 0.0], [10.0, 0.0]])
+    d = deliver(xy, np.full(3, 150.0), np.array([1e8, 0.0, 1e8]), DeliveryParams(accelerator=accelerator))
+    assert d.seg_ptr[2] == d.seg_ptr[1]  # spot 1: no segments
+    assert d.seg_ptr[3] - d.seg_ptr[2] >= 1 and d.seg_ptr[1] >= 1
