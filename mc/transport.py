@@ -580,6 +580,12 @@ def transport_batch(
     st = np.empty(4, np.uint64)
     st[:] = rng_state
     nx, ny, nz = mat_id.shape
+    # flat views of the voxel arrays read and written per voxel segment (all C-contiguous):
+    # the walk keeps the flat index vi = (ix ny + iy) nz + iz up to date by strides
+    mat_flat = mat_id.reshape(mat_id.size)
+    rho_flat = density.reshape(density.size)
+    edep_flat = edep.reshape(edep.size)  # (a placeholder when no history is run)
+    nyz = ny * nz
     n_mat = inv_xs.shape[0]
     n_chan = chan_kind.shape[1]
     t_cut = params[PAR_T_CUT]
@@ -728,8 +734,9 @@ def transport_batch(
                     for kz in range(iz_max + 1, min(iz + 1, n_fluence)):
                         fluence_z[kz] += 1.0
                     iz_max = iz
-                m = mat_id[ix, iy, iz]
-                rho = density[ix, iy, iz]
+                vi = ix * nyz + iy * nz + iz
+                m = mat_flat[vi]
+                rho = rho_flat[vi]
                 row = sp * n_mat + m
                 cz0 = iz  # first layer of the current run of voxels in this z-column
                 box = _widen(box, ix, iy, iz)
@@ -835,8 +842,6 @@ def transport_batch(
                 E_h = _lin(energy_tab, 0, f_h) if hinge else 0.0
                 # the start voxel's material, known from the plan
                 row_c = row0
-                rho_c = rho
-                inv_rho = 1.0 / rho
                 R_cur = R0
                 R_s = _lin(range_tab, row0, f_stop)
                 R_h = _lin(range_tab, row0, f_h) if hinge else 0.0
@@ -846,8 +851,8 @@ def transport_batch(
                 why = 0
                 escaped = -1
                 while True:
-                    m = mat_id[ix, iy, iz]
-                    rho = density[ix, iy, iz]
+                    m = mat_flat[vi]
+                    rho = rho_flat[vi]
                     row = sp * n_mat + m
                     if row != row_c:
                         # into another material: carry the energy index and the free path over
@@ -862,9 +867,6 @@ def transport_batch(
                         maj = _lin(sigma_tab, row, fT)
                         a_int = n_mfp / maj if maj > 0.0 else 1e300
                         xs_c = inv_xs[m]
-                    if rho != rho_c:
-                        rho_c = rho
-                        inv_rho = 1.0 / rho
                     ell = min(tmx, tmy, tmz) - t_leg
                     if ell < 0.0:
                         ell = 0.0
@@ -881,8 +883,8 @@ def transport_batch(
                         why_a = 2
                     if a_min < 0.0:
                         a_min = 0.0
-                    if a_min * inv_rho <= ell:
-                        ell = a_min * inv_rho
+                    if a_min <= rho * ell:
+                        ell = a_min / rho
                         why = why_a
                     if why == 1:
                         R_next = R_s
@@ -894,7 +896,9 @@ def transport_batch(
                         i_next = min(int(f_h), n_grid - 2)
                     else:
                         R_next = R_cur - rho * ell
-                        i_next = i_cur
+                        # one interval down without a branch (the common case in mm voxels),
+                        # then walk on if the segment spans more intervals
+                        i_next = max(i_cur - int(range_tab[row, i_cur] > R_next), 0)
                         while i_next > 0 and range_tab[row, i_next] > R_next:
                             i_next -= 1
                         E_next = energy_tab[0, i_next] + (R_next - range_tab[row, i_next]) * slope_tab[row, i_next]
@@ -916,7 +920,7 @@ def transport_batch(
                         d = T
                     if d > 0.0:
                         T -= d
-                        edep[ix, iy, iz] += d
+                        edep_flat[vi] += d
                         dep_p += d
                         if do_sec and cls != 0:
                             edep_sec[ix, iy, iz] += d
@@ -931,12 +935,12 @@ def transport_batch(
                                 # segment [MeV cm^2/g]: dose-weighted int S dE / dE and
                                 # length-weighted dE / (rho dl)
                                 s_d = (_lin(s_int_tab, row, fa) - _lin(s_int_tab, row, fb)) / dEm
-                                s_t = dEm * inv_rho / ell
+                                s_t = dEm / (rho * ell)
                                 _let_score(let_acc, cls == 0, ix, iy, iz, d, ell, s_d * rho * _KEV_PER_UM,
                                            s_d * wr * _KEV_PER_UM, s_t * rho * _KEV_PER_UM,
                                            s_t * wr * _KEV_PER_UM)
                         if do_touch:
-                            nt = _mark(touched_mark, touched, nt, (ix * ny + iy) * nz + iz)
+                            nt = _mark(touched_mark, touched, nt, vi)
                     n_segments += 1.0
                     t_leg += ell
                     R_cur = R_next
@@ -948,6 +952,7 @@ def transport_batch(
                             _col_run(col_z, ix * ny + iy, cz0, iz)
                             cz0 = iz
                             ix += stx
+                            vi += stx * nyz
                             tmx += tdx
                             if ix < 0 or ix >= nx:
                                 escaped = 0 if stx < 0 else 1
@@ -955,11 +960,13 @@ def transport_batch(
                             _col_run(col_z, ix * ny + iy, cz0, iz)
                             cz0 = iz
                             iy += sty
+                            vi += sty * nz
                             tmy += tdy
                             if iy < 0 or iy >= ny:
                                 escaped = 2 if sty < 0 else 3
                         else:
                             iz += stz
+                            vi += stz
                             tmz += tdz
                             if iz < 0 or iz >= nz:
                                 escaped = 4 if stz < 0 else 5
