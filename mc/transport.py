@@ -26,20 +26,31 @@ of material m, density rho:
    inverse of the piecewise-linear R(ln T) table (``physics.tables``). Heterogeneous voxels
    (CT) therefore need no step end at every boundary, and the mean energy loss telescopes, so
    energy is conserved exactly.
-3. Straggling (``physics.straggling``): relativistic Bohr variance of the planned step at its
-   mid-step energy; Gaussian when the mean loss exceeds 5 sigma, otherwise a gamma law with the
+3. Straggling (``physics.straggling``): the energy at the step's end, T_b, gets the variance
+   (S(T_b)/rho)^2 (Omega_R(T_a) - Omega_R(T_b)), Omega_R the range-straggling integral of the
+   relativistic Bohr variance (``physics.tables``): the first-order propagation of Bohr
+   straggling through a thick absorber (Tschalaer 1968; ICRU Report 49). Because a step's end
+   is fixed in residual range, the energy deviations of earlier steps carry over as range
+   deviations, and the range straggling of a track (the distal fall-off) does not depend on the
+   step length. Gaussian when the mean loss exceeds 5 sigma, otherwise a gamma law with the
    same mean and variance (thin steps). The sampled/mean ratio scales every segment's deposit
-   of the step. (In a step that crosses materials the variance uses the starting material's
-   <Z/A>.)
-4. Multiple Coulomb scattering: Gaussian projected angles with variance T_dM rho s / X_S per
-   plane, T_dM the differential Moliere scattering power of Gottschalk (2010, Med. Phys. 37:352)
-   at the mid-step pv and the particle's initial p1v1, summed over the segments (X_S of each
-   segment's material). The deflection is applied at a random hinge (Fippel & Soukup 2004):
-   the path goes straight to the hinge, turns there and goes straight on. The hinge is placed
-   uniformly in int dR/(pv)^2 over the step, i.e. where a uniform fraction of the step's
-   scattering has happened, which gives the correct lateral-displacement variance at the step's
-   end when the scattering power grows along the step (uniform in path length when it is
-   constant). The part of the step after the hinge is estimated in the hinge voxel's material.
+   of the step. (In a step that crosses materials the variance is that of the starting
+   material.) The last step of a track (to the cut-off) is not straggled: it ends at a fixed
+   point, its range straggling is below 0.05 mm, and the thick-absorber variance, which assumes
+   the particle goes on, would only move energy between its path and its end point.
+4. Multiple Coulomb scattering: Gaussian projected angles with variance
+   theta^2 = z^2 E_s^2 f_dM int dR/(pv)^2 / X_S per plane, T_dM = f_dM (E_s/pv)^2 / X_S the
+   differential Moliere scattering power of Gottschalk (2010, Med. Phys. 37:352) with f_dM at
+   the mid-step pv and the particle's initial p1v1, the integral of 1/(pv)^2 exact (table) and
+   X_S that of each segment's material. The deflection is applied at a random hinge (Fippel &
+   Soukup 2004): the path goes straight to the hinge, turns there and goes straight on. The
+   hinge density along the step is proportional to T_dM, i.e. the hinge lies where a uniform
+   fraction of the step's scattering has happened; this gives the lateral-displacement
+   variance int T(s')(z - s')^2 ds' at every depth z in the step (for constant T, uniform in
+   path length). It matters in the first centimetres of a track, where f_dM rises from zero:
+   placing the hinge by 1/(pv)^2 alone widened the lateral spread there by 3-6 % with steps of
+   20-30 % of the range. The part of the step after the hinge is estimated in the hinge
+   voxel's material.
 5. Deposits: each segment's energy goes to its voxel; below ``T_cut`` the remaining kinetic
    energy is deposited where the particle ends (its residual range is far below a voxel).
 6. Discrete nuclear interactions (:mod:`physics.nuclear`) happen at the end of a step whose
@@ -137,6 +148,10 @@ STACK_MAX = 256  # particle stack depth (a full stack deposits further products 
 MAX_PRODUCTS = 64  # transported products of one non-elastic reaction (more: deposited locally)
 
 _E_S2 = 15.0 * 15.0  # Gottschalk (2010) E_s^2 [MeV^2]
+# Hinge candidates tried per step before the last one is kept. The acceptance probability
+# f_dM(hinge)/A is 0.7-0.93 once a particle has lost 1 % of its initial energy and above 0.27
+# after 0.1 % (from 3 to 300 MeV), so the cap is reached with negligible probability.
+_MAX_HINGE_TRIES = 64
 _PUSH = 1.0e-9  # cm: pushes a particle across the boundary it steps to
 _INV_LN10 = 1.0 / math.log(10.0)
 _TWO_PI = 2.0 * math.pi
@@ -503,6 +518,17 @@ def _deflect(st, u, v, w, th0sq):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _f_dm(p1v1_inv2, inv_pv2, lg_pv):
+    """Gottschalk's (2010) f_dM (see :mod:`physics.scattering`) from 1/(p1v1)^2 and 1/(pv)^2
+    [MeV^-2] and lg(pv/MeV); may be negative (no scattering) where pv is close to p1v1."""
+    r2 = 1.0 - p1v1_inv2 / inv_pv2
+    if r2 < 1e-300:
+        r2 = 1e-300
+    lg1 = math.log(r2) * _INV_LN10
+    return 0.5244 + 0.1975 * lg1 + 0.2320 * lg_pv - 0.0098 * lg_pv * lg1
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _lin3(tab, row, k, f):
     """Linear interpolation of tab[row, k] at fractional index f (clamped)."""
     n = tab.shape[2]
@@ -536,8 +562,8 @@ def transport_batch(
     spot_cdf, spot_energy, spot_energy_sigma, spot_pos, spot_dir, spot_ax1, spot_ax2,
     spot_sigma, spot_div, spot_species,
     mat_id, density, lower, spacing,
-    lnT0, inv_dlnT, energy_tab, range_tab, water_ratio, sigma_tab, lg_pv_tab, inv_pv2_tab, bohr_tab,
-    inv_xs, z_over_a, sp_charge, sp_mass,
+    lnT0, inv_dlnT, energy_tab, range_tab, water_ratio, sigma_tab, lg_pv_tab, inv_pv2_tab, rstrag_tab,
+    inv_xs, inv_dr_tab, sp_charge, sp_mass,
     chan_xs, chan_kind, nuc_par, stop_tab, s_int_tab, slope_tab, scat_int_tab,
     params,
     edep, edep_water, edep_sec, fluence_z, let_acc, counters,
@@ -783,10 +809,12 @@ def transport_batch(
                 if E_stop > T:
                     E_stop = T
                 dE_plan = T - E_stop
-                # energy-loss straggling of the planned step: one factor scales every deposit
+                # energy-loss straggling of the planned step (not of the last one, see the
+                # module docstring): one factor scales every deposit
                 c_str = 1.0
-                if do_strag and dE_plan > 0.0:
-                    var = _lin(bohr_tab, sp, 0.5 * (fT + f_stop)) * z_over_a[m] * dR
+                if do_strag and dE_plan > 0.0 and not final:
+                    s_end = _lin(stop_tab, row, f_stop)
+                    var = s_end * s_end * (_lin(rstrag_tab, row, fT) - _lin(rstrag_tab, row, f_stop))
                     if has_spare:
                         gs = spare
                         has_spare = False
@@ -797,32 +825,47 @@ def transport_batch(
                     if dEs > T:
                         dEs = T
                     c_str = dEs / dE_plan
-                # multiple scattering: scattering power at the mid-step pv, random hinge
+                # multiple scattering: projected-angle variance of the step
+                # theta^2 = z^2 E_s^2 f_dM int dR/(pv)^2 / X_S, with f_dM at the mid-step pv and
+                # the exact integral of 1/(pv)^2 (``scat_int_tab``); random hinge
                 hinge = False
                 k_mcs = 0.0
                 f_h = fT
-                if do_mcs and dE_plan > 0.0:
+                R_s = _lin(range_tab, row0, f_stop)
+                if do_mcs and dE_plan > 0.0 and R0 > R_s:
                     f_mid = 0.5 * (fT + f_stop)
-                    inv_pv2 = _lin(inv_pv2_tab, sp, f_mid)
-                    lgp = _lin(lg_pv_tab, sp, f_mid)
-                    r2 = 1.0 - p1v1_inv2 / inv_pv2
-                    if r2 < 1e-300:
-                        r2 = 1e-300
-                    lg1 = math.log(r2) * _INV_LN10
-                    fdm = 0.5244 + 0.1975 * lg1 + 0.2320 * lgp - 0.0098 * lgp * lg1
+                    fdm = _f_dm(p1v1_inv2, _lin(inv_pv2_tab, sp, f_mid), _lin(lg_pv_tab, sp, f_mid))
                     if fdm > 0.0:
-                        k_mcs = fdm * z2 * _E_S2 * inv_pv2
-                        hinge = True
-                        # hinge where a uniform fraction of the step's scattering has happened:
-                        # uniform in int dR/(pv)^2 (for constant scattering power, uniform in
-                        # path length as in Fippel & Soukup 2004), so that the displacement
-                        # variance at the step's end, int T(s')(s - s')^2 ds', is right when the
-                        # scattering power grows along the step
                         sg0 = _lin(scat_int_tab, row, fT)
-                        dsg = _uniform(st) * (sg0 - _lin(scat_int_tab, row, f_stop))
-                        f_h = range_to_index(scat_int_tab, row, sg0 - dsg, _index_guess(scat_int_tab, row, fT, dsg))
-                        if f_h < f_stop:
-                            f_h = f_stop
+                        dsg_step = sg0 - _lin(scat_int_tab, row, f_stop)
+                        # per unit of rho l / X_S walked (the segments' sum ``scat``)
+                        k_mcs = fdm * z2 * _E_S2 * dsg_step / (R0 - R_s)
+                        hinge = True
+                        # hinge where a uniform fraction of the step's scattering has happened,
+                        # i.e. with density proportional to the scattering power T_dM(s) along
+                        # the step (for constant T_dM, uniform in path length as in Fippel &
+                        # Soukup 2004), so that the lateral-displacement variance
+                        # int T(s')(s - s')^2 ds' is right at every depth inside the step:
+                        # candidates uniform in int dR/(pv)^2, accepted with probability
+                        # f_dM(hinge)/A, where A = 0.5244 + 0.2320 lg(pv_start) bounds f_dM over
+                        # the step (its lg(1 - (pv/p1v1)^2) terms are <= 0, pv falls)
+                        a_max = 0.5244 + 0.2320 * _lin(lg_pv_tab, sp, fT)
+                        for _try in range(_MAX_HINGE_TRIES):
+                            dsg = _uniform(st) * dsg_step
+                            f_h = range_to_index(scat_int_tab, row, sg0 - dsg,
+                                                 _index_guess(scat_int_tab, row, fT, dsg))
+                            if f_h < f_stop:
+                                f_h = f_stop
+                            inv_h = _lin(inv_pv2_tab, sp, f_h)
+                            lgp_h = _lin(lg_pv_tab, sp, f_h)
+                            ua = _uniform(st) * a_max
+                            # squeeze without the logarithm: ln x >= 1 - 1/x
+                            r2 = 1.0 - p1v1_inv2 / inv_h
+                            if r2 > 0.0 and ua <= (0.5244 + 0.2320 * lgp_h + (0.1975 - 0.0098 * lgp_h)
+                                                   * (1.0 - 1.0 / r2) * _INV_LN10):
+                                break
+                            if ua <= _f_dm(p1v1_inv2, inv_h, lgp_h):
+                                break
                 scat = 0.0  # sum of rho l / X_S over the segments walked before the hinge
 
                 # ---- walk the step through the voxels -----------------------------------
@@ -843,7 +886,6 @@ def transport_batch(
                 # the start voxel's material, known from the plan
                 row_c = row0
                 R_cur = R0
-                R_s = _lin(range_tab, row0, f_stop)
                 R_h = _lin(range_tab, row0, f_h) if hinge else 0.0
                 maj = maj0
                 a_int = n_mfp / maj0 if maj0 > 0.0 else 1e300
@@ -896,11 +938,18 @@ def transport_batch(
                         i_next = min(int(f_h), n_grid - 2)
                     else:
                         R_next = R_cur - rho * ell
-                        # one interval down without a branch (the common case in mm voxels),
-                        # then walk on if the segment spans more intervals
-                        i_next = max(i_cur - int(range_tab[row, i_cur] > R_next), 0)
+                        # interval of R_next: a guess from the length of the current interval
+                        # (the intervals shorten towards low energy, so the guess is at or
+                        # above the answer, mostly exact), then a walk down to it
+                        i_next = i_cur + int(math.floor((R_next - range_tab[row, i_cur]) * inv_dr_tab[row, i_cur]))
+                        if i_next > i_cur:
+                            i_next = i_cur
+                        elif i_next < 0:
+                            i_next = 0
                         while i_next > 0 and range_tab[row, i_next] > R_next:
                             i_next -= 1
+                        while i_next < i_cur and range_tab[row, i_next + 1] <= R_next:
+                            i_next += 1
                         E_next = energy_tab[0, i_next] + (R_next - range_tab[row, i_next]) * slope_tab[row, i_next]
                         if E_next < E_stop:
                             E_next = E_stop

@@ -109,3 +109,18 @@ def generalized_highland_sigma_x(depth_g, T0, range_table_T, range_table_R, X0, 
     a2 = np.trapezoid(integrand, zp)
     log_factor = (14.1 * z * (1.0 + np.log10(depth_g / X0) / 9.0)) ** 2
     return np.sqrt(log_factor * a2)
+
+
+def fermi_eyges_dm_sigma_x(depth_g, T0, range_table_T, range_table_R, X_S, mass_MeV, z=1, n=20000):
+    """Projected rms lateral displacement [g/cm^2] of an initially parallel, point-like beam at
+    areal depth ``depth_g`` [g/cm^2] in a homogeneous medium: the Fermi-Eyges moment
+    A2 = int_0^z (z - z')^2 T_dM(z') dz' with Gottschalk's (2010) differential Moliere
+    scattering power (:func:`scattering_power_dM`), the energy at each depth from the CSDA
+    range table (path length = depth, no energy straggling). This is the continuous-scattering
+    limit the transport kernel's random-hinge steps approach for any step length."""
+    zp = np.linspace(0.0, depth_g, n + 1)
+    R0 = np.interp(T0, range_table_T, range_table_R)
+    T = np.interp(R0 - zp, range_table_R, range_table_T)
+    pv = pv_MeV(T, mass_MeV)
+    power = scattering_power_dM(pv, pv_MeV(T0, mass_MeV), X_S, z)
+    return np.sqrt(np.trapezoid(power * (depth_g - zp) ** 2, zp))

@@ -14,10 +14,22 @@ indexed by ``species * n_materials + material``.
                    table T(R) on interval i (the table is piecewise linear in ln T for both T
                    and R, hence T(R) is linear on each interval); the kernel's energy at a
                    residual range. The last column repeats the one before.
+* ``inv_drange``   1/(R_{i+1} - R_i) [cm^2/g]: the kernel's interval guess for a residual
+                   range (one product instead of a search). The last column repeats the one
+                   before.
 * ``scattering_integral`` int_{T_min}^T dT'/((pv)^2 S/rho) [g cm^-2 MeV^-2]: the path
                    integral int dR/(pv)^2 of the 1/(pv)^2 factor of the scattering power over
                    the residual range (trapezoidal in ln T), used to place the random hinge of a
                    multi-voxel step where the scattering happens (:mod:`mc.transport`).
+* ``range_straggling`` Omega_R(T) = int_{T_min}^T k_B(T') <Z/A> / (S/rho)^3 dT' [g^2/cm^4]
+                   (trapezoidal in ln T, 0 at T_min), with k_B <Z/A> the Bohr energy-loss
+                   variance per unit areal density (:mod:`physics.straggling`): the range
+                   variance that Bohr straggling builds up while the particle slows down from
+                   T to T_min, int (d sigma_E^2/dR) / (S/rho)^2 dR (first-order propagation of
+                   the energy variance through a thick absorber: Tschalaer 1968, Nucl. Instrum.
+                   Methods 61:141; ICRU Report 49, 1993; Bortfeld 1997, Med. Phys. 24:2024,
+                   eq. 17). A step from T_a to T_b adds (S(T_b)/rho)^2 (Omega_R(T_a) -
+                   Omega_R(T_b)) to the energy variance at its end (:mod:`mc.transport`).
 * ``stopping_integral`` int_0^T (S/rho) dT' [MeV^2 cm^2/g] (trapezoidal in T, with
                    (2/3) T_min S(T_min) below T_min for velocity-proportional stopping): the
                    dose-weighted stopping power of a particle stopping from T is this / T.
@@ -65,6 +77,8 @@ class PhysicsTables:
     stopping_integral: np.ndarray
     range_gcm2: np.ndarray
     energy_slope: np.ndarray
+    inv_drange: np.ndarray
+    range_straggling: np.ndarray
     scattering_integral: np.ndarray
     water_ratio: np.ndarray
     sigma_nuclear: np.ndarray
@@ -144,6 +158,17 @@ def _build(material_key):
     slope = np.empty_like(rng)
     slope[:, :-1] = np.diff(energy)[None, :] / np.diff(rng, axis=1)
     slope[:, -1] = slope[:, -2]
+    inv_drange = np.empty_like(rng)
+    inv_drange[:, :-1] = 1.0 / np.diff(rng, axis=1)
+    inv_drange[:, -1] = inv_drange[:, -2]
+    bohr = np.array([bohr_variance(energy, sp.mass_MeV, 1.0, 1.0, sp.charge) for sp in SPECIES])
+    r_strag = np.empty_like(rng)
+    for si in range(len(SPECIES)):
+        for mi, m in enumerate(materials):
+            k = si * n_m + mi
+            g = bohr[si] * m.z_over_a * energy / stopping[k] ** 3  # d/dlnT of Omega_R
+            r_strag[k, 0] = 0.0
+            r_strag[k, 1:] = np.cumsum(0.5 * (g[1:] + g[:-1]) * dlnT)
     chans = build_channels(materials, energy)
     chan_xs = np.zeros((n_rows,) + chans.xs.shape[1:])
     chan_xs[:n_m] = chans.xs  # species 0 (protons)
@@ -158,6 +183,8 @@ def _build(material_key):
         stopping_integral=s_int,
         range_gcm2=rng,
         energy_slope=slope,
+        inv_drange=inv_drange,
+        range_straggling=r_strag,
         scattering_integral=scat_int,
         water_ratio=ratio,
         sigma_nuclear=chan_xs.sum(axis=1),
@@ -166,11 +193,11 @@ def _build(material_key):
         chan_labels=chans.labels,
         lg_pv=np.log10(pv),
         inv_pv2=1.0 / pv**2,
-        bohr=np.array([bohr_variance(energy, sp.mass_MeV, 1.0, 1.0, sp.charge) for sp in SPECIES]),
+        bohr=bohr,
         inv_scattering_length=np.array([1.0 / scattering_length(m) for m in materials]),
         z_over_a=np.array([m.z_over_a for m in materials]),
     )
-    for arr in (energy, stopping, s_int, rng, slope, scat_int, ratio, tables.sigma_nuclear, chan_xs, chans.kind, tables.lg_pv, tables.inv_pv2,
+    for arr in (energy, stopping, s_int, rng, slope, inv_drange, r_strag, scat_int, ratio, tables.sigma_nuclear, chan_xs, chans.kind, tables.lg_pv, tables.inv_pv2,
                 tables.bohr):
         arr.setflags(write=False)
     return tables
