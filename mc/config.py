@@ -277,7 +277,7 @@ class PhysicsConfig(_Strict):
     """Transport settings (defaults are the validated ones)."""
 
     cutoff_MeV: float = Field(default=0.5, gt=0, le=10.0)
-    max_range_fraction: float = Field(default=0.2, gt=0, le=1.0)
+    max_range_fraction: float = Field(default=0.3, gt=0, le=1.0)
     final_range_mm: float = Field(default=1.0, gt=0, le=100.0)
     voxel_steps: bool = False
     straggling: bool = True
