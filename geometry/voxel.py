@@ -12,9 +12,17 @@ from dataclasses import dataclass
 import numpy as np
 
 
+#: Materials one grid can hold (``material_id`` is stored as uint8).
+MAX_MATERIALS = 256
+
+
 @dataclass
 class VoxelGrid:
-    """A voxelised phantom or patient (see module docstring for conventions and units)."""
+    """A voxelised phantom or patient (see module docstring for conventions and units).
+
+    Stored compactly for transport (the kernel reads both per voxel it crosses): ``material_id``
+    as uint8, ``density`` as float32 (7 significant digits, far finer than any CT density
+    calibration). Inputs of other types are converted; material indices are checked before."""
 
     material_id: np.ndarray
     density: np.ndarray
@@ -23,12 +31,22 @@ class VoxelGrid:
     origin_cm: np.ndarray
 
     def __post_init__(self):
-        self.material_id = np.ascontiguousarray(self.material_id, dtype=np.int32)
-        self.density = np.ascontiguousarray(self.density, dtype=np.float64)
+        self.materials = tuple(self.materials)
+        if len(self.materials) > MAX_MATERIALS:
+            raise ValueError(f"geometry: {len(self.materials)} materials in one grid; at most {MAX_MATERIALS} "
+                             "are supported (material_id is stored as uint8): merge similar materials")
+        mid = np.asarray(self.material_id)
+        self._check_material_ids(mid)  # before the cast, which would wrap negative values
+        self.material_id = np.ascontiguousarray(mid, dtype=np.uint8)
+        self.density = np.ascontiguousarray(self.density, dtype=np.float32)
         self.spacing_cm = np.asarray(self.spacing_cm, dtype=np.float64).reshape(3)
         self.origin_cm = np.asarray(self.origin_cm, dtype=np.float64).reshape(3)
-        self.materials = tuple(self.materials)
         self.validate()
+
+    def _check_material_ids(self, mid, where="geometry"):
+        if mid.size and (mid.min() < 0 or mid.max() >= len(self.materials)):
+            raise ValueError(f"{where}: material_id values must index the {len(self.materials)} "
+                             f"materials {list(self.materials)}; found range [{mid.min()}, {mid.max()}]")
 
     @property
     def shape(self):
@@ -72,10 +90,7 @@ class VoxelGrid:
             idx = tuple(int(i) for i in np.argwhere(self.density <= 0)[0])
             raise ValueError(f"{where}: density must be > 0 g/cm^3 in every voxel; voxel {idx} has "
                              f"{self.density[idx]}")
-        if self.material_id.size and (self.material_id.min() < 0 or self.material_id.max() >= len(self.materials)):
-            raise ValueError(f"{where}: material_id values must index the {len(self.materials)} "
-                             f"materials {list(self.materials)}; found range "
-                             f"[{self.material_id.min()}, {self.material_id.max()}]")
+        self._check_material_ids(self.material_id, where)
 
     def ray_entry(self, point_cm, direction):
         """Distance [cm] along ``direction`` from ``point_cm`` to where the ray enters the grid,
