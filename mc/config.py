@@ -279,6 +279,7 @@ class PhysicsConfig(_Strict):
     cutoff_MeV: float = Field(default=0.5, gt=0, le=10.0)
     max_range_fraction: float = Field(default=0.3, gt=0, le=1.0)
     final_range_mm: float = Field(default=1.0, gt=0, le=100.0)
+    max_step_mm: float = Field(default=20.0, ge=0, le=10000.0)
     voxel_steps: bool = False
     straggling: bool = True
     multiple_scattering: bool = True

@@ -30,7 +30,7 @@ from . import transport as tr
 from .tally import (BatchBuffers, EnergyTally, LetTally, SpotDose, clear_cols, cols_size, empty_box, empty_cols,
                     energy_to_dose, widen_box, widen_cols)
 from .transport import (FACE_NAMES, N_PARAMS, PAR_DOSE_TO_WATER, PAR_FINAL_RANGE, PAR_LET, PAR_MAX_RANGE_FRACTION,
-                        PAR_SCATTERING, PAR_SECONDARY_TALLY, PAR_STRAGGLING, PAR_T_CUT, PAR_VOXEL_STEPS,
+                        PAR_MAX_STEP, PAR_SCATTERING, PAR_SECONDARY_TALLY, PAR_STRAGGLING, PAR_T_CUT, PAR_VOXEL_STEPS,
                         transport_batch)
 
 
@@ -94,6 +94,7 @@ def kernel_params(physics_cfg, dose_to_water=False, secondary=False, let=False):
     p[PAR_LET] = float(let)
     p[PAR_FINAL_RANGE] = physics_cfg.final_range_mm * 0.1  # mm of water -> g/cm^2
     p[PAR_VOXEL_STEPS] = float(physics_cfg.voxel_steps)
+    p[PAR_MAX_STEP] = physics_cfg.max_step_mm * 0.1  # mm -> cm
     return p
 
 

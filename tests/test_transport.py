@@ -59,7 +59,8 @@ physics: {nuclear: false}""")  # Highland describes multiple Coulomb scattering 
 
 
 def test_lateral_spread_inside_long_steps_matches_fermi_eyges(run_cfg):
-    # Steps of 30 % of the residual range: every track's first step spans the first ~49 mm.
+    # Steps of 30 % of the residual range and no length limit: every track's first step spans
+    # the first ~49 mm.
     # The random hinge is placed with density proportional to the differential Moliere
     # scattering power, which rises from zero over the first centimetres (f_dM), so the
     # lateral spread inside the step must follow the continuous Fermi-Eyges moment
@@ -75,7 +76,7 @@ def test_lateral_spread_inside_long_steps_matches_fermi_eyges(run_cfg):
 geometry: {type: box, material: water, size_mm: [30, 30, 110], voxel_mm: [0.25, 30, 1]}
 beam: {energy_MeV: 150, position_mm: [0.125, 0, -1]}
 run: {primaries: 40000, seed: 13, batches: 4}
-physics: {nuclear: false, max_range_fraction: 0.3}""")
+physics: {nuclear: false, max_range_fraction: 0.3, max_step_mm: 0}""")
     x = res.grid.axis_centres_cm(0)
     zc = res.grid.axis_centres_cm(2)
     X_S = scattering_length(get_material("water"))
