@@ -56,9 +56,9 @@ def test_let_150MeV_entrance_and_bragg_peak(pencil_150):
     # Oelfke (2003) (physics.let), compared at the same dose level (peak, R90, R80, R50, R20)
     # of each curve so that sub-millimetre range offsets do not enter. The model's Gaussian
     # range straggling width is set so that its distal 80-20 % fall-off equals the simulated
-    # one (the simulation's fall-off is ~7 % wider than Bortfeld's 0.012 R0^0.935, see the
-    # accuracy table in README). Measured (LETd): -1.8, -3.8, -1.2, -1.5 and +4.3 % at the peak, R90,
-    # R80, R50 and R20, with standard errors of 0.8, 0.9, 0.7, 0.8 and 1.6 %.
+    # one (the simulation's fall-off is ~10 % wider than Bortfeld's 0.012 R0^0.935, see the
+    # accuracy table in README). Measured (LETd): -0.2, -1.4, -2.0, -3.0 and -1.9 % at the peak,
+    # R90, R80, R50 and R20, with standard errors of 1.0, 0.7, 0.8, 0.9 and 1.5 %.
     mc_falloff = _falloff(z, idd)
     za = np.arange(R0 - 1.5, R0 + 0.6, 0.001)
     lo, hi = 0.5 * bragg.sigma_straggling(R0), 2.0 * bragg.sigma_straggling(R0)
