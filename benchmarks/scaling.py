@@ -126,7 +126,7 @@ def main(argv=None):
         return
     ap = argparse.ArgumentParser()
     ap.add_argument("--max-ranks", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--primaries", type=int, default=120000)
+    ap.add_argument("--primaries", type=int, default=480000)
     ap.add_argument("--repeats", type=int, default=3, help="paired measurements per rank count")
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     a = ap.parse_args(argv)
