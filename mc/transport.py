@@ -739,45 +739,51 @@ def transport_batch(
             has_spare = False
             dep_p = 0.0  # deposited along this particle's steps [MeV]
             # ---- condensed-history loop of one particle: one iteration per step ----------
+            cont = False  # the voxel walk goes on from the last step (no turn since)
             while True:
-                qx = (x - lower[0]) * inv_dx
-                qy = (y - lower[1]) * inv_dy
-                qz = (z - lower[2]) * inv_dz
-                ix = int(qx)
-                iy = int(qy)
-                iz = int(qz)
-                if qx < 0.0 or ix >= nx or qy < 0.0 or iy >= ny or qz < 0.0 or iz >= nz:
-                    if qx < 0.0:
-                        face = 0
-                    elif ix >= nx:
-                        face = 1
-                    elif qy < 0.0:
-                        face = 2
-                    elif iy >= ny:
-                        face = 3
-                    elif qz < 0.0:
-                        face = 4
-                    else:
-                        face = 5
-                    counters[COUNTER_ESCAPED + face] += T
-                    break
-                if cls == 0 and iz > iz_max:
-                    if iz_max == -2:
-                        iz_max = iz - 1  # layers upstream of the entry point were not crossed
-                    for kz in range(iz_max + 1, min(iz + 1, n_fluence)):
-                        fluence_z[kz] += 1.0
-                    iz_max = iz
-                vi = ix * nyz + iy * nz + iz
-                m = mat_flat[vi]
-                rho = rho_flat[vi]
-                row = sp * n_mat + m
+                if not cont:
+                    qx = (x - lower[0]) * inv_dx
+                    qy = (y - lower[1]) * inv_dy
+                    qz = (z - lower[2]) * inv_dz
+                    ix = int(qx)
+                    iy = int(qy)
+                    iz = int(qz)
+                    if qx < 0.0 or ix >= nx or qy < 0.0 or iy >= ny or qz < 0.0 or iz >= nz:
+                        if qx < 0.0:
+                            face = 0
+                        elif ix >= nx:
+                            face = 1
+                        elif qy < 0.0:
+                            face = 2
+                        elif iy >= ny:
+                            face = 3
+                        elif qz < 0.0:
+                            face = 4
+                        else:
+                            face = 5
+                        counters[COUNTER_ESCAPED + face] += T
+                        break
+                    if cls == 0 and iz > iz_max:
+                        if iz_max == -2:
+                            iz_max = iz - 1  # layers upstream of the entry point were not crossed
+                        for kz in range(iz_max + 1, min(iz + 1, n_fluence)):
+                            fluence_z[kz] += 1.0
+                        iz_max = iz
+                    vi = ix * nyz + iy * nz + iz
+                    m = mat_flat[vi]
+                    rho = rho_flat[vi]
+                    row = sp * n_mat + m
+
+                    # voxel walk (Amanatides & Woo 1987): parameter of the next plane on each axis
+                    tmx, tdx, stx = _dda_axis(x, u, lower[0], spacing[0], ix)
+                    tmy, tdy, sty = _dda_axis(y, v, lower[1], spacing[1], iy)
+                    tmz, tdz, stz = _dda_axis(z, w, lower[2], spacing[2], iz)
+                    xs = x  # start of the straight leg the walk follows
+                    ys = y
+                    zs = z
+                    t_leg = 0.0
                 cz0 = iz  # first layer of the current run of voxels in this z-column
                 box = _widen(box, ix, iy, iz)
-
-                # voxel walk (Amanatides & Woo 1987): parameter of the next plane on each axis
-                tmx, tdx, stx = _dda_axis(x, u, lower[0], spacing[0], ix)
-                tmy, tdy, sty = _dda_axis(y, v, lower[1], spacing[1], iy)
-                tmz, tdz, stz = _dda_axis(z, w, lower[2], spacing[2], iz)
 
                 # ---- plan the step in areal density of the start material [g/cm^2] ------
                 R0 = _lin(range_tab, row, fT)
@@ -788,7 +794,7 @@ def transport_batch(
                 if max_step > 0.0 and dR > rho * max_step:
                     dR = rho * max_step
                 if vox_lim:
-                    db = min(tmx, tmy, tmz)
+                    db = min(tmx, tmy, tmz) - t_leg
                     if db < 0.0:
                         db = 0.0
                     if rho * (db + _PUSH) < dR:
@@ -884,10 +890,6 @@ def transport_batch(
                 # slope ``slope_tab``). Interaction sites: the free path left, in mean free
                 # paths, is held as an areal density ``a_int`` = n_mfp / sigma of the segment's
                 # material (sigma the step majorant).
-                xs = x
-                ys = y
-                zs = z
-                t_leg = 0.0
                 f_cur = fT
                 i_cur = min(int(fT), n_grid - 2)
                 E_cur = T
@@ -1074,6 +1076,8 @@ def transport_batch(
                     # the planned interaction site, reached in the material it was sampled in
                     why = 2
                     n_mfp = 0.0
+                # the next step goes on along the same leg unless the direction changes
+                cont = not hinge
                 if hinge:
                     # the step ended before its hinge (interaction site in another material):
                     # deflect at the end point by the scattering of the walked part
@@ -1135,6 +1139,7 @@ def transport_batch(
                     s2 = math.sqrt(max(0.0, 1.0 - c2 * c2))
                     u2, v2, w2 = _rotate(u, v, w, c2, -s2 * cph, -s2 * sph)
                     u, v, w = _rotate(u, v, w, c1, s1 * cph, s1 * sph)
+                    cont = False
                     T = T1
                     fT = (math.log(T) - lnT0) * inv_dlnT
                     p1v1 = _pv(T, M)
@@ -1172,6 +1177,7 @@ def transport_batch(
                         c1 = -1.0
                     s1 = math.sqrt(1.0 - c1 * c1)
                     u, v, w = _rotate(u, v, w, c1, s1 * cph, s1 * sph)
+                    cont = False
                     edep[ix, iy, iz] += d_rec
                     dep[3] += d_rec
                     if do_sec:
