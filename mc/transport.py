@@ -477,6 +477,22 @@ def _col_run(col_z, c, a, b):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _walk_limit(R_s, R_h, hinge, R_int):
+    """The highest residual range [g/cm^2, current material] at which the walk of a step
+    stops, and why: 1 the step's planned end R_s, 3 its hinge R_h (if still ahead), 2 the
+    interaction site R_int (ties go to the planned end, then the hinge)."""
+    R_lim = R_s
+    why = 1
+    if hinge and R_h > R_lim:
+        R_lim = R_h
+        why = 3
+    if R_int > R_lim:
+        R_lim = R_int
+        why = 2
+    return R_lim, why
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _dda_axis(p, d, lo, h, i):
     """Voxel-walk set-up on one axis (Amanatides & Woo 1987, Eurographics '87, 3-10): from
     coordinate ``p`` [cm] in voxel ``i`` (grid origin ``lo``, spacing ``h``) moving with
@@ -887,9 +903,13 @@ def transport_batch(
                 # Each voxel segment's mean energy loss comes from the range table of the
                 # segment's own material: the residual range R drops by rho l, and the energy
                 # follows the piecewise-linear inverse T(R) of the table (interval ``i_cur``,
-                # slope ``slope_tab``). Interaction sites: the free path left, in mean free
-                # paths, is held as an areal density ``a_int`` = n_mfp / sigma of the segment's
-                # material (sigma the step majorant).
+                # slope ``slope_tab``). Within one material every limit of the walk is a
+                # residual range: the step's end R_s, its hinge R_h and the interaction site
+                # R_int = R - n_mfp / sigma (sigma the step majorant; the free path in areal
+                # density drops with R), so a segment only compares its end with the highest
+                # of them, ``R_lim`` (recomputed when the material changes or at the hinge).
+                # The scattering walked before the hinge, sum rho l / X_S, is booked per
+                # material run from the drop of R since ``R_leg0``.
                 f_cur = fT
                 i_cur = min(int(fT), n_grid - 2)
                 E_cur = T
@@ -899,8 +919,10 @@ def transport_batch(
                 R_cur = R0
                 R_h = _lin(range_tab, row0, f_h) if hinge else 0.0
                 maj = maj0
-                a_int = n_mfp / maj0 if maj0 > 0.0 else 1e300
+                R_int = R0 - (n_mfp / maj0 if maj0 > 0.0 else 1e300)
+                R_leg0 = R0
                 xs_c = inv_xs[m]
+                R_lim, why_lim = _walk_limit(R_s, R_h, hinge, R_int)
                 why = 0
                 escaped = -1
                 while True:
@@ -909,36 +931,34 @@ def transport_batch(
                     row = sp * n_mat + m
                     if row != row_c:
                         # into another material: carry the energy index and the free path over
+                        if hinge:
+                            scat += (R_leg0 - R_cur) * xs_c
                         f_cur = _frac_index(range_tab, row_c, i_cur, R_cur)
                         if maj > 0.0:
-                            n_mfp = a_int * maj
+                            n_mfp = max(R_cur - R_int, 0.0) * maj
                         row_c = row
                         R_cur = _lin(range_tab, row, f_cur)
                         i_cur = min(int(f_cur), n_grid - 2)
                         R_s = _lin(range_tab, row, f_stop)
                         R_h = _lin(range_tab, row, f_h)
                         maj = _lin(sigma_tab, row, fT)
-                        a_int = n_mfp / maj if maj > 0.0 else 1e300
+                        R_int = R_cur - (n_mfp / maj if maj > 0.0 else 1e300)
+                        R_leg0 = R_cur
                         xs_c = inv_xs[m]
+                        R_lim, why_lim = _walk_limit(R_s, R_h, hinge, R_int)
                     ell = min(tmx, tmy, tmz) - t_leg
                     if ell < 0.0:
                         ell = 0.0
-                    # areal density to the step's end, its hinge, the interaction site
                     why = 0  # 0 voxel boundary, 1 planned end, 2 interaction site, 3 hinge
-                    a_end = R_cur - R_s
-                    a_min = a_end
-                    why_a = 1
-                    if hinge and R_cur - R_h < a_min:
-                        a_min = R_cur - R_h
-                        why_a = 3
-                    if a_int < a_min:
-                        a_min = a_int
-                        why_a = 2
-                    if a_min < 0.0:
-                        a_min = 0.0
-                    if a_min <= rho * ell:
+                    R_next = R_cur - rho * ell
+                    if R_next <= R_lim:
+                        # the step's end, its hinge or the interaction site lies in this voxel
+                        why = why_lim
+                        a_min = R_cur - R_lim
+                        if a_min < 0.0:
+                            a_min = 0.0
                         ell = a_min / rho
-                        why = why_a
+                        R_next = R_cur - a_min
                     if why == 1:
                         R_next = R_s
                         E_next = E_stop
@@ -948,7 +968,6 @@ def transport_batch(
                         E_next = E_h
                         i_next = min(int(f_h), n_grid - 2)
                     else:
-                        R_next = R_cur - rho * ell
                         # interval of R_next: a guess from the length of the current interval
                         # (the intervals shorten towards low energy, so the guess is at or
                         # above the answer, mostly exact), then a walk down to it
@@ -966,14 +985,6 @@ def transport_batch(
                             E_next = E_stop
                     if E_next > E_cur:
                         E_next = E_cur
-                    if why == 2:
-                        a_int = 0.0
-                    else:
-                        a_int -= rho * ell
-                        if a_int < 0.0:
-                            a_int = 0.0
-                    if hinge:
-                        scat += rho * ell * xs_c
                     dEm = E_cur - E_next
                     d = c_str * dEm
                     if d > T:
@@ -1043,9 +1054,10 @@ def transport_batch(
                         x = xs + t_leg * u
                         y = ys + t_leg * v
                         z = zs + t_leg * w
-                        th0sq = k_mcs * (scat + (R_h - R_s) * xs_c)
+                        th0sq = k_mcs * (scat + (R_leg0 - R_s) * xs_c)
                         u, v, w = _deflect(st, u, v, w, th0sq)
                         hinge = False
+                        R_lim, why_lim = _walk_limit(R_s, R_h, hinge, R_int)
                         box = _widen(box, ix, iy, iz)
                         _col_run(col_z, ix * ny + iy, cz0, iz)  # z may turn back after the hinge
                         cz0 = iz
@@ -1059,7 +1071,7 @@ def transport_batch(
                         continue
                     break
                 if maj > 0.0:
-                    n_mfp = a_int * maj
+                    n_mfp = 0.0 if why == 2 else max(R_cur - R_int, 0.0) * maj
                 f_cur = f_stop if why == 1 else _frac_index(range_tab, row, i_cur, R_cur)
                 n_steps += 1.0
                 # the last voxel of the walk (back inside the grid after an escape)
@@ -1081,7 +1093,7 @@ def transport_batch(
                 if hinge:
                     # the step ended before its hinge (interaction site in another material):
                     # deflect at the end point by the scattering of the walked part
-                    u, v, w = _deflect(st, u, v, w, k_mcs * scat)
+                    u, v, w = _deflect(st, u, v, w, k_mcs * (scat + (R_leg0 - R_cur) * xs_c))
                 # table index of the new energy: the mean end point corrected by the straggling
                 if T > 0.0:
                     q = (E_cur - T) / E_cur if E_cur > 0.0 else 1.0
