@@ -9,8 +9,12 @@ round's batches to the ranks (static, or dynamic through an atomic counter on ra
 
 import os
 import sys
+import time
 
 import numpy as np
+
+#: Seconds a failing rank waits after writing its error message before MPI_Abort.
+ABORT_GRACE_S = 1.0
 
 #: Values per chunk of a tally reduction (8 MB of float64).
 REDUCE_CHUNK = 1 << 20
@@ -164,7 +168,11 @@ class MPIComm:
         self.comm.Barrier()
 
     def abort(self, code=1):  # pragma: no cover  (kills the job)
+        sys.stdout.flush()
         sys.stderr.flush()
+        # MPI_Abort makes the launcher kill every rank at once, and output still in its pipes
+        # may be lost (seen with MPICH's Hydra): give it a moment to forward the error message
+        time.sleep(ABORT_GRACE_S)
         self.comm.Abort(code)
 
 
