@@ -128,11 +128,13 @@ def main(argv=None):
     ap.add_argument("--max-ranks", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--primaries", type=int, default=480000)
     ap.add_argument("--repeats", type=int, default=3, help="paired measurements per rank count")
+    ap.add_argument("--batches", type=int, default=24, help="batches (one round); a multiple of the rank counts "
+                    "keeps the static schedule balanced (24: 1, 2, 3, 4, 6, 8, 12, 24 ranks)")
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     a = ap.parse_args(argv)
     os.makedirs(a.out, exist_ok=True)
     tmp = tempfile.mkdtemp()
-    batches = 24  # a multiple of 1, 2, 3, 4, 6, 8, 12, 24 ranks
+    batches = a.batches
     cfg = os.path.join(tmp, "scaling.yaml")
     with open(cfg, "w") as f:
         f.write(CFG.format(n=a.primaries, b=batches, out=os.path.join(tmp, "x.h5")))
