@@ -44,6 +44,9 @@ class VoxelGrid:
         self.validate()
 
     def _check_material_ids(self, mid, where="geometry"):
+        if mid.dtype.kind not in "iub" and mid.size and not np.all(np.isfinite(mid) & (mid == np.round(mid))):
+            raise ValueError(f"{where}: material_id must hold whole numbers (indices into the materials "
+                             f"{list(self.materials)}); found non-integer or NaN values")
         if mid.size and (mid.min() < 0 or mid.max() >= len(self.materials)):
             raise ValueError(f"{where}: material_id values must index the {len(self.materials)} "
                              f"materials {list(self.materials)}; found range [{mid.min()}, {mid.max()}]")

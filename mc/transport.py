@@ -96,6 +96,7 @@ from numba import njit
 
 from physics.nuclear import (CHANNEL_PO_ELASTIC, CHANNEL_PP_ELASTIC, NP_BAND0, NP_E_BIND, NP_E_MIN,
                              NP_E_RATIO, NP_N_BANDS, O16_MASS_MEV)
+from physics.scattering import E_S_MEV, F_DM_COEFFS
 
 # Counter layout (float64 array of length N_COUNTERS); energies in MeV.
 COUNTER_INCIDENT = 0
@@ -153,7 +154,8 @@ _KEV_PER_UM = 0.1  # 1 MeV/cm = 0.1 keV/um
 STACK_MAX = 256  # particle stack depth (a full stack deposits further products on the spot)
 MAX_PRODUCTS = 64  # transported products of one non-elastic reaction (more: deposited locally)
 
-_E_S2 = 15.0 * 15.0  # Gottschalk (2010) E_s^2 [MeV^2]
+_E_S2 = E_S_MEV * E_S_MEV  # Gottschalk (2010) E_s^2 [MeV^2]
+_FDM0, _FDM1, _FDM2, _FDM3 = F_DM_COEFFS  # Gottschalk's (2010) f_dM fit (physics.scattering)
 # Hinge candidates tried per step before the last one is kept. The acceptance probability
 # f_dM(hinge)/A is 0.7-0.93 once a particle has lost 1 % of its initial energy and above 0.27
 # after 0.1 % (from 3 to 300 MeV), so the cap is reached with negligible probability.
@@ -547,7 +549,7 @@ def _f_dm(p1v1_inv2, inv_pv2, lg_pv):
     if r2 < 1e-300:
         r2 = 1e-300
     lg1 = math.log(r2) * _INV_LN10
-    return 0.5244 + 0.1975 * lg1 + 0.2320 * lg_pv - 0.0098 * lg_pv * lg1
+    return _FDM0 + _FDM1 * lg1 + _FDM2 * lg_pv - _FDM3 * lg_pv * lg1
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -614,6 +616,14 @@ def transport_batch(
 
     Geometry: material index ``mat_id`` and mass density ``density`` [g/cm^3] per voxel, the
     grid's lower corner ``lower`` and voxel size ``spacing`` [cm].
+
+    Physics tables (:mod:`physics.tables`, rows ``species * n_materials + material`` on the grid
+    ln T = ``lnT0`` + i / ``inv_dlnT``): ``energy_tab`` T [MeV], ``range_tab`` the CSDA range
+    [g/cm^2], ``slope_tab`` and ``inv_dr_tab`` the slope of T(R) [MeV cm^2/g] and 1/(R_{i+1} -
+    R_i) on each interval, ``rstrag_tab`` the range-straggling integral Omega_R [g^2/cm^4],
+    ``scat_int_tab`` int dR/(pv)^2 [g cm^-2 MeV^-2], ``water_ratio`` S_w/S_m; per species
+    ``lg_pv_tab`` lg(pv/MeV) and ``inv_pv2_tab`` 1/(pv)^2 [MeV^-2], charge ``sp_charge`` and
+    mass ``sp_mass`` [MeV]; per material ``inv_xs`` 1/X_S [cm^2/g].
 
     Source: spots with cumulative selection probabilities ``spot_cdf``; each has a mean energy
     and Gaussian sigma [MeV], a central position [cm] and unit direction, transverse unit axes
@@ -873,14 +883,16 @@ def transport_batch(
                         k_mcs = fdm * z2 * _E_S2 * dsg_step / (R0 - R_s)
                         hinge = True
                         # hinge where a uniform fraction of the step's scattering has happened,
-                        # i.e. with density proportional to the scattering power T_dM(s) along
-                        # the step (for constant T_dM, uniform in path length as in Fippel &
-                        # Soukup 2004), so that the lateral-displacement variance
-                        # int T(s')(s - s')^2 ds' is right at every depth inside the step:
-                        # candidates uniform in int dR/(pv)^2, accepted with probability
-                        # f_dM(hinge)/A, where A = 0.5244 + 0.2320 lg(pv_start) bounds f_dM over
-                        # the step (its lg(1 - (pv/p1v1)^2) terms are <= 0, pv falls)
-                        a_max = 0.5244 + 0.2320 * _lin(lg_pv_tab, sp, fT)
+                        # i.e. with density proportional to T_dM along the step (for constant
+                        # T_dM, uniform in path length as in Fippel & Soukup 2004), so that the
+                        # lateral-displacement variance int T(s')(s - s')^2 ds' is right at every
+                        # depth inside the step: candidates uniform in int dR/(pv)^2, accepted
+                        # with probability f_dM(candidate)/A, A = c0 + c2 lg(pv_start) bounding
+                        # f_dM over the step (its lg(1 - (pv/p1v1)^2) term is <= 0 with a
+                        # positive coefficient, and pv falls); a squeeze, ln x >= 1 - 1/x,
+                        # accepts most candidates without the logarithm. (Written out: as an
+                        # inlined helper it made the kernel ~5 % slower.)
+                        a_max = _FDM0 + _FDM2 * _lin(lg_pv_tab, sp, fT)
                         for _try in range(_MAX_HINGE_TRIES):
                             dsg = _uniform(st) * dsg_step
                             f_h = range_to_index(scat_int_tab, row, sg0 - dsg,
@@ -890,9 +902,8 @@ def transport_batch(
                             inv_h = _lin(inv_pv2_tab, sp, f_h)
                             lgp_h = _lin(lg_pv_tab, sp, f_h)
                             ua = _uniform(st) * a_max
-                            # squeeze without the logarithm: ln x >= 1 - 1/x
                             r2 = 1.0 - p1v1_inv2 / inv_h
-                            if r2 > 0.0 and ua <= (0.5244 + 0.2320 * lgp_h + (0.1975 - 0.0098 * lgp_h)
+                            if r2 > 0.0 and ua <= (_FDM0 + _FDM2 * lgp_h + (_FDM1 - _FDM3 * lgp_h)
                                                    * (1.0 - 1.0 / r2) * _INV_LN10):
                                 break
                             if ua <= _f_dm(p1v1_inv2, inv_h, lgp_h):
@@ -1018,7 +1029,8 @@ def transport_batch(
                     i_cur = i_next
                     E_cur = E_next
                     if why == 0:
-                        # into the next voxel
+                        # into the next voxel (the three axes written out: a shared helper for
+                        # the index step made the kernel ~10 % slower)
                         if tmx <= tmy and tmx <= tmz:
                             _col_run(col_z, ix * ny + iy, cz0, iz)
                             cz0 = iz

@@ -28,6 +28,9 @@ _TSAI_LOW_Z = {1: (5.31, 6.144), 2: (4.79, 5.621), 3: (4.74, 5.805), 4: (4.71, 5
 
 #: Gottschalk (2010) scattering-power constant E_s [MeV].
 E_S_MEV = 15.0
+#: Coefficients (c0, c1, c2, c3) of Gottschalk's (2010, abstract and Sec. V) fit
+#: f_dM = c0 + c1 lg(1-(pv/p1v1)^2) + c2 lg(pv) - c3 lg(pv) lg(1-(pv/p1v1)^2), pv in MeV.
+F_DM_COEFFS = (0.5244, 0.1975, 0.2320, 0.0098)
 
 
 def element_radiation_length(Z):
@@ -74,9 +77,10 @@ def f_dM(pv, p1v1):
 
     The fit goes to -infinity as pv -> p1v1 (zero depth); it is clamped at 0, which affects
     only the first few micrometres of path (f_dM = 0 needs 1 - (pv/p1v1)^2 ~ 1e-6)."""
+    c0, c1, c2, c3 = F_DM_COEFFS
     lg_pv = np.log10(pv)
     lg_1 = np.log10(np.maximum(1.0 - (np.asarray(pv) / p1v1) ** 2, 1e-300))
-    return np.maximum(0.5244 + 0.1975 * lg_1 + 0.2320 * lg_pv - 0.0098 * lg_pv * lg_1, 0.0)
+    return np.maximum(c0 + c1 * lg_1 + c2 * lg_pv - c3 * lg_pv * lg_1, 0.0)
 
 
 def scattering_power_dM(pv, p1v1, X_S, z=1):
@@ -91,6 +95,16 @@ def highland_theta0(pv, L_over_X0, z=1):
     return 14.1 * z / pv * np.sqrt(L_over_X0) * (1.0 + np.log10(L_over_X0) / 9.0)
 
 
+def _pv_along_depth(depth_g, T0, range_table_T, range_table_R, mass_MeV, n):
+    """Depths 0..``depth_g`` [g/cm^2] (n + 1 points) and pv [MeV] there, for a particle of
+    initial kinetic energy T0 [MeV] slowing down along the CSDA range table R(T) (path length =
+    depth)."""
+    zp = np.linspace(0.0, depth_g, n + 1)
+    R0 = np.interp(T0, range_table_T, range_table_R)
+    T = np.interp(R0 - zp, range_table_R, range_table_T)
+    return zp, pv_MeV(T, mass_MeV)
+
+
 def generalized_highland_sigma_x(depth_g, T0, range_table_T, range_table_R, X0, mass_MeV, z=1, n=4000):
     """Projected rms lateral displacement [g/cm^2] of an initially parallel,
     point-like beam at areal depth ``depth_g`` [g/cm^2] in a homogeneous medium, from the
@@ -101,10 +115,7 @@ def generalized_highland_sigma_x(depth_g, T0, range_table_T, range_table_R, X0, 
     ``range_table_T``/``range_table_R`` give the CSDA range R(T) [g/cm^2] used to find the
     energy at each depth. Returns the areal-density displacement; divide by density for cm.
     """
-    zp = np.linspace(0.0, depth_g, n + 1)
-    R0 = np.interp(T0, range_table_T, range_table_R)
-    T = np.interp(R0 - zp, range_table_R, range_table_T)
-    pv = pv_MeV(T, mass_MeV)
+    zp, pv = _pv_along_depth(depth_g, T0, range_table_T, range_table_R, mass_MeV, n)
     integrand = (depth_g - zp) ** 2 / (X0 * pv**2)
     a2 = np.trapezoid(integrand, zp)
     log_factor = (14.1 * z * (1.0 + np.log10(depth_g / X0) / 9.0)) ** 2
@@ -118,9 +129,6 @@ def fermi_eyges_dm_sigma_x(depth_g, T0, range_table_T, range_table_R, X_S, mass_
     scattering power (:func:`scattering_power_dM`), the energy at each depth from the CSDA
     range table (path length = depth, no energy straggling). This is the continuous-scattering
     limit the transport kernel's random-hinge steps approach for any step length."""
-    zp = np.linspace(0.0, depth_g, n + 1)
-    R0 = np.interp(T0, range_table_T, range_table_R)
-    T = np.interp(R0 - zp, range_table_R, range_table_T)
-    pv = pv_MeV(T, mass_MeV)
+    zp, pv = _pv_along_depth(depth_g, T0, range_table_T, range_table_R, mass_MeV, n)
     power = scattering_power_dM(pv, pv_MeV(T0, mass_MeV), X_S, z)
     return np.sqrt(np.trapezoid(power * (depth_g - zp) ** 2, zp))

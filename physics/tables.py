@@ -115,6 +115,15 @@ class PhysicsTables:
         return np.interp(np.log(T), np.log(self.energy), s)
 
 
+def _cumulative_lnT(g, dlnT, first=0.0):
+    """Running integral of g over ln T on the table grid (trapezoidal, spacing ``dlnT``), with
+    the value ``first`` at the first grid point."""
+    out = np.empty_like(g)
+    out[0] = first
+    out[1:] = first + np.cumsum(0.5 * (g[1:] + g[:-1]) * dlnT)
+    return out
+
+
 @lru_cache(maxsize=16)
 def _build(material_key):
     materials = []
@@ -140,9 +149,7 @@ def _build(material_key):
             k = si * n_m + mi
             s = electronic_mass_stopping(m, energy, sp.mass_MeV) * sp.charge**2
             stopping[k] = s
-            f = energy / s  # dR/dlnT
-            rng[k, 0] = 2.0 * energy[0] / s[0]
-            rng[k, 1:] = rng[k, 0] + np.cumsum(0.5 * (f[1:] + f[:-1]) * dlnT)
+            rng[k] = _cumulative_lnT(energy / s, dlnT, 2.0 * energy[0] / s[0])  # dR/dlnT = T/S
             ratio[k] = s_w / s
     s_int = np.empty_like(stopping)
     s_int[:, 0] = 2.0 / 3.0 * energy[0] * stopping[:, 0]
@@ -152,9 +159,7 @@ def _build(material_key):
     for si in range(len(SPECIES)):
         for mi in range(n_m):
             k = si * n_m + mi
-            g = energy / (pv[si] ** 2 * stopping[k])  # d/dlnT of int dR/(pv)^2
-            scat_int[k, 0] = 0.0
-            scat_int[k, 1:] = np.cumsum(0.5 * (g[1:] + g[:-1]) * dlnT)
+            scat_int[k] = _cumulative_lnT(energy / (pv[si] ** 2 * stopping[k]), dlnT)  # d/dlnT of int dR/(pv)^2
     slope = np.empty_like(rng)
     slope[:, :-1] = np.diff(energy)[None, :] / np.diff(rng, axis=1)
     slope[:, -1] = slope[:, -2]
@@ -166,9 +171,7 @@ def _build(material_key):
     for si in range(len(SPECIES)):
         for mi, m in enumerate(materials):
             k = si * n_m + mi
-            g = bohr[si] * m.z_over_a * energy / stopping[k] ** 3  # d/dlnT of Omega_R
-            r_strag[k, 0] = 0.0
-            r_strag[k, 1:] = np.cumsum(0.5 * (g[1:] + g[:-1]) * dlnT)
+            r_strag[k] = _cumulative_lnT(bohr[si] * m.z_over_a * energy / stopping[k] ** 3, dlnT)  # d/dlnT of Omega_R
     chans = build_channels(materials, energy)
     chan_xs = np.zeros((n_rows,) + chans.xs.shape[1:])
     chan_xs[:n_m] = chans.xs  # species 0 (protons)
@@ -222,9 +225,12 @@ def majorant_sigma(tables, max_range_fraction, final_range=0.0, energy_margin=0.
     R > r_f, else R, with a = ``max_range_fraction`` and r_f = ``final_range`` [g/cm^2]), so
     its mean end energy is at least T_lo = T(R - dR); the majorant table holds max sigma(T) over
     [energy_margin * T_lo, T_i]. The margin covers energy-loss straggling below the mean end
-    energy: with the default step function in water, 10 % of T_lo is 9 (20 MeV) to 23 (230 MeV)
-    standard deviations of the step's Bohr energy-loss straggling (``physics.straggling``), and
-    a last step, which ranges out, has T_lo at the bottom of the table anyway. Free paths sampled with it and sites accepted with probability
+    energy: with the default step function (a = 0.3, r_f = 1 mm) in water, 10 % of T_lo is 6
+    (20 MeV) to 17 (300 MeV, no step-length limit) standard deviations of the step's end
+    energy (variance (S/rho)^2 dOmega_R, table ``range_straggling``); for steps that end lower
+    the cross section falls with energy, and over 2-300 MeV in water, cortical bone, lung and
+    titanium the window's maximum also bounds sigma down to 5 standard deviations below T_lo
+    for every step but a track's last (which is not straggled). Free paths sampled with it and sites accepted with probability
     sigma(T_site)/majorant give interaction sites distributed exactly as with the
     energy-dependent cross section (the fictitious-interaction or "delta-scattering" method;
     Woodcock et al. 1965, ANL-7050; Salvat, PENELOPE-2018 manual, NEA/MBDAV/R(2019)1, sec.
