@@ -166,7 +166,7 @@ def kernel_geometry_tables(grid, tables, params, nuclear=True):
     return (grid.material_id, grid.density, grid.lower_cm, grid.spacing_cm,
             tables.lnT0, tables.inv_dlnT, tables.energy.reshape(1, -1), tables.range_gcm2,
             tables.water_ratio, sigma, tables.lg_pv, tables.inv_pv2, tables.range_straggling,
-            tables.inv_scattering_length, tables.inv_drange, _CHARGE, _MASS,
+            tables.inv_scattering_length, tables.range_bins, tables.range_bin0, _CHARGE, _MASS,
             tables.chan_xs, tables.chan_kind, _NUC_PAR, tables.stopping, tables.stopping_integral,
             tables.energy_slope, tables.scattering_integral)
 

@@ -14,9 +14,8 @@ indexed by ``species * n_materials + material``.
                    table T(R) on interval i (the table is piecewise linear in ln T for both T
                    and R, hence T(R) is linear on each interval); the kernel's energy at a
                    residual range. The last column repeats the one before.
-* ``inv_drange``   1/(R_{i+1} - R_i) [cm^2/g]: the kernel's interval guess for a residual
-                   range (one product instead of a search). The last column repeats the one
-                   before.
+* ``range_bins``   uint16 (rows, bins), with ``range_bin0``: the table interval of a residual
+                   range without a search (:func:`range_bin_table`).
 * ``scattering_integral`` int_{T_min}^T dT'/((pv)^2 S/rho) [g cm^-2 MeV^-2]: the path
                    integral int dR/(pv)^2 of the 1/(pv)^2 factor of the scattering power over
                    the residual range (trapezoidal in ln T), used to place the random hinge of a
@@ -61,6 +60,9 @@ from .stopping import electronic_mass_stopping
 T_MIN_MEV = 1.0e-3
 T_MAX_MEV = 1.0e3
 POINTS_PER_DECADE = 500
+#: Right shift of a float64's bit pattern that leaves its exponent and leading 52 - 43 = 9
+#: mantissa bits: bins of relative width 1/1024 to 1/512 (see :func:`range_bin_table`).
+RANGE_BIN_SHIFT = 43
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,8 @@ class PhysicsTables:
     stopping_integral: np.ndarray
     range_gcm2: np.ndarray
     energy_slope: np.ndarray
-    inv_drange: np.ndarray
+    range_bins: np.ndarray
+    range_bin0: int
     range_straggling: np.ndarray
     scattering_integral: np.ndarray
     water_ratio: np.ndarray
@@ -124,6 +127,38 @@ def _cumulative_lnT(g, dlnT, first=0.0):
     return out
 
 
+def range_bin_table(rng):
+    """Look-up table from a residual range to its interval of the range table ``rng`` (rows of
+    increasing CSDA ranges [g/cm^2] on the energy grid), for :func:`mc.transport.range_interval`.
+
+    A positive float64 R is binned by its bit pattern shifted right by :data:`RANGE_BIN_SHIFT`:
+    the exponent and the leading 9 mantissa bits, i.e. 512 bins per octave of R, uniform in R
+    within an octave (the exponent and leading mantissa bits of an IEEE-754 double are a
+    piecewise-linear log2 R). Returns (bins, b0): ``bins[row, b]`` (uint16) is the
+    interval i of the row holding the lower edge of bin b0 + b (the largest i <= n - 2 with
+    rng[row, i] <= edge, 0 below the table), b0 the bin of the smallest positive range.
+
+    A bin is 1/1024 to 1/512 of its R wide; a table interval (500 points per decade of T) is at
+    least 2.3e-3 of R wide (the narrowest, in water near 10 keV), so no bin holds more than one
+    table entry and one comparison completes the look-up. This is checked here: a ValueError
+    names the row if an interval is narrower than its bins."""
+    rng = np.asarray(rng, np.float64)
+    n = rng.shape[1]
+    if n - 2 > np.iinfo(np.uint16).max:
+        raise ValueError(f"range_bin_table: {n} table points do not fit uint16 interval indices")
+    b0 = int(np.array(rng[rng > 0].min()).view(np.int64)) >> RANGE_BIN_SHIFT
+    b1 = int(np.array(rng.max()).view(np.int64)) >> RANGE_BIN_SHIFT
+    edges = (np.arange(b0, b1 + 2, dtype=np.int64) << RANGE_BIN_SHIFT).view(np.float64)
+    bins = np.empty((rng.shape[0], edges.size - 1), np.uint16)
+    for r in range(rng.shape[0]):
+        first = np.clip(np.searchsorted(rng[r], edges, side="right") - 1, 0, n - 2)
+        if np.any(np.diff(first) > 1):
+            raise ValueError(f"range_bin_table: row {r} has table intervals narrower than the range bins; "
+                             "lower POINTS_PER_DECADE or RANGE_BIN_SHIFT")
+        bins[r] = first[:-1]
+    return bins, b0
+
+
 @lru_cache(maxsize=16)
 def _build(material_key):
     materials = []
@@ -163,9 +198,7 @@ def _build(material_key):
     slope = np.empty_like(rng)
     slope[:, :-1] = np.diff(energy)[None, :] / np.diff(rng, axis=1)
     slope[:, -1] = slope[:, -2]
-    inv_drange = np.empty_like(rng)
-    inv_drange[:, :-1] = 1.0 / np.diff(rng, axis=1)
-    inv_drange[:, -1] = inv_drange[:, -2]
+    range_bins, range_bin0 = range_bin_table(rng)
     bohr = np.array([bohr_variance(energy, sp.mass_MeV, 1.0, 1.0, sp.charge) for sp in SPECIES])
     r_strag = np.empty_like(rng)
     for si in range(len(SPECIES)):
@@ -186,7 +219,8 @@ def _build(material_key):
         stopping_integral=s_int,
         range_gcm2=rng,
         energy_slope=slope,
-        inv_drange=inv_drange,
+        range_bins=range_bins,
+        range_bin0=range_bin0,
         range_straggling=r_strag,
         scattering_integral=scat_int,
         water_ratio=ratio,
@@ -200,7 +234,7 @@ def _build(material_key):
         inv_scattering_length=np.array([1.0 / scattering_length(m) for m in materials]),
         z_over_a=np.array([m.z_over_a for m in materials]),
     )
-    for arr in (energy, stopping, s_int, rng, slope, inv_drange, r_strag, scat_int, ratio, tables.sigma_nuclear, chan_xs, chans.kind, tables.lg_pv, tables.inv_pv2,
+    for arr in (energy, stopping, s_int, rng, slope, range_bins, r_strag, scat_int, ratio, tables.sigma_nuclear, chan_xs, chans.kind, tables.lg_pv, tables.inv_pv2,
                 tables.bohr):
         arr.setflags(write=False)
     return tables

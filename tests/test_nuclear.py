@@ -144,7 +144,7 @@ run: {primaries: 10}""")
     tab = build_tables(grid.materials)
     params = kernel_params(cfg.physics)
     args = list(kernel_geometry_tables(grid, tab, params))
-    sigma_i, chan_i = 9, 17
+    sigma_i, chan_i = 9, 18
     assert args[sigma_i] is not None and args[chan_i] is tab.chan_xs
     chan = np.zeros_like(tab.chan_xs)
     k = list(tab.chan_kind[0]).index(CHANNEL_NONELASTIC)
