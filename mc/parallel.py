@@ -30,6 +30,9 @@ class SerialComm:
         total += local
         local[...] = 0
 
+    def reduce_inplace(self, buf):
+        """``buf`` becomes the sum over ranks of ``buf`` on rank 0 (one rank: unchanged)."""
+
     def union_box(self, box):
         """The voxel block covering ``box`` of every rank (int64[6], see
         :func:`mc.tally.empty_box`)."""
@@ -129,6 +132,23 @@ class MPIComm:
             else:
                 self.comm.Reduce(part, None, op=MPI.SUM, root=0)
         local[...] = 0
+
+    def reduce_inplace(self, buf):
+        """On rank 0, ``buf`` (C-contiguous, the same size on every rank) becomes the sum over
+        ranks of ``buf``, in chunks of :data:`REDUCE_CHUNK` values summed in place
+        (MPI_IN_PLACE: no receive buffer, no extra pass); on the other ranks it is sent and left
+        as it was."""
+        from mpi4py import MPI
+
+        flat = buf.reshape(-1)
+        if not np.shares_memory(flat, buf):
+            raise ValueError("reduce_inplace needs a C-contiguous buffer")
+        for lo in range(0, flat.size, REDUCE_CHUNK):
+            part = flat[lo:min(lo + REDUCE_CHUNK, flat.size)]
+            if self.rank == 0:
+                self.comm.Reduce(MPI.IN_PLACE, part, op=MPI.SUM, root=0)
+            else:
+                self.comm.Reduce(part, None, op=MPI.SUM, root=0)
 
     def union_box(self, box):
         """The voxel block covering ``box`` of every rank (int64[6], see
