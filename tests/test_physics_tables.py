@@ -75,6 +75,41 @@ def test_range_table_inverse_is_exact():
         assert np.allclose(tab.energy_from_range(mi, R), T, rtol=1e-10)
 
 
+def test_range_interval_lookup_equals_a_binary_search():
+    # The kernel finds the range-table interval of a residual range from the float64's bit
+    # pattern (mc.transport.range_interval); it must equal numpy's binary search everywhere:
+    # random ranges over the whole table, the table entries themselves and values just
+    # beside them, in materials with low and high stopping powers.
+    from mc.transport import _range_index, range_interval, range_to_index
+
+    tab = build_tables(["water", "lung", "bone_cortical", "titanium", "air"])
+    R_all = tab.range_gcm2
+    n = R_all.shape[1]
+    rng = np.random.default_rng(5)
+    for row in range(R_all.shape[0]):
+        R = R_all[row]
+        q = np.concatenate([np.exp(rng.uniform(np.log(R[0]) - 1.0, np.log(R[-1]) + 0.5, 4000)), R,
+                            np.nextafter(R, 0.0), np.nextafter(R, np.inf)])
+        ref = np.clip(np.searchsorted(R, q, side="right") - 1, 0, n - 2)
+        got = np.array([range_interval(R_all, tab.range_bins, tab.range_bin0, row, x) for x in q])
+        assert np.array_equal(got, ref), f"row {row}: {np.count_nonzero(got != ref)} look-ups differ"
+        inside = q[(q > R[0]) & (q < R[-1])][:500]
+        f_bins = np.array([_range_index(R_all, tab.range_bins, tab.range_bin0, row, x) for x in inside])
+        f_walk = np.array([range_to_index(R_all, row, x, 0) for x in inside])
+        assert np.array_equal(f_bins, f_walk)
+
+
+def test_range_bin_table_rejects_intervals_narrower_than_its_bins():
+    from physics.tables import range_bin_table
+
+    ok = np.array([[1.0, 1.0001, 2.0, 4.0]])  # one entry inside the first bin: exact look-up
+    bins, b0 = range_bin_table(ok)
+    assert bins.dtype == np.uint16 and bins[0, 0] == 0
+    bad = np.array([[1.0, 1.0003, 1.0006, 2.0, 4.0]])  # two entries inside a bin of ~2e-3 of R
+    with pytest.raises(ValueError, match="narrower than the range bins"):
+        range_bin_table(bad)
+
+
 def test_bragg_additivity_reproduces_water_i_value():
     # ICRU 37: Bragg additivity with condensed-phase I values gives ~75 eV for water.
     water = get_material("water")
