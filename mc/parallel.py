@@ -140,9 +140,9 @@ class MPIComm:
         as it was."""
         from mpi4py import MPI
 
+        if not buf.flags.c_contiguous:
+            raise ValueError("reduce_inplace needs a C-contiguous buffer (the sum is written into it)")
         flat = buf.reshape(-1)
-        if not np.shares_memory(flat, buf):
-            raise ValueError("reduce_inplace needs a C-contiguous buffer")
         for lo in range(0, flat.size, REDUCE_CHUNK):
             part = flat[lo:min(lo + REDUCE_CHUNK, flat.size)]
             if self.rank == 0:
