@@ -262,8 +262,8 @@ def range_interval(range_tab, range_bins, bin0, row, R):
     (an exponent and the leading mantissa bits, i.e. a piecewise-linear log2 R) and
     ``range_bins[row, bin]`` the interval at the bin's lower edge (``bin0`` the first bin; see
     :func:`physics.tables.range_bin_table`). The bins are narrower than every table
-    interval, so at most one table entry lies in a bin and one comparison finishes the look-up
-    (the loop after it is a safeguard that does not iterate for the tables built here). The
+    interval, so at most one table entry lies in a bin and the loop makes at most one step
+    (:func:`physics.tables.range_bin_table` checks this when it builds the bins). The
     result does not depend on any earlier look-up, so consecutive voxel segments do not wait
     on each other's table reads."""
     n = range_tab.shape[1]
@@ -275,8 +275,6 @@ def range_interval(range_tab, range_bins, bin0, row, R):
     elif b >= nb:
         b = nb - 1
     i = np.int64(range_bins[r, _U(b)])
-    if i < n - 2 and range_tab[r, _U(i + 1)] <= R:
-        i += 1
     while i < n - 2 and range_tab[r, _U(i + 1)] <= R:
         i += 1
     return i
@@ -287,15 +285,9 @@ def _range_index(range_tab, range_bins, bin0, row, R):
     """Fractional table index of the energy whose CSDA range is R [g/cm^2] (the exact inverse
     of the piecewise-linear R(ln T), as :func:`range_to_index`), located by
     :func:`range_interval`; -1 when R is at or below the first table entry."""
-    r = _U(row)
-    if R <= range_tab[r, 0]:
+    if R <= range_tab[_U(row), 0]:
         return -1.0
-    i = range_interval(range_tab, range_bins, bin0, row, R)
-    a = range_tab[r, _U(i)]
-    f = (R - a) / (range_tab[r, _U(i + 1)] - a)
-    if f > 1.0:
-        f = 1.0
-    return i + f
+    return _frac_index(range_tab, row, range_interval(range_tab, range_bins, bin0, row, R), R)
 
 
 _U11 = np.uint64(11)
