@@ -187,7 +187,7 @@ def _lin(tab, row, f):
 def range_to_index(range_tab, row, R, i):
     """Fractional table index of the energy whose tabulated CSDA range is R [g/cm^2]: the exact
     inverse of the piecewise-linear R(ln T), found by walking from interval ``i`` (a guess near
-    the answer, e.g. :func:`_index_guess`, so the walk is short). Returns -1 when R is at or
+    the answer keeps the walk short). Returns -1 when R is at or
     below the first table entry. Works for any table that increases along the row (also the
     scattering integral)."""
     n = range_tab.shape[1]
@@ -218,22 +218,6 @@ def _frac_index(range_tab, row, i, R):
     elif f > 1.0:
         f = 1.0
     return i + f
-
-
-@njit(cache=True, inline="always", error_model="numpy")
-def _index_guess(range_tab, row, f, dR):
-    """Interval index near the energy whose range is dR [g/cm^2] below that at fractional
-    index ``f``: a step down by dR over the local slope of R(index), which overshoots the true
-    index by a few intervals (R is convex in ln T), so the walk of :func:`range_to_index` from
-    it is short."""
-    i = int(f)
-    n = range_tab.shape[1]
-    if i > n - 2:
-        i = n - 2
-    g = f - dR / (range_tab[_U(row), _U(i + 1)] - range_tab[_U(row), _U(i)])
-    if g < 0.0:
-        return 0
-    return int(g)
 
 
 # Array subscripts in the kernel are cast to unsigned (``_U``): numba then omits the
@@ -573,24 +557,43 @@ def _dda_axis(p, d, lo, h, i):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _deflect(st, u, v, w, th0sq):
-    """Direction (u, v, w) after multiple scattering with projected-angle variance ``th0sq``
-    [rad^2] per plane: two independent Gaussian projected angles, i.e. space angle^2 =
-    th0sq (-2 ln q) with q uniform and a uniform azimuth, both from one point (a, b) uniform
-    in the unit disc (q = a^2 + b^2 is uniform and independent of the point's polar angle
-    psi; the azimuth is 2 psi: cos = (a^2 - b^2)/q, sin = 2ab/q; Marsaglia & Bray 1964)."""
-    if th0sq <= 0.0:
-        return u, v, w
+def _deflection_draw(st, u, v, w):
+    """The random part of a multiple-scattering deflection of the direction (u, v, w), drawn
+    before the step is walked (it does not depend on the walk, so its logarithm, square root
+    and divisions run beside the walk instead of delaying the walk after the hinge): with two
+    independent Gaussian projected angles of variance th0sq the space angle is theta^2 =
+    th0sq chi2, chi2 = -2 ln q, q uniform, at a uniform azimuth phi; (q, phi) come from one
+    point (a, b) uniform in the unit disc (q = a^2 + b^2 is uniform and independent of the
+    point's polar angle psi; phi = 2 psi: cos = (a^2 - b^2)/q, sin = 2ab/q; Marsaglia & Bray
+    1964). Returns chi2 and the unit vector p perpendicular to the direction at azimuth phi,
+    cos(phi) e1 + sin(phi) e2 in the frame e1 = (u w, v w, -(1 - w^2)) / sqrt(1 - w^2),
+    e2 = (-v, u, 0) / sqrt(1 - w^2); see :func:`_deflect_by`."""
     while True:
         a = 2.0 * _uniform(st) - 1.0
         b = 2.0 * _uniform(st) - 1.0
         q = a * a + b * b
         if 0.0 < q < 1.0:
             break
-    th2 = -2.0 * th0sq * math.log(q)
+    chi2 = -2.0 * math.log(q)
     iq = 1.0 / q
     cph = (a * a - b * b) * iq
     sph = 2.0 * a * b * iq
+    sw2 = 1.0 - w * w
+    if sw2 > 1e-12:
+        isw = 1.0 / math.sqrt(sw2)
+        return chi2, (cph * u * w - sph * v) * isw, (cph * v * w + sph * u) * isw, -cph * sw2 * isw
+    return chi2, cph, sph, 0.0
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _deflect_by(u, v, w, th0sq, chi2, px, py, pz):
+    """Direction (u, v, w) after multiple scattering with projected-angle variance ``th0sq``
+    [rad^2] per plane: turned by the space angle theta, theta^2 = th0sq chi2, towards the unit
+    vector (px, py, pz) perpendicular to it (chi2 and p from :func:`_deflection_draw` for this
+    direction): cos(theta) d + sin(theta) p."""
+    if th0sq <= 0.0:
+        return u, v, w
+    th2 = th0sq * chi2
     if th2 < 2.5e-3:
         # series of cos and sin, error < th^6/720 < 2e-11
         ct = 1.0 - 0.5 * th2 + th2 * th2 / 24.0
@@ -601,7 +604,12 @@ def _deflect(st, u, v, w, th0sq):
             th = math.pi
         ct = math.cos(th)
         sn = math.sin(th)
-    return _rotate(u, v, w, ct, sn * cph, sn * sph)
+    un = ct * u + sn * px
+    vn = ct * v + sn * py
+    wn = ct * w + sn * pz
+    # renormalise (rounding only: d and p are orthonormal)
+    nrm = 1.5 - 0.5 * (un * un + vn * vn + wn * wn)
+    return un * nrm, vn * nrm, wn * nrm
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -938,13 +946,16 @@ def transport_batch(
                 hinge = False
                 k_mcs = 0.0
                 f_h = fT
+                chi2 = 0.0
+                px = 0.0
+                py = 0.0
+                pz = 0.0
                 R_s = _lin(range_tab, row0, f_stop)
                 if do_mcs and dE_plan > 0.0 and R0 > R_s:
                     f_mid = 0.5 * (fT + f_stop)
                     fdm = _f_dm(p1v1_inv2, _lin(inv_pv2_tab, sp, f_mid), _lin(lg_pv_tab, sp, f_mid))
                     if fdm > 0.0:
-                        sg0 = _lin(scat_int_tab, row, fT)
-                        dsg_step = sg0 - _lin(scat_int_tab, row, f_stop)
+                        dsg_step = _lin(scat_int_tab, row, fT) - _lin(scat_int_tab, row, f_stop)
                         # per unit of rho l / X_S walked (the segments' sum ``scat``)
                         k_mcs = fdm * z2 * _E_S2 * dsg_step / (R0 - R_s)
                         hinge = True
@@ -952,28 +963,36 @@ def transport_batch(
                         # i.e. with density proportional to T_dM along the step (for constant
                         # T_dM, uniform in path length as in Fippel & Soukup 2004), so that the
                         # lateral-displacement variance int T(s')(s - s')^2 ds' is right at every
-                        # depth inside the step: candidates uniform in int dR/(pv)^2, accepted
-                        # with probability f_dM(candidate)/A, A = c0 + c2 lg(pv_start) bounding
-                        # f_dM over the step (its lg(1 - (pv/p1v1)^2) term is <= 0 with a
-                        # positive coefficient, and pv falls); a squeeze, ln x >= 1 - 1/x,
-                        # accepts most candidates without the logarithm. (Written out: as an
-                        # inlined helper it made the kernel ~5 % slower.)
+                        # depth inside the step. In the table index f the density is
+                        # f_dM(f) h(f), h the increment of the (piecewise-linear) scattering
+                        # integral int dR/(pv)^2 over the interval holding f; h falls with the
+                        # index (checked when the tables are built), so h_max, that of the
+                        # step's lowest interval, bounds it over the step, as A = c0 + c2
+                        # lg(pv_start) bounds f_dM (its lg(1 - (pv/p1v1)^2) term is <= 0 with a
+                        # positive coefficient, and pv falls). Candidates uniform in f between
+                        # the step's ends (no search) are accepted with probability
+                        # (h/h_max)(f_dM/A); a squeeze, ln x >= 1 - 1/x, accepts most of them
+                        # without the logarithm. (Written out: as an inlined helper it made the
+                        # kernel ~5 % slower.)
                         a_max = _FDM0 + _FDM2 * _lin(lg_pv_tab, sp, fT)
+                        i_lo = min(int(f_stop), n_grid - 2)
+                        ah_max = a_max * (scat_int_tab[_U(row), _U(i_lo + 1)] - scat_int_tab[_U(row), _U(i_lo)])
+                        df_step = fT - f_stop
                         for _try in range(_MAX_HINGE_TRIES):
-                            dsg = _uniform(st) * dsg_step
-                            f_h = range_to_index(scat_int_tab, row, sg0 - dsg,
-                                                 _index_guess(scat_int_tab, row, fT, dsg))
-                            if f_h < f_stop:
-                                f_h = f_stop
+                            f_h = f_stop + _uniform(st) * df_step
+                            ih = min(int(f_h), n_grid - 2)
+                            h = scat_int_tab[_U(row), _U(ih + 1)] - scat_int_tab[_U(row), _U(ih)]
                             inv_h = _lin(inv_pv2_tab, sp, f_h)
                             lgp_h = _lin(lg_pv_tab, sp, f_h)
-                            ua = _uniform(st) * a_max
+                            ua = _uniform(st) * ah_max
                             r2 = 1.0 - p1v1_inv2 / inv_h
-                            if r2 > 0.0 and ua <= (_FDM0 + _FDM2 * lgp_h + (_FDM1 - _FDM3 * lgp_h)
-                                                   * (1.0 - 1.0 / r2) * _INV_LN10):
+                            if r2 > 0.0 and ua <= h * (_FDM0 + _FDM2 * lgp_h + (_FDM1 - _FDM3 * lgp_h)
+                                                       * (1.0 - 1.0 / r2) * _INV_LN10):
                                 break
-                            if ua <= _f_dm(p1v1_inv2, inv_h, lgp_h):
+                            if ua <= h * _f_dm(p1v1_inv2, inv_h, lgp_h):
                                 break
+                        # the deflection's random numbers, for the hinge (or the step's end)
+                        chi2, px, py, pz = _deflection_draw(st, u, v, w)
                 scat = 0.0  # sum of rho l / X_S over the segments walked before the hinge
 
                 # ---- walk the step through the voxels -----------------------------------
@@ -1128,7 +1147,7 @@ def transport_batch(
                         y = ys + t_leg * v
                         z = zs + t_leg * w
                         th0sq = k_mcs * (scat + (R_leg0 - R_s) * xs_c)
-                        u, v, w = _deflect(st, u, v, w, th0sq)
+                        u, v, w = _deflect_by(u, v, w, th0sq, chi2, px, py, pz)
                         hinge = False
                         R_lim, why_lim = _walk_limit(R_s, R_h, hinge, R_int)
                         box = _widen(box, ix, iy, iz)
@@ -1166,7 +1185,7 @@ def transport_batch(
                 if hinge:
                     # the step ended before its hinge (interaction site in another material):
                     # deflect at the end point by the scattering of the walked part
-                    u, v, w = _deflect(st, u, v, w, k_mcs * (scat + (R_leg0 - R_cur) * xs_c))
+                    u, v, w = _deflect_by(u, v, w, k_mcs * (scat + (R_leg0 - R_cur) * xs_c), chi2, px, py, pz)
                 # table index of the new energy: the mean end point corrected by the straggling
                 if T > 0.0:
                     q = (E_cur - T) / E_cur if E_cur > 0.0 else 1.0

@@ -19,7 +19,8 @@ indexed by ``species * n_materials + material``.
 * ``scattering_integral`` int_{T_min}^T dT'/((pv)^2 S/rho) [g cm^-2 MeV^-2]: the path
                    integral int dR/(pv)^2 of the 1/(pv)^2 factor of the scattering power over
                    the residual range (trapezoidal in ln T), used to place the random hinge of a
-                   multi-voxel step where the scattering happens (:mod:`mc.transport`).
+                   multi-voxel step where the scattering happens (:mod:`mc.transport`); its
+                   increments per interval fall with energy (:func:`check_scattering_increments`).
 * ``range_straggling`` Omega_R(T) = int_{T_min}^T k_B(T') <Z/A> / (S/rho)^3 dT' [g^2/cm^4]
                    (trapezoidal in ln T, 0 at T_min), with k_B <Z/A> the Bohr energy-loss
                    variance per unit areal density (:mod:`physics.straggling`): the range
@@ -159,6 +160,19 @@ def range_bin_table(rng):
     return bins, b0
 
 
+def check_scattering_increments(scat_int):
+    """Check that the increments of the scattering integral over the table intervals fall along
+    every row (the integrand dR/(pv)^2 per unit ln T, T/((pv)^2 S), falls with T for every
+    species and material, because T S rises with T); the hinge sampling of
+    :mod:`mc.transport` bounds the increment over a step by that of its lowest interval. Raises
+    a ValueError naming the row otherwise."""
+    h = np.diff(np.asarray(scat_int, np.float64), axis=1)
+    rising = np.nonzero((np.diff(h, axis=1) > 0.0).any(axis=1))[0]
+    if rising.size:
+        raise ValueError(f"scattering integral: the increments of row {int(rising[0])} rise with energy; "
+                         "the hinge sampling's bound does not hold for this table")
+
+
 @lru_cache(maxsize=16)
 def _build(material_key):
     materials = []
@@ -195,6 +209,7 @@ def _build(material_key):
         for mi in range(n_m):
             k = si * n_m + mi
             scat_int[k] = _cumulative_lnT(energy / (pv[si] ** 2 * stopping[k]), dlnT)  # d/dlnT of int dR/(pv)^2
+    check_scattering_increments(scat_int)
     slope = np.empty_like(rng)
     slope[:, :-1] = np.diff(energy)[None, :] / np.diff(rng, axis=1)
     slope[:, -1] = slope[:, -2]

@@ -137,3 +137,18 @@ def test_required_materials_present_with_sane_properties():
 def test_unknown_material_message_lists_known_names():
     with pytest.raises(KeyError, match="known materials: .*water"):
         get_material("kryptonite")
+
+
+def test_scattering_integral_increments_fall_with_energy_in_every_material():
+    # The kernel's hinge sampling bounds the scattering-integral increment over a step by that of
+    # the step's lowest table interval; physics.tables checks this when it builds a table.
+    from physics.materials import material_names
+    from physics.tables import check_scattering_increments
+
+    tab = build_tables(tuple(material_names()))
+    h = np.diff(tab.scattering_integral, axis=1)
+    assert np.all(h > 0) and np.all(np.diff(h, axis=1) < 0)
+    bad = tab.scattering_integral.copy()
+    bad[0, 1500:] += 1e-3 * np.arange(bad.shape[1] - 1500) ** 2  # increments that rise
+    with pytest.raises(ValueError, match="row 0"):
+        check_scattering_increments(bad)
