@@ -7,10 +7,16 @@ benchmarks/results/scaling.json and scaling.png.
 Each configuration runs ``mpirun -n k python -m mc.run`` (JIT loaded from the numba cache: a
 first single-rank run warms it) and reads the rate rank 0 measured over the batch loop
 (transport plus the per-round reductions; start-up and output excluded) from the HDF5 file.
+The single-rank reference of each measurement is the mean rate of one rank pinned to each core
+in turn (at most ``--baseline-cores`` cores, spread over the machine), run right before: the
+cores of a virtual machine often run at different speeds at the same moment (the development
+VM's two vCPUs differed by up to 1.5x), and an unpinned single rank lands on either, whereas k
+ranks use k cores; k times the mean per-core rate is the ideal for k ranks.
 Beside it, k independent processes running the kernel over one common time window (each set up
-and warmed up first, then started together) give the ceiling the machine itself sets (shared
-cores, memory bandwidth, CPU quota), as a speed-up over one such process: on virtual machines
-two "cores" often deliver well under twice the throughput of one.
+and warmed up first, then started together; process i pinned to core i when k <= cores) give the
+ceiling the machine itself sets (shared cores, memory bandwidth, CPU quota), as a speed-up over
+one such process (the mean over the same cores): on virtual machines two "cores" often deliver
+well under twice the throughput of one.
 """
 
 import argparse
@@ -36,7 +42,25 @@ output: {{path: {out}, plot: false}}
 """
 
 
-def run_ranks(k, cfg, out):
+def _pin(core):
+    """A ``preexec_fn`` that pins the child process to ``core`` (None: no pinning)."""
+    if core is None or not hasattr(os, "sched_setaffinity"):
+        return None
+    return lambda: os.sched_setaffinity(0, {core})
+
+
+def baseline_cores(n_max):
+    """Up to ``n_max`` cores of this process's CPU set, spread evenly over it ([None] where
+    the CPU set cannot be read: no pinning)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return [None]
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) <= n_max:
+        return cores
+    return [cores[int(i * len(cores) / n_max)] for i in range(n_max)]
+
+
+def run_ranks(k, cfg, out, core=None):
     mpirun = shutil.which("mpirun") or shutil.which("mpiexec")
     cmd = [sys.executable, "-m", "mc.run", cfg, "--quiet", "--set", f"output.path={out}"]
     if k > 1 and not mpirun:
@@ -45,7 +69,7 @@ def run_ranks(k, cfg, out):
     if mpirun:
         cmd = [mpirun, "-n", str(k)] + cmd
     t = time.perf_counter()
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, preexec_fn=_pin(core))
     wall = time.perf_counter() - t
     if r.returncode != 0:
         raise RuntimeError(r.stderr)
@@ -92,7 +116,7 @@ def _worker(cfg_path, tmp, idx, duration):
         f.write(repr(float(np.float64(rate))))
 
 
-def independent_processes(k, cfg, tmp, duration=4.0):
+def independent_processes(k, cfg, tmp, duration=4.0, cores=None):
     """Aggregate transport rate of k independent single-process kernels running over the same
     time window (each set up and warmed up first, then all started at one wall-clock time):
     the ceiling that the machine itself sets for k-way parallelism (shared cores, memory
@@ -100,8 +124,10 @@ def independent_processes(k, cfg, tmp, duration=4.0):
     for f in os.listdir(tmp):
         if f.startswith(("ready", "rate", "go")):
             os.remove(os.path.join(tmp, f))
+    cores = cores or [None] * k
     procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", cfg, tmp, str(i), str(duration)],
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(k)]
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=_pin(cores[i])) for i in range(k)]
     while sum(os.path.exists(os.path.join(tmp, f"ready{i}")) for i in range(k)) < k:
         if any(p.poll() not in (None, 0) for p in procs):
             raise RuntimeError("".join(p.communicate()[1] for p in procs))
@@ -130,6 +156,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3, help="paired measurements per rank count")
     ap.add_argument("--batches", type=int, default=24, help="batches (one round); a multiple of the rank counts "
                     "keeps the static schedule balanced (24: 1, 2, 3, 4, 6, 8, 12, 24 ranks)")
+    ap.add_argument("--baseline-cores", type=int, default=4,
+                    help="cores the single-rank reference is measured on, pinned, one after the other")
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     a = ap.parse_args(argv)
     os.makedirs(a.out, exist_ok=True)
@@ -141,28 +169,34 @@ def main(argv=None):
     run_ranks(1, cfg, os.path.join(tmp, "warm.h5"))  # numba cache
     # The speed of a virtual machine drifts over minutes: every k-way measurement is paired
     # with a 1-way one taken right before it, and the speed-ups are medians over the pairs.
+    cores = baseline_cores(a.baseline_cores)
+    all_cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     rows = []
     for k in range(1, a.max_ranks + 1):
         pairs = []
         for _ in range(a.repeats if k > 1 else 1):
-            r1, _w1 = run_ranks(1, cfg, os.path.join(tmp, "r1.h5"))
-            rk, wall = run_ranks(k, cfg, os.path.join(tmp, f"r{k}.h5")) if k > 1 else (r1, _w1)
-            c1 = independent_processes(1, cfg, tmp)
-            ck = independent_processes(k, cfg, tmp) if k > 1 else c1
-            pairs.append((r1, rk, wall, c1, ck))
-            print(f"{k} rank(s): {rk:.0f} protons/s (1 rank just before: {r1:.0f}); {k} independent kernel "
+            per_core = [run_ranks(1, cfg, os.path.join(tmp, "r1.h5"), c)[0] for c in cores]
+            r1 = float(np.mean(per_core))
+            rk, wall = run_ranks(k, cfg, os.path.join(tmp, f"r{k}.h5")) if k > 1 else (r1, 0.0)
+            c1 = float(np.mean([independent_processes(1, cfg, tmp, cores=[c]) for c in cores]))
+            pin_k = all_cores[:k] if len(all_cores) >= k else None
+            ck = independent_processes(k, cfg, tmp, cores=pin_k) if k > 1 else c1
+            pairs.append((r1, rk, wall, c1, ck, per_core))
+            print(f"{k} rank(s): {rk:.0f} protons/s (1 rank just before, pinned to each of {len(cores)} core(s): "
+                  f"{', '.join(f'{x:.0f}' for x in per_core)}, mean {r1:.0f}); {k} independent kernel "
                   f"process(es) over one time window: {ck:.0f} protons/s (1 process: {c1:.0f})")
         med = lambda i: float(np.median([p[i] for p in pairs]))  # noqa: E731
         rows.append({"ranks": k, "protons_per_s": med(1), "wall_s": med(2),
                      "independent_processes_protons_per_s": med(4),
                      "speedup": float(np.median([p[1] / p[0] for p in pairs])),
                      "hardware_ceiling_speedup": float(np.median([p[4] / p[3] for p in pairs])),
-                     "pairs": [dict(zip(("one_rank", "k_ranks", "wall_s", "one_process", "k_processes"), p))
-                               for p in pairs]})
+                     "pairs": [dict(zip(("one_rank_mean_over_cores", "k_ranks", "wall_s", "one_process_mean_over_cores",
+                                         "k_processes", "one_rank_per_core"), p)) for p in pairs]})
     for r in rows:
         r["efficiency"] = r["speedup"] / r["ranks"]
         r["efficiency_vs_ceiling"] = r["speedup"] / r["hardware_ceiling_speedup"]
     res = {"rows": rows, "primaries": a.primaries, "batches": batches, "energy_MeV": 150.0, "voxel_mm": 1.0,
+           "baseline_cores": cores,
            "cpu_count": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
            "date": time.strftime("%Y-%m-%d")}
     with open(os.path.join(a.out, "scaling.json"), "w") as f:
