@@ -188,8 +188,9 @@ def range_to_index(range_tab, row, R, i):
     """Fractional table index of the energy whose tabulated CSDA range is R [g/cm^2]: the exact
     inverse of the piecewise-linear R(ln T), found by walking from interval ``i`` (a guess near
     the answer keeps the walk short). Returns -1 when R is at or
-    below the first table entry. Works for any table that increases along the row (also the
-    scattering integral)."""
+    below the first table entry. Works for any table that increases along the row. The kernel
+    locates range intervals with :func:`range_interval` instead; this walk is the reference its
+    tests compare with."""
     n = range_tab.shape[1]
     if R <= range_tab[_U(row), 0]:
         return -1.0
