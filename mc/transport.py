@@ -247,8 +247,11 @@ def range_interval(range_tab, range_bins, bin0, row, R):
     (an exponent and the leading mantissa bits, i.e. a piecewise-linear log2 R) and
     ``range_bins[row, bin]`` the interval at the bin's lower edge (``bin0`` the first bin; see
     :func:`physics.tables.range_bin_table`). The bins are narrower than every table
-    interval, so at most one table entry lies in a bin and the loop makes at most one step
-    (:func:`physics.tables.range_bin_table` checks this when it builds the bins). The
+    interval, so at most one table entry lies in a bin and one comparison, added to the bin's
+    interval as 0 or 1, completes the look-up (:func:`physics.tables.range_bin_table` checks
+    this when it builds the bins). The comparison is arithmetic, not a branch: whether R lies
+    above the bin's table entry is a coin toss from one voxel segment to the next, and a
+    mispredicted branch per segment made the kernel ~7 % slower on the development VM. The
     result does not depend on any earlier look-up, so consecutive voxel segments do not wait
     on each other's table reads."""
     n = range_tab.shape[1]
@@ -259,10 +262,9 @@ def range_interval(range_tab, range_bins, bin0, row, R):
         b = 0
     elif b >= nb:
         b = nb - 1
-    i = np.int64(range_bins[r, _U(b)])
-    while i < n - 2 and range_tab[r, _U(i + 1)] <= R:
-        i += 1
-    return i
+    i = np.int64(range_bins[r, _U(b)])  # <= n - 2, so entry i + 1 exists
+    i += np.int64(range_tab[r, _U(i + 1)] <= R)
+    return min(i, n - 2)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
