@@ -443,7 +443,12 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
         bar = tqdm(total=primaries_max, initial=done, unit="p", desc="protons", file=sys.stderr, smoothing=0.1)
     # compile (or load from the numba cache) before the clock starts: the reported rate is the
     # transport rate
-    run_batch(batch_seed(cfg.run.seed, 0), 0, spots, grid, tables, params, BatchBuffers((1, 1, 1)), nuclear)
+    # (per spot: a touched-voxel list, longer than the one-element placeholder, selects the
+    # kernel with the optional tallies, see mc.transport.transport_batch)
+    warm = BatchBuffers((2, 1, 1) if per_spot else (1, 1, 1))
+    if per_spot:
+        warm.enable_touched()
+    run_batch(batch_seed(cfg.run.seed, 0), 0, spots, grid, tables, params, warm, nuclear)
     EnergyTally((1, 1, 1)).add_batch(np.zeros((1, 1, 1)), 1)
     if let:
         LetTally((1, 1, 1)).add_batch(np.zeros((tr.N_LET, 1, 1, 1)))

@@ -652,11 +652,678 @@ def _cos_lab_elastic(Ti, T, M):
     return math.sqrt(c2)
 
 
-# fastmath subset: fused multiply-add, division as multiplication by the reciprocal, no
-# signed-zero distinction. Library functions stay exact, NaN/inf semantics and the order of
-# additions (no reassociation) are kept, so results are deterministic for a given build
-# (measured: ~5 % faster on the development VM).
-@njit(cache=True, error_model="numpy", fastmath={"contract", "arcp", "nsz"})
+def _make_kernel(optional_tallies):
+    """The transport kernel (see :func:`transport_batch`), compiled either with the optional
+    tallies (dose to water, secondary dose, LET, the touched-voxel list) enabled as the
+    parameters say (``optional_tallies`` True) or with all of them left out (False).
+    ``optional_tallies`` is a closure constant, so the second kernel has none of their code
+    in the voxel walk (measured on the development VM: ~7 % faster, paired runs, than one
+    that tests the flags at run time). numba caches each under its own key."""
+
+    # fastmath subset: fused multiply-add, division as multiplication by the reciprocal, no
+    # signed-zero distinction. Library functions stay exact, NaN/inf semantics and the order of
+    # additions (no reassociation) are kept, so results are deterministic for a given build
+    # (measured: ~5 % faster on the development VM).
+    @njit(cache=True, error_model="numpy", fastmath={"contract", "arcp", "nsz"})
+    def kernel(
+        n_histories, rng_state,
+        spot_cdf, spot_energy, spot_energy_sigma, spot_pos, spot_dir, spot_ax1, spot_ax2,
+        spot_sigma, spot_div, spot_species,
+        mat_id, density, lower, spacing,
+        lnT0, inv_dlnT, energy_tab, range_tab, water_ratio, sigma_tab, lg_pv_tab, inv_pv2_tab, rstrag_tab,
+        inv_xs, range_bins, bin0, sp_charge, sp_mass,
+        chan_xs, chan_kind, nuc_par, stop_tab, s_int_tab, slope_tab, scat_int_tab,
+        params,
+        edep, edep_water, edep_sec, fluence_z, let_acc, counters,
+        touched_mark, touched, n_touched, bbox, col_z,
+    ):
+        """Transport one batch (see :func:`transport_batch`)."""
+        st = np.empty(4, np.uint64)
+        st[:] = rng_state
+        nx, ny, nz = mat_id.shape
+        # flat views of the voxel arrays read and written per voxel segment (all C-contiguous):
+        # the walk keeps the flat index vi = (ix ny + iy) nz + iz up to date by strides
+        mat_flat = mat_id.reshape(mat_id.size)
+        rho_flat = density.reshape(density.size)
+        edep_flat = edep.reshape(edep.size)  # (a placeholder when no history is run)
+        nyz = ny * nz
+        n_mat = inv_xs.shape[0]
+        n_chan = chan_kind.shape[1]
+        t_cut = params[PAR_T_CUT]
+        max_frac = params[PAR_MAX_RANGE_FRACTION]
+        final_range = params[PAR_FINAL_RANGE]
+        vox_lim = params[PAR_VOXEL_STEPS] != 0.0
+        max_step = params[PAR_MAX_STEP]
+        f_cut = (math.log(t_cut) - lnT0) * inv_dlnT
+        n_grid = range_tab.shape[1]
+        r_cut_rows = np.empty(range_tab.shape[0])  # CSDA range at the cut-off, per table row
+        for r in range(range_tab.shape[0]):
+            r_cut_rows[r] = _lin(range_tab, r, f_cut)
+        do_strag = params[PAR_STRAGGLING] != 0.0
+        do_mcs = params[PAR_SCATTERING] != 0.0
+        do_water = optional_tallies and params[PAR_DOSE_TO_WATER] != 0.0
+        do_sec = optional_tallies and params[PAR_SECONDARY_TALLY] != 0.0
+        do_let = optional_tallies and params[PAR_LET] != 0.0
+        do_touch = optional_tallies and touched.shape[0] > 1
+        nt = n_touched[0]
+        n_fluence = fluence_z.shape[0]
+        inv_dx = 1.0 / spacing[0]
+        inv_dy = 1.0 / spacing[1]
+        inv_dz = 1.0 / spacing[2]
+        upper0 = lower[0] + nx * spacing[0]
+        upper1 = lower[1] + ny * spacing[1]
+        upper2 = lower[2] + nz * spacing[2]
+        n_spots = spot_cdf.shape[0]
+        n_steps = 0.0
+        n_segments = 0.0
+        # deposits lie on straight legs (step start to hinge, hinge to step end): the box of the
+        # legs' end voxels holds every voxel they cross
+        box = (bbox[0], bbox[1], bbox[2], bbox[3], bbox[4], bbox[5])
+        # deposits by class: 0 primaries, 1 secondary protons, 2 other transported secondaries,
+        # 3 local deposits of short-range products
+        dep = np.zeros(4)
+        stack = np.empty((STACK_MAX, 8))
+        prod = np.empty((MAX_PRODUCTS, 3))
+        part = np.empty(n_chan)
+        M_p = sp_mass[0]
+
+        for _h in range(n_histories):
+            counters[COUNTER_HISTORIES] += 1.0
+            # ---- source -------------------------------------------------------------------
+            k = np.searchsorted(spot_cdf, _uniform(st), side="right")
+            if k >= n_spots:
+                k = n_spots - 1
+            sp = spot_species[k]
+            T = spot_energy[k]
+            if spot_energy_sigma[k] > 0.0:
+                while True:
+                    ga, gb = _gauss_pair(st)
+                    T = spot_energy[k] + spot_energy_sigma[k] * ga
+                    if T > 0.0:
+                        break
+            g1, g2 = _gauss_pair(st)
+            a1, a2 = _gauss_pair(st)
+            g1 *= spot_sigma[k, 0]
+            g2 *= spot_sigma[k, 1]
+            a1 *= spot_div[k, 0]
+            a2 *= spot_div[k, 1]
+            x = spot_pos[k, 0] + g1 * spot_ax1[k, 0] + g2 * spot_ax2[k, 0]
+            y = spot_pos[k, 1] + g1 * spot_ax1[k, 1] + g2 * spot_ax2[k, 1]
+            z = spot_pos[k, 2] + g1 * spot_ax1[k, 2] + g2 * spot_ax2[k, 2]
+            u = spot_dir[k, 0] + a1 * spot_ax1[k, 0] + a2 * spot_ax2[k, 0]
+            v = spot_dir[k, 1] + a1 * spot_ax1[k, 1] + a2 * spot_ax2[k, 1]
+            w = spot_dir[k, 2] + a1 * spot_ax1[k, 2] + a2 * spot_ax2[k, 2]
+            nrm = 1.0 / math.sqrt(u * u + v * v + w * w)
+            u *= nrm
+            v *= nrm
+            w *= nrm
+            counters[COUNTER_INCIDENT] += T
+
+            # ---- move to the grid (vacuum outside) -------------------------------------------
+            t0 = -1e300
+            t1 = 1e300
+            miss = False
+            for ax in range(3):
+                if ax == 0:
+                    p, d, lo, hi = x, u, lower[0], upper0
+                elif ax == 1:
+                    p, d, lo, hi = y, v, lower[1], upper1
+                else:
+                    p, d, lo, hi = z, w, lower[2], upper2
+                if d == 0.0:
+                    if p < lo or p >= hi:
+                        miss = True
+                else:
+                    ta = (lo - p) / d
+                    tb = (hi - p) / d
+                    if ta > tb:
+                        ta, tb = tb, ta
+                    if ta > t0:
+                        t0 = ta
+                    if tb < t1:
+                        t1 = tb
+            if t0 < 0.0:
+                t0 = 0.0
+            if miss or t1 <= t0:
+                counters[COUNTER_MISSED] += T
+                continue
+            if t0 > 0.0:
+                t0 += _PUSH
+            x += t0 * u
+            y += t0 * v
+            z += t0 * w
+
+            # ---- the primary, then every stacked secondary -----------------------------------
+            cls = 0  # deposit class of the particle in flight (see ``dep``)
+            iz_max = -2  # deepest voxel layer a primary has reached (-2: not yet in the grid)
+            n_stack = 0
+            while True:
+                M = sp_mass[sp]
+                z2 = sp_charge[sp] * sp_charge[sp]
+                p1v1 = _pv(T, M)
+                p1v1_inv2 = 1.0 / (p1v1 * p1v1)
+                fT = (math.log(T) - lnT0) * inv_dlnT
+                n_mfp = -math.log(1.0 - _uniform(st))
+                spare = 0.0
+                has_spare = False
+                dep_p = 0.0  # deposited along this particle's steps [MeV]
+                # ---- condensed-history loop of one particle: one iteration per step ----------
+                cont = False  # the voxel walk goes on from the last step (no turn since)
+                while True:
+                    if not cont:
+                        qx = (x - lower[0]) * inv_dx
+                        qy = (y - lower[1]) * inv_dy
+                        qz = (z - lower[2]) * inv_dz
+                        ix = int(qx)
+                        iy = int(qy)
+                        iz = int(qz)
+                        if qx < 0.0 or ix >= nx or qy < 0.0 or iy >= ny or qz < 0.0 or iz >= nz:
+                            if qx < 0.0:
+                                face = 0
+                            elif ix >= nx:
+                                face = 1
+                            elif qy < 0.0:
+                                face = 2
+                            elif iy >= ny:
+                                face = 3
+                            elif qz < 0.0:
+                                face = 4
+                            else:
+                                face = 5
+                            counters[COUNTER_ESCAPED + face] += T
+                            break
+                        if cls == 0 and iz > iz_max:
+                            if iz_max == -2:
+                                iz_max = iz - 1  # layers upstream of the entry point were not crossed
+                            for kz in range(iz_max + 1, min(iz + 1, n_fluence)):
+                                fluence_z[_U(kz)] += 1.0
+                            iz_max = iz
+                        vi = ix * nyz + iy * nz + iz
+                        m = mat_flat[_U(vi)]
+                        rho = rho_flat[_U(vi)]
+                        row = sp * n_mat + m
+
+                        # voxel walk (Amanatides & Woo 1987): parameter of the next plane on each axis
+                        tmx, tdx, stx = _dda_axis(x, u, lower[0], spacing[0], ix)
+                        tmy, tdy, sty = _dda_axis(y, v, lower[1], spacing[1], iy)
+                        tmz, tdz, stz = _dda_axis(z, w, lower[2], spacing[2], iz)
+                        xs = x  # start of the straight leg the walk follows
+                        ys = y
+                        zs = z
+                        t_leg = 0.0
+                    cz0 = iz  # first layer of the current run of voxels in this z-column
+                    box = _widen(box, ix, iy, iz)
+
+                    # ---- plan the step in areal density of the start material [g/cm^2] ------
+                    R0 = _lin(range_tab, row, fT)
+                    if R0 > final_range:
+                        dR = max_frac * R0 + final_range * (1.0 - max_frac) * (2.0 - final_range / R0)
+                    else:
+                        dR = R0
+                    if max_step > 0.0 and dR > rho * max_step:
+                        dR = rho * max_step
+                    if vox_lim:
+                        db = min(tmx, tmy, tmz) - t_leg
+                        if db < 0.0:
+                            db = 0.0
+                        if rho * (db + _PUSH) < dR:
+                            dR = rho * (db + _PUSH)
+                    # free path to the next discrete-interaction site, sampled with the majorant
+                    maj0 = _lin(sigma_tab, row, fT)
+                    planned_int = False
+                    if maj0 > 0.0 and n_mfp < maj0 * dR:
+                        dR = n_mfp / maj0
+                        planned_int = True
+                    row0 = row
+                    R_stop = R0 - dR
+                    R_cut_row = r_cut_rows[_U(row)]
+                    final = R_stop <= R_cut_row
+                    if final:
+                        # last step: to the cut-off energy, where the particle ends
+                        planned_int = False  # the particle stops before the site
+                        f_stop = f_cut
+                        dR = R0 - R_cut_row
+                    else:
+                        f_stop = _range_index(range_tab, range_bins, bin0, row, R_stop)
+                        if f_stop < f_cut:
+                            f_stop = f_cut
+                    if f_stop > fT:
+                        f_stop = fT
+                    E_stop = _lin(energy_tab, 0, f_stop)
+                    if E_stop > T:
+                        E_stop = T
+                    dE_plan = T - E_stop
+                    # energy-loss straggling of the planned step (not of the last one, see the
+                    # module docstring): one factor scales every deposit
+                    c_str = 1.0
+                    if do_strag and dE_plan > 0.0 and not final:
+                        s_end = _lin(stop_tab, row, f_stop)
+                        var = s_end * s_end * (_lin(rstrag_tab, row, fT) - _lin(rstrag_tab, row, f_stop))
+                        if has_spare:
+                            gs = spare
+                            has_spare = False
+                        else:
+                            gs, spare = _gauss_pair(st)
+                            has_spare = True
+                        dEs = _sample_loss(st, dE_plan, var, gs)
+                        if dEs > T:
+                            dEs = T
+                        c_str = dEs / dE_plan
+                    # multiple scattering: projected-angle variance of the step
+                    # theta^2 = z^2 E_s^2 f_dM int dR/(pv)^2 / X_S, with f_dM at the mid-step pv and
+                    # the exact integral of 1/(pv)^2 (``scat_int_tab``); random hinge
+                    hinge = False
+                    k_mcs = 0.0
+                    f_h = fT
+                    chi2 = 0.0
+                    px = 0.0
+                    py = 0.0
+                    pz = 0.0
+                    R_s = _lin(range_tab, row0, f_stop)
+                    if do_mcs and dE_plan > 0.0 and R0 > R_s:
+                        f_mid = 0.5 * (fT + f_stop)
+                        fdm = _f_dm(p1v1_inv2, _lin(inv_pv2_tab, sp, f_mid), _lin(lg_pv_tab, sp, f_mid))
+                        if fdm > 0.0:
+                            dsg_step = _lin(scat_int_tab, row, fT) - _lin(scat_int_tab, row, f_stop)
+                            # per unit of rho l / X_S walked (the segments' sum ``scat``)
+                            k_mcs = fdm * z2 * _E_S2 * dsg_step / (R0 - R_s)
+                            hinge = True
+                            # hinge where a uniform fraction of the step's scattering has happened,
+                            # i.e. with density proportional to T_dM along the step (for constant
+                            # T_dM, uniform in path length as in Fippel & Soukup 2004), so that the
+                            # lateral-displacement variance int T(s')(s - s')^2 ds' is right at every
+                            # depth inside the step. In the table index f the density is
+                            # f_dM(f) h(f), h the increment of the (piecewise-linear) scattering
+                            # integral int dR/(pv)^2 over the interval holding f; h falls with the
+                            # index (checked when the tables are built), so h_max, that of the
+                            # step's lowest interval, bounds it over the step, as A = c0 + c2
+                            # lg(pv_start) bounds f_dM (its lg(1 - (pv/p1v1)^2) term is <= 0 with a
+                            # positive coefficient, and pv falls). Candidates uniform in f between
+                            # the step's ends (no search) are accepted with probability
+                            # (h/h_max)(f_dM/A); a squeeze, ln x >= 1 - 1/x, accepts most of them
+                            # without the logarithm. (Written out: as an inlined helper it made the
+                            # kernel ~5 % slower.)
+                            a_max = _FDM0 + _FDM2 * _lin(lg_pv_tab, sp, fT)
+                            i_lo = min(int(f_stop), n_grid - 2)
+                            ah_max = a_max * (scat_int_tab[_U(row), _U(i_lo + 1)] - scat_int_tab[_U(row), _U(i_lo)])
+                            df_step = fT - f_stop
+                            for _try in range(_MAX_HINGE_TRIES):
+                                f_h = f_stop + _uniform(st) * df_step
+                                ih = min(int(f_h), n_grid - 2)
+                                h = scat_int_tab[_U(row), _U(ih + 1)] - scat_int_tab[_U(row), _U(ih)]
+                                inv_h = _lin(inv_pv2_tab, sp, f_h)
+                                lgp_h = _lin(lg_pv_tab, sp, f_h)
+                                ua = _uniform(st) * ah_max
+                                r2 = 1.0 - p1v1_inv2 / inv_h
+                                if r2 > 0.0 and ua <= h * (_FDM0 + _FDM2 * lgp_h + (_FDM1 - _FDM3 * lgp_h)
+                                                           * (1.0 - 1.0 / r2) * _INV_LN10):
+                                    break
+                                if ua <= h * _f_dm(p1v1_inv2, inv_h, lgp_h):
+                                    break
+                            # the deflection's random numbers, for the hinge (or the step's end)
+                            chi2, px, py, pz = _deflection_draw(st, u, v, w)
+                    scat = 0.0  # sum of rho l / X_S over the segments walked before the hinge
+
+                    # ---- walk the step through the voxels -----------------------------------
+                    # Each voxel segment's mean energy loss comes from the range table of the
+                    # segment's own material: the residual range R drops by rho l, and the energy
+                    # follows the piecewise-linear inverse T(R) of the table (interval ``i_cur``,
+                    # slope ``slope_tab``). Within one material every limit of the walk is a
+                    # residual range: the step's end R_s, its hinge R_h and the interaction site
+                    # R_int = R - n_mfp / sigma (sigma the step majorant; the free path in areal
+                    # density drops with R), so a segment only compares its end with the highest
+                    # of them, ``R_lim`` (recomputed when the material changes or at the hinge).
+                    # The scattering walked before the hinge, sum rho l / X_S, is booked per
+                    # material run from the drop of R since ``R_leg0``.
+                    f_cur = fT
+                    i_cur = min(int(fT), n_grid - 2)
+                    E_cur = T
+                    E_h = _lin(energy_tab, 0, f_h) if hinge else 0.0
+                    # the start voxel's material, known from the plan
+                    row_c = row0
+                    R_cur = R0
+                    R_h = _lin(range_tab, row0, f_h) if hinge else 0.0
+                    maj = maj0
+                    R_int = R0 - (n_mfp / maj0 if maj0 > 0.0 else 1e300)
+                    R_leg0 = R0
+                    xs_c = inv_xs[_U(m)]
+                    R_lim, why_lim = _walk_limit(R_s, R_h, hinge, R_int)
+                    why = 0
+                    escaped = -1
+                    while True:
+                        m = mat_flat[_U(vi)]
+                        rho = rho_flat[_U(vi)]
+                        row = sp * n_mat + m
+                        if row != row_c:
+                            # into another material: carry the energy index and the free path over
+                            if hinge:
+                                scat += (R_leg0 - R_cur) * xs_c
+                            f_cur = _frac_index(range_tab, row_c, i_cur, R_cur)
+                            if maj > 0.0:
+                                n_mfp = max(R_cur - R_int, 0.0) * maj
+                            row_c = row
+                            R_cur = _lin(range_tab, row, f_cur)
+                            i_cur = min(int(f_cur), n_grid - 2)
+                            R_s = _lin(range_tab, row, f_stop)
+                            R_h = _lin(range_tab, row, f_h)
+                            maj = _lin(sigma_tab, row, fT)
+                            R_int = R_cur - (n_mfp / maj if maj > 0.0 else 1e300)
+                            R_leg0 = R_cur
+                            xs_c = inv_xs[_U(m)]
+                            R_lim, why_lim = _walk_limit(R_s, R_h, hinge, R_int)
+                        ell = min(tmx, tmy, tmz) - t_leg
+                        if ell < 0.0:
+                            ell = 0.0
+                        why = 0  # 0 voxel boundary, 1 planned end, 2 interaction site, 3 hinge
+                        R_next = R_cur - rho * ell
+                        if R_next <= R_lim:
+                            # the step's end, its hinge or the interaction site lies in this voxel
+                            why = why_lim
+                            a_min = R_cur - R_lim
+                            if a_min < 0.0:
+                                a_min = 0.0
+                            ell = a_min / rho
+                            R_next = R_cur - a_min
+                        if why == 1:
+                            R_next = R_s
+                            E_next = E_stop
+                            i_next = min(int(f_stop), n_grid - 2)
+                        elif why == 3:
+                            R_next = R_h
+                            E_next = E_h
+                            i_next = min(int(f_h), n_grid - 2)
+                        else:
+                            # interval of R_next, from the bits of R_next (no search, no dependence
+                            # on the previous segment's interval)
+                            ru = _U(row)
+                            i_next = range_interval(range_tab, range_bins, bin0, row, R_next)
+                            if i_next > i_cur:
+                                i_next = i_cur
+                            iu = _U(i_next)
+                            E_next = energy_tab[0, iu] + (R_next - range_tab[ru, iu]) * slope_tab[ru, iu]
+                            if E_next < E_stop:
+                                E_next = E_stop
+                        if E_next > E_cur:
+                            E_next = E_cur
+                        dEm = E_cur - E_next
+                        d = c_str * dEm
+                        if d > T:
+                            d = T
+                        if d > 0.0:
+                            T -= d
+                            edep_flat[_U(vi)] += d
+                            dep_p += d
+                            if do_sec and cls != 0:
+                                edep_sec[_U(ix), _U(iy), _U(iz)] += d
+                            if do_water or do_let:
+                                fa = _frac_index(range_tab, row, i_cur, R_cur)
+                                fb = _frac_index(range_tab, row, i_next, R_next)
+                                wr = _lin(water_ratio, row, 0.5 * (fa + fb))
+                                if do_water:
+                                    edep_water[_U(ix), _U(iy), _U(iz)] += d * wr
+                                if do_let and ell > 0.0:
+                                    # exact CSDA averages of the mass stopping power over the
+                                    # segment [MeV cm^2/g]: dose-weighted int S dE / dE and
+                                    # length-weighted dE / (rho dl)
+                                    s_d = (_lin(s_int_tab, row, fa) - _lin(s_int_tab, row, fb)) / dEm
+                                    s_t = dEm / (rho * ell)
+                                    _let_score(let_acc, cls == 0, ix, iy, iz, d, ell, s_d * rho * _KEV_PER_UM,
+                                               s_d * wr * _KEV_PER_UM, s_t * rho * _KEV_PER_UM,
+                                               s_t * wr * _KEV_PER_UM)
+                            if do_touch:
+                                nt = _mark(touched_mark, touched, nt, vi)
+                        n_segments += 1.0
+                        t_leg += ell
+                        R_cur = R_next
+                        i_cur = i_next
+                        E_cur = E_next
+                        if why == 0:
+                            # into the next voxel (the three axes written out: a shared helper for
+                            # the index step made the kernel ~10 % slower)
+                            if tmx <= tmy and tmx <= tmz:
+                                _col_run(col_z, ix * ny + iy, cz0, iz)
+                                cz0 = iz
+                                ix += stx
+                                vi += stx * nyz
+                                tmx += tdx
+                                if ix < 0 or ix >= nx:
+                                    escaped = 0 if stx < 0 else 1
+                            elif tmy <= tmz:
+                                _col_run(col_z, ix * ny + iy, cz0, iz)
+                                cz0 = iz
+                                iy += sty
+                                vi += sty * nz
+                                tmy += tdy
+                                if iy < 0 or iy >= ny:
+                                    escaped = 2 if sty < 0 else 3
+                            else:
+                                iz += stz
+                                vi += stz
+                                tmz += tdz
+                                if iz < 0 or iz >= nz:
+                                    escaped = 4 if stz < 0 else 5
+                                elif cls == 0 and iz > iz_max:
+                                    if iz < n_fluence:
+                                        fluence_z[_U(iz)] += 1.0
+                                    iz_max = iz
+                            if escaped >= 0:
+                                break
+                            continue
+                        if why == 3:
+                            # random hinge: deflect by the scattering of the whole planned step
+                            # (walked part, plus the rest estimated in the hinge voxel's material)
+                            x = xs + t_leg * u
+                            y = ys + t_leg * v
+                            z = zs + t_leg * w
+                            th0sq = k_mcs * (scat + (R_leg0 - R_s) * xs_c)
+                            u, v, w = _deflect_by(u, v, w, th0sq, chi2, px, py, pz)
+                            hinge = False
+                            R_lim, why_lim = _walk_limit(R_s, R_h, hinge, R_int)
+                            box = _widen(box, ix, iy, iz)
+                            _col_run(col_z, ix * ny + iy, cz0, iz)  # z may turn back after the hinge
+                            cz0 = iz
+                            xs = x
+                            ys = y
+                            zs = z
+                            t_leg = 0.0
+                            tmx, tdx, stx = _dda_axis(x, u, lower[0], spacing[0], ix)
+                            tmy, tdy, sty = _dda_axis(y, v, lower[1], spacing[1], iy)
+                            tmz, tdz, stz = _dda_axis(z, w, lower[2], spacing[2], iz)
+                            continue
+                        break
+                    if maj > 0.0:
+                        n_mfp = 0.0 if why == 2 else max(R_cur - R_int, 0.0) * maj
+                    f_cur = f_stop if why == 1 else _frac_index(range_tab, row, i_cur, R_cur)
+                    n_steps += 1.0
+                    # the last voxel of the walk (back inside the grid after an escape)
+                    box = _widen(box, min(max(ix, 0), nx - 1), min(max(iy, 0), ny - 1), min(max(iz, 0), nz - 1))
+                    if escaped < 0 or escaped >= 4:  # (runs left through x or y are recorded)
+                        _col_run(col_z, ix * ny + iy, cz0, min(max(iz, 0), nz - 1))
+                    x = xs + t_leg * u
+                    y = ys + t_leg * v
+                    z = zs + t_leg * w
+                    if escaped >= 0:
+                        counters[COUNTER_ESCAPED + escaped] += T
+                        break
+                    if why == 1 and planned_int and row == row0:
+                        # the planned interaction site, reached in the material it was sampled in
+                        why = 2
+                        n_mfp = 0.0
+                    # the next step goes on along the same leg unless the direction changes
+                    cont = not hinge
+                    if hinge:
+                        # the step ended before its hinge (interaction site in another material):
+                        # deflect at the end point by the scattering of the walked part
+                        u, v, w = _deflect_by(u, v, w, k_mcs * (scat + (R_leg0 - R_cur) * xs_c), chi2, px, py, pz)
+                    # table index of the new energy: the mean end point corrected by the straggling
+                    if T > 0.0:
+                        q = (E_cur - T) / E_cur if E_cur > 0.0 else 1.0
+                        if -1e-3 < q < 1e-3:
+                            fT = f_cur - (q + 0.5 * q * q + q * q * q / 3.0) * inv_dlnT
+                        else:
+                            fT = (math.log(T) - lnT0) * inv_dlnT
+                    if T <= t_cut or (final and why == 1):
+                        # the end of the track (what the straggling of the last step left is far
+                        # below a voxel's range): the rest is deposited here
+                        edep[ix, iy, iz] += T
+                        dep[cls] += T
+                        counters[COUNTER_CUTOFF] += T
+                        if do_sec and cls != 0:
+                            edep_sec[ix, iy, iz] += T
+                        if do_water:
+                            edep_water[ix, iy, iz] += T * _lin(water_ratio, row, fT)
+                        if do_let:
+                            _let_dump(let_acc, cls == 0, ix, iy, iz, T, row, fT, range_tab, s_int_tab, water_ratio, rho)
+                        if do_touch:
+                            nt = _mark(touched_mark, touched, nt, (ix * ny + iy) * nz + iz)
+                        break
+                    if why != 2:
+                        continue
+                    sig_mass = maj
+                    # ---- discrete nuclear interaction at the end of the step -----------------
+                    n_mfp = -math.log(1.0 - _uniform(st))
+                    if do_touch:
+                        nt = _mark(touched_mark, touched, nt, (ix * ny + iy) * nz + iz)
+                    tot = 0.0
+                    for kc in range(n_chan):
+                        part[kc] = _lin3(chan_xs, row, kc, fT)
+                        tot += part[kc]
+                    if _uniform(st) * sig_mass >= tot:
+                        counters[COUNTER_REJECTED] += 1.0
+                        continue
+                    r = _uniform(st) * tot
+                    kc = 0
+                    while kc < n_chan - 1 and r >= part[kc]:
+                        r -= part[kc]
+                        kc += 1
+                    kind = chan_kind[_U(m), _U(kc)]
+                    phi = _TWO_PI * _uniform(st)
+                    cph = math.cos(phi)
+                    sph = math.sin(phi)
+                    if kind == CHANNEL_PP_ELASTIC:
+                        # p-p elastic, isotropic in the centre-of-mass frame; the more energetic
+                        # proton continues this track (and keeps its primary status)
+                        counters[COUNTER_PP_ELASTIC] += 1.0
+                        T1 = 0.5 * T * (2.0 - _uniform(st))  # (1 + cos theta*)/2 in [1/2, 1]
+                        T2 = T - T1
+                        c1 = _cos_lab_elastic(T1, T, M_p)
+                        c2 = _cos_lab_elastic(T2, T, M_p)
+                        s1 = math.sqrt(max(0.0, 1.0 - c1 * c1))
+                        s2 = math.sqrt(max(0.0, 1.0 - c2 * c2))
+                        u2, v2, w2 = _rotate(u, v, w, c2, -s2 * cph, -s2 * sph)
+                        u, v, w = _rotate(u, v, w, c1, s1 * cph, s1 * sph)
+                        cont = False
+                        T = T1
+                        fT = (math.log(T) - lnT0) * inv_dlnT
+                        p1v1 = _pv(T, M)
+                        p1v1_inv2 = 1.0 / (p1v1 * p1v1)
+                        if T2 > t_cut and n_stack < STACK_MAX:
+                            _push(stack, n_stack, x, y, z, u2, v2, w2, T2, 0.0)
+                            n_stack += 1
+                        else:
+                            _proton_on_spot(T2, t_cut, ix, iy, iz, m, rho, edep, edep_sec, edep_water, let_acc, dep,
+                                            counters, do_sec, do_water, do_let, lnT0, inv_dlnT, water_ratio, range_tab,
+                                            s_int_tab)
+                        continue
+                    if kind == CHANNEL_PO_ELASTIC:
+                        # p-16O elastic (Fippel & Soukup 2004): the recoil energy is exponential
+                        # with mean t_avg, truncated at the kinematic maximum, and is deposited on
+                        # the spot; the deflection follows from the momentum transfer.
+                        counters[COUNTER_PO_ELASTIC] += 1.0
+                        t_avg = 0.65 * math.exp(-0.0013 * T) - 0.71 * math.exp(-0.0177 * T)
+                        g = 1.0 + T / M_p
+                        bg2 = g * g - 1.0
+                        mr = O16_MASS_MEV / M_p
+                        t_max = 2.0 * O16_MASS_MEV * bg2 / (1.0 + 2.0 * g * mr + mr * mr)
+                        if t_max > T:
+                            t_max = T
+                        d_rec = -t_avg * math.log(1.0 - _uniform(st) * (1.0 - math.exp(-t_max / t_avg)))
+                        if d_rec > t_max:
+                            d_rec = t_max
+                        T3 = T - d_rec
+                        p1sq = T * (T + 2.0 * M_p)
+                        p3sq = T3 * (T3 + 2.0 * M_p)
+                        c1 = (p1sq + p3sq - d_rec * (d_rec + 2.0 * O16_MASS_MEV)) / (2.0 * math.sqrt(p1sq * p3sq))
+                        if c1 > 1.0:
+                            c1 = 1.0
+                        elif c1 < -1.0:
+                            c1 = -1.0
+                        s1 = math.sqrt(1.0 - c1 * c1)
+                        u, v, w = _rotate(u, v, w, c1, s1 * cph, s1 * sph)
+                        cont = False
+                        edep[ix, iy, iz] += d_rec
+                        dep[3] += d_rec
+                        if do_sec:
+                            edep_sec[ix, iy, iz] += d_rec
+                        if do_water:
+                            # heavy recoil: the projectile's stopping-power ratio (the ratio depends
+                            # little on the particle; documented approximation)
+                            edep_water[ix, iy, iz] += d_rec * _lin(water_ratio, row, fT)
+                        T = T3
+                        fT = (math.log(T) - lnT0) * inv_dlnT
+                        continue
+                    # non-elastic: the projectile is absorbed, its energy shared by the products
+                    counters[COUNTER_NONELASTIC] += 1.0
+                    counters[COUNTER_NONELASTIC_ENERGY] += T
+                    if cls == 0:
+                        counters[COUNTER_NONELASTIC_PRIMARY] += 1.0
+                        counters[COUNTER_NONELASTIC_PRIMARY_ENERGY] += T
+                    n_prod, e_loc, e_neu, e_bind, e_ovf = _nonelastic(st, T, nuc_par, prod)
+                    counters[COUNTER_NEUTRAL] += e_neu
+                    counters[COUNTER_BINDING] += e_bind
+                    counters[COUNTER_NOT_TRANSPORTED] += e_ovf
+                    for j in range(n_prod):
+                        Tj = prod[j, 1]
+                        if Tj > t_cut and n_stack < STACK_MAX:
+                            cj = prod[j, 2]
+                            sj = math.sqrt(max(0.0, 1.0 - cj * cj))
+                            ph = _TWO_PI * _uniform(st)
+                            uj, vj, wj = _rotate(u, v, w, cj, sj * math.cos(ph), sj * math.sin(ph))
+                            _push(stack, n_stack, x, y, z, uj, vj, wj, Tj, prod[j, 0])
+                            n_stack += 1
+                        else:
+                            _proton_on_spot(Tj, t_cut, ix, iy, iz, m, rho, edep, edep_sec, edep_water, let_acc, dep,
+                                            counters, do_sec, do_water, do_let, lnT0, inv_dlnT, water_ratio, range_tab,
+                                            s_int_tab)
+                    edep[ix, iy, iz] += e_loc
+                    dep[3] += e_loc
+                    if do_sec:
+                        edep_sec[ix, iy, iz] += e_loc
+                    if do_water:
+                        # fragments deposited on the spot: the projectile's stopping-power ratio
+                        edep_water[ix, iy, iz] += e_loc * _lin(water_ratio, row, fT)
+                    break
+                dep[cls] += dep_p
+                # ---- next particle from the stack --------------------------------------------
+                if n_stack == 0:
+                    break
+                n_stack -= 1
+                x = stack[n_stack, 0]
+                y = stack[n_stack, 1]
+                z = stack[n_stack, 2]
+                u = stack[n_stack, 3]
+                v = stack[n_stack, 4]
+                w = stack[n_stack, 5]
+                T = stack[n_stack, 6]
+                sp = int(stack[n_stack, 7])
+                cls = 1 if sp == 0 else 2
+        n_touched[0] = nt
+        bbox[0], bbox[1], bbox[2], bbox[3], bbox[4], bbox[5] = box
+        counters[COUNTER_DEPOSITED] += dep[0] + dep[1] + dep[2] + dep[3]
+        counters[COUNTER_DEP_PRIMARY] += dep[0]
+        counters[COUNTER_DEP_SEC_PROTON] += dep[1]
+        counters[COUNTER_DEP_SEC_OTHER] += dep[2]
+        counters[COUNTER_DEP_LOCAL] += dep[3]
+        counters[COUNTER_STEPS] += n_steps
+        counters[COUNTER_SEGMENTS] += n_segments
+
+    return kernel
+
+
+_KERNEL_PLAIN = _make_kernel(False)
+_KERNEL_OPTIONAL = _make_kernel(True)
+
+
 def transport_batch(
     n_histories, rng_state,
     spot_cdf, spot_energy, spot_energy_sigma, spot_pos, spot_dir, spot_ax1, spot_ax2,
@@ -712,644 +1379,21 @@ def transport_batch(
     its process (``physics.nuclear.CHANNEL_*``); ``nuc_par`` the non-elastic product-model
     parameters (``physics.nuclear.product_model_parameters``).
     """
-    st = np.empty(4, np.uint64)
-    st[:] = rng_state
-    nx, ny, nz = mat_id.shape
-    # flat views of the voxel arrays read and written per voxel segment (all C-contiguous):
-    # the walk keeps the flat index vi = (ix ny + iy) nz + iz up to date by strides
-    mat_flat = mat_id.reshape(mat_id.size)
-    rho_flat = density.reshape(density.size)
-    edep_flat = edep.reshape(edep.size)  # (a placeholder when no history is run)
-    nyz = ny * nz
-    n_mat = inv_xs.shape[0]
-    n_chan = chan_kind.shape[1]
-    t_cut = params[PAR_T_CUT]
-    max_frac = params[PAR_MAX_RANGE_FRACTION]
-    final_range = params[PAR_FINAL_RANGE]
-    vox_lim = params[PAR_VOXEL_STEPS] != 0.0
-    max_step = params[PAR_MAX_STEP]
-    f_cut = (math.log(t_cut) - lnT0) * inv_dlnT
-    n_grid = range_tab.shape[1]
-    r_cut_rows = np.empty(range_tab.shape[0])  # CSDA range at the cut-off, per table row
-    for r in range(range_tab.shape[0]):
-        r_cut_rows[r] = _lin(range_tab, r, f_cut)
-    do_strag = params[PAR_STRAGGLING] != 0.0
-    do_mcs = params[PAR_SCATTERING] != 0.0
-    do_water = params[PAR_DOSE_TO_WATER] != 0.0
-    do_sec = params[PAR_SECONDARY_TALLY] != 0.0
-    do_let = params[PAR_LET] != 0.0
-    do_touch = touched.shape[0] > 1
-    nt = n_touched[0]
-    n_fluence = fluence_z.shape[0]
-    inv_dx = 1.0 / spacing[0]
-    inv_dy = 1.0 / spacing[1]
-    inv_dz = 1.0 / spacing[2]
-    upper0 = lower[0] + nx * spacing[0]
-    upper1 = lower[1] + ny * spacing[1]
-    upper2 = lower[2] + nz * spacing[2]
-    n_spots = spot_cdf.shape[0]
-    n_steps = 0.0
-    n_segments = 0.0
-    # deposits lie on straight legs (step start to hinge, hinge to step end): the box of the
-    # legs' end voxels holds every voxel they cross
-    box = (bbox[0], bbox[1], bbox[2], bbox[3], bbox[4], bbox[5])
-    # deposits by class: 0 primaries, 1 secondary protons, 2 other transported secondaries,
-    # 3 local deposits of short-range products
-    dep = np.zeros(4)
-    stack = np.empty((STACK_MAX, 8))
-    prod = np.empty((MAX_PRODUCTS, 3))
-    part = np.empty(n_chan)
-    M_p = sp_mass[0]
-
-    for _h in range(n_histories):
-        counters[COUNTER_HISTORIES] += 1.0
-        # ---- source -------------------------------------------------------------------
-        k = np.searchsorted(spot_cdf, _uniform(st), side="right")
-        if k >= n_spots:
-            k = n_spots - 1
-        sp = spot_species[k]
-        T = spot_energy[k]
-        if spot_energy_sigma[k] > 0.0:
-            while True:
-                ga, gb = _gauss_pair(st)
-                T = spot_energy[k] + spot_energy_sigma[k] * ga
-                if T > 0.0:
-                    break
-        g1, g2 = _gauss_pair(st)
-        a1, a2 = _gauss_pair(st)
-        g1 *= spot_sigma[k, 0]
-        g2 *= spot_sigma[k, 1]
-        a1 *= spot_div[k, 0]
-        a2 *= spot_div[k, 1]
-        x = spot_pos[k, 0] + g1 * spot_ax1[k, 0] + g2 * spot_ax2[k, 0]
-        y = spot_pos[k, 1] + g1 * spot_ax1[k, 1] + g2 * spot_ax2[k, 1]
-        z = spot_pos[k, 2] + g1 * spot_ax1[k, 2] + g2 * spot_ax2[k, 2]
-        u = spot_dir[k, 0] + a1 * spot_ax1[k, 0] + a2 * spot_ax2[k, 0]
-        v = spot_dir[k, 1] + a1 * spot_ax1[k, 1] + a2 * spot_ax2[k, 1]
-        w = spot_dir[k, 2] + a1 * spot_ax1[k, 2] + a2 * spot_ax2[k, 2]
-        nrm = 1.0 / math.sqrt(u * u + v * v + w * w)
-        u *= nrm
-        v *= nrm
-        w *= nrm
-        counters[COUNTER_INCIDENT] += T
-
-        # ---- move to the grid (vacuum outside) -------------------------------------------
-        t0 = -1e300
-        t1 = 1e300
-        miss = False
-        for ax in range(3):
-            if ax == 0:
-                p, d, lo, hi = x, u, lower[0], upper0
-            elif ax == 1:
-                p, d, lo, hi = y, v, lower[1], upper1
-            else:
-                p, d, lo, hi = z, w, lower[2], upper2
-            if d == 0.0:
-                if p < lo or p >= hi:
-                    miss = True
-            else:
-                ta = (lo - p) / d
-                tb = (hi - p) / d
-                if ta > tb:
-                    ta, tb = tb, ta
-                if ta > t0:
-                    t0 = ta
-                if tb < t1:
-                    t1 = tb
-        if t0 < 0.0:
-            t0 = 0.0
-        if miss or t1 <= t0:
-            counters[COUNTER_MISSED] += T
-            continue
-        if t0 > 0.0:
-            t0 += _PUSH
-        x += t0 * u
-        y += t0 * v
-        z += t0 * w
-
-        # ---- the primary, then every stacked secondary -----------------------------------
-        cls = 0  # deposit class of the particle in flight (see ``dep``)
-        iz_max = -2  # deepest voxel layer a primary has reached (-2: not yet in the grid)
-        n_stack = 0
-        while True:
-            M = sp_mass[sp]
-            z2 = sp_charge[sp] * sp_charge[sp]
-            p1v1 = _pv(T, M)
-            p1v1_inv2 = 1.0 / (p1v1 * p1v1)
-            fT = (math.log(T) - lnT0) * inv_dlnT
-            n_mfp = -math.log(1.0 - _uniform(st))
-            spare = 0.0
-            has_spare = False
-            dep_p = 0.0  # deposited along this particle's steps [MeV]
-            # ---- condensed-history loop of one particle: one iteration per step ----------
-            cont = False  # the voxel walk goes on from the last step (no turn since)
-            while True:
-                if not cont:
-                    qx = (x - lower[0]) * inv_dx
-                    qy = (y - lower[1]) * inv_dy
-                    qz = (z - lower[2]) * inv_dz
-                    ix = int(qx)
-                    iy = int(qy)
-                    iz = int(qz)
-                    if qx < 0.0 or ix >= nx or qy < 0.0 or iy >= ny or qz < 0.0 or iz >= nz:
-                        if qx < 0.0:
-                            face = 0
-                        elif ix >= nx:
-                            face = 1
-                        elif qy < 0.0:
-                            face = 2
-                        elif iy >= ny:
-                            face = 3
-                        elif qz < 0.0:
-                            face = 4
-                        else:
-                            face = 5
-                        counters[COUNTER_ESCAPED + face] += T
-                        break
-                    if cls == 0 and iz > iz_max:
-                        if iz_max == -2:
-                            iz_max = iz - 1  # layers upstream of the entry point were not crossed
-                        for kz in range(iz_max + 1, min(iz + 1, n_fluence)):
-                            fluence_z[_U(kz)] += 1.0
-                        iz_max = iz
-                    vi = ix * nyz + iy * nz + iz
-                    m = mat_flat[_U(vi)]
-                    rho = rho_flat[_U(vi)]
-                    row = sp * n_mat + m
-
-                    # voxel walk (Amanatides & Woo 1987): parameter of the next plane on each axis
-                    tmx, tdx, stx = _dda_axis(x, u, lower[0], spacing[0], ix)
-                    tmy, tdy, sty = _dda_axis(y, v, lower[1], spacing[1], iy)
-                    tmz, tdz, stz = _dda_axis(z, w, lower[2], spacing[2], iz)
-                    xs = x  # start of the straight leg the walk follows
-                    ys = y
-                    zs = z
-                    t_leg = 0.0
-                cz0 = iz  # first layer of the current run of voxels in this z-column
-                box = _widen(box, ix, iy, iz)
-
-                # ---- plan the step in areal density of the start material [g/cm^2] ------
-                R0 = _lin(range_tab, row, fT)
-                if R0 > final_range:
-                    dR = max_frac * R0 + final_range * (1.0 - max_frac) * (2.0 - final_range / R0)
-                else:
-                    dR = R0
-                if max_step > 0.0 and dR > rho * max_step:
-                    dR = rho * max_step
-                if vox_lim:
-                    db = min(tmx, tmy, tmz) - t_leg
-                    if db < 0.0:
-                        db = 0.0
-                    if rho * (db + _PUSH) < dR:
-                        dR = rho * (db + _PUSH)
-                # free path to the next discrete-interaction site, sampled with the majorant
-                maj0 = _lin(sigma_tab, row, fT)
-                planned_int = False
-                if maj0 > 0.0 and n_mfp < maj0 * dR:
-                    dR = n_mfp / maj0
-                    planned_int = True
-                row0 = row
-                R_stop = R0 - dR
-                R_cut_row = r_cut_rows[_U(row)]
-                final = R_stop <= R_cut_row
-                if final:
-                    # last step: to the cut-off energy, where the particle ends
-                    planned_int = False  # the particle stops before the site
-                    f_stop = f_cut
-                    dR = R0 - R_cut_row
-                else:
-                    f_stop = _range_index(range_tab, range_bins, bin0, row, R_stop)
-                    if f_stop < f_cut:
-                        f_stop = f_cut
-                if f_stop > fT:
-                    f_stop = fT
-                E_stop = _lin(energy_tab, 0, f_stop)
-                if E_stop > T:
-                    E_stop = T
-                dE_plan = T - E_stop
-                # energy-loss straggling of the planned step (not of the last one, see the
-                # module docstring): one factor scales every deposit
-                c_str = 1.0
-                if do_strag and dE_plan > 0.0 and not final:
-                    s_end = _lin(stop_tab, row, f_stop)
-                    var = s_end * s_end * (_lin(rstrag_tab, row, fT) - _lin(rstrag_tab, row, f_stop))
-                    if has_spare:
-                        gs = spare
-                        has_spare = False
-                    else:
-                        gs, spare = _gauss_pair(st)
-                        has_spare = True
-                    dEs = _sample_loss(st, dE_plan, var, gs)
-                    if dEs > T:
-                        dEs = T
-                    c_str = dEs / dE_plan
-                # multiple scattering: projected-angle variance of the step
-                # theta^2 = z^2 E_s^2 f_dM int dR/(pv)^2 / X_S, with f_dM at the mid-step pv and
-                # the exact integral of 1/(pv)^2 (``scat_int_tab``); random hinge
-                hinge = False
-                k_mcs = 0.0
-                f_h = fT
-                chi2 = 0.0
-                px = 0.0
-                py = 0.0
-                pz = 0.0
-                R_s = _lin(range_tab, row0, f_stop)
-                if do_mcs and dE_plan > 0.0 and R0 > R_s:
-                    f_mid = 0.5 * (fT + f_stop)
-                    fdm = _f_dm(p1v1_inv2, _lin(inv_pv2_tab, sp, f_mid), _lin(lg_pv_tab, sp, f_mid))
-                    if fdm > 0.0:
-                        dsg_step = _lin(scat_int_tab, row, fT) - _lin(scat_int_tab, row, f_stop)
-                        # per unit of rho l / X_S walked (the segments' sum ``scat``)
-                        k_mcs = fdm * z2 * _E_S2 * dsg_step / (R0 - R_s)
-                        hinge = True
-                        # hinge where a uniform fraction of the step's scattering has happened,
-                        # i.e. with density proportional to T_dM along the step (for constant
-                        # T_dM, uniform in path length as in Fippel & Soukup 2004), so that the
-                        # lateral-displacement variance int T(s')(s - s')^2 ds' is right at every
-                        # depth inside the step. In the table index f the density is
-                        # f_dM(f) h(f), h the increment of the (piecewise-linear) scattering
-                        # integral int dR/(pv)^2 over the interval holding f; h falls with the
-                        # index (checked when the tables are built), so h_max, that of the
-                        # step's lowest interval, bounds it over the step, as A = c0 + c2
-                        # lg(pv_start) bounds f_dM (its lg(1 - (pv/p1v1)^2) term is <= 0 with a
-                        # positive coefficient, and pv falls). Candidates uniform in f between
-                        # the step's ends (no search) are accepted with probability
-                        # (h/h_max)(f_dM/A); a squeeze, ln x >= 1 - 1/x, accepts most of them
-                        # without the logarithm. (Written out: as an inlined helper it made the
-                        # kernel ~5 % slower.)
-                        a_max = _FDM0 + _FDM2 * _lin(lg_pv_tab, sp, fT)
-                        i_lo = min(int(f_stop), n_grid - 2)
-                        ah_max = a_max * (scat_int_tab[_U(row), _U(i_lo + 1)] - scat_int_tab[_U(row), _U(i_lo)])
-                        df_step = fT - f_stop
-                        for _try in range(_MAX_HINGE_TRIES):
-                            f_h = f_stop + _uniform(st) * df_step
-                            ih = min(int(f_h), n_grid - 2)
-                            h = scat_int_tab[_U(row), _U(ih + 1)] - scat_int_tab[_U(row), _U(ih)]
-                            inv_h = _lin(inv_pv2_tab, sp, f_h)
-                            lgp_h = _lin(lg_pv_tab, sp, f_h)
-                            ua = _uniform(st) * ah_max
-                            r2 = 1.0 - p1v1_inv2 / inv_h
-                            if r2 > 0.0 and ua <= h * (_FDM0 + _FDM2 * lgp_h + (_FDM1 - _FDM3 * lgp_h)
-                                                       * (1.0 - 1.0 / r2) * _INV_LN10):
-                                break
-                            if ua <= h * _f_dm(p1v1_inv2, inv_h, lgp_h):
-                                break
-                        # the deflection's random numbers, for the hinge (or the step's end)
-                        chi2, px, py, pz = _deflection_draw(st, u, v, w)
-                scat = 0.0  # sum of rho l / X_S over the segments walked before the hinge
-
-                # ---- walk the step through the voxels -----------------------------------
-                # Each voxel segment's mean energy loss comes from the range table of the
-                # segment's own material: the residual range R drops by rho l, and the energy
-                # follows the piecewise-linear inverse T(R) of the table (interval ``i_cur``,
-                # slope ``slope_tab``). Within one material every limit of the walk is a
-                # residual range: the step's end R_s, its hinge R_h and the interaction site
-                # R_int = R - n_mfp / sigma (sigma the step majorant; the free path in areal
-                # density drops with R), so a segment only compares its end with the highest
-                # of them, ``R_lim`` (recomputed when the material changes or at the hinge).
-                # The scattering walked before the hinge, sum rho l / X_S, is booked per
-                # material run from the drop of R since ``R_leg0``.
-                f_cur = fT
-                i_cur = min(int(fT), n_grid - 2)
-                E_cur = T
-                E_h = _lin(energy_tab, 0, f_h) if hinge else 0.0
-                # the start voxel's material, known from the plan
-                row_c = row0
-                R_cur = R0
-                R_h = _lin(range_tab, row0, f_h) if hinge else 0.0
-                maj = maj0
-                R_int = R0 - (n_mfp / maj0 if maj0 > 0.0 else 1e300)
-                R_leg0 = R0
-                xs_c = inv_xs[_U(m)]
-                R_lim, why_lim = _walk_limit(R_s, R_h, hinge, R_int)
-                why = 0
-                escaped = -1
-                while True:
-                    m = mat_flat[_U(vi)]
-                    rho = rho_flat[_U(vi)]
-                    row = sp * n_mat + m
-                    if row != row_c:
-                        # into another material: carry the energy index and the free path over
-                        if hinge:
-                            scat += (R_leg0 - R_cur) * xs_c
-                        f_cur = _frac_index(range_tab, row_c, i_cur, R_cur)
-                        if maj > 0.0:
-                            n_mfp = max(R_cur - R_int, 0.0) * maj
-                        row_c = row
-                        R_cur = _lin(range_tab, row, f_cur)
-                        i_cur = min(int(f_cur), n_grid - 2)
-                        R_s = _lin(range_tab, row, f_stop)
-                        R_h = _lin(range_tab, row, f_h)
-                        maj = _lin(sigma_tab, row, fT)
-                        R_int = R_cur - (n_mfp / maj if maj > 0.0 else 1e300)
-                        R_leg0 = R_cur
-                        xs_c = inv_xs[_U(m)]
-                        R_lim, why_lim = _walk_limit(R_s, R_h, hinge, R_int)
-                    ell = min(tmx, tmy, tmz) - t_leg
-                    if ell < 0.0:
-                        ell = 0.0
-                    why = 0  # 0 voxel boundary, 1 planned end, 2 interaction site, 3 hinge
-                    R_next = R_cur - rho * ell
-                    if R_next <= R_lim:
-                        # the step's end, its hinge or the interaction site lies in this voxel
-                        why = why_lim
-                        a_min = R_cur - R_lim
-                        if a_min < 0.0:
-                            a_min = 0.0
-                        ell = a_min / rho
-                        R_next = R_cur - a_min
-                    if why == 1:
-                        R_next = R_s
-                        E_next = E_stop
-                        i_next = min(int(f_stop), n_grid - 2)
-                    elif why == 3:
-                        R_next = R_h
-                        E_next = E_h
-                        i_next = min(int(f_h), n_grid - 2)
-                    else:
-                        # interval of R_next, from the bits of R_next (no search, no dependence
-                        # on the previous segment's interval)
-                        ru = _U(row)
-                        i_next = range_interval(range_tab, range_bins, bin0, row, R_next)
-                        if i_next > i_cur:
-                            i_next = i_cur
-                        iu = _U(i_next)
-                        E_next = energy_tab[0, iu] + (R_next - range_tab[ru, iu]) * slope_tab[ru, iu]
-                        if E_next < E_stop:
-                            E_next = E_stop
-                    if E_next > E_cur:
-                        E_next = E_cur
-                    dEm = E_cur - E_next
-                    d = c_str * dEm
-                    if d > T:
-                        d = T
-                    if d > 0.0:
-                        T -= d
-                        edep_flat[_U(vi)] += d
-                        dep_p += d
-                        if do_sec and cls != 0:
-                            edep_sec[_U(ix), _U(iy), _U(iz)] += d
-                        if do_water or do_let:
-                            fa = _frac_index(range_tab, row, i_cur, R_cur)
-                            fb = _frac_index(range_tab, row, i_next, R_next)
-                            wr = _lin(water_ratio, row, 0.5 * (fa + fb))
-                            if do_water:
-                                edep_water[_U(ix), _U(iy), _U(iz)] += d * wr
-                            if do_let and ell > 0.0:
-                                # exact CSDA averages of the mass stopping power over the
-                                # segment [MeV cm^2/g]: dose-weighted int S dE / dE and
-                                # length-weighted dE / (rho dl)
-                                s_d = (_lin(s_int_tab, row, fa) - _lin(s_int_tab, row, fb)) / dEm
-                                s_t = dEm / (rho * ell)
-                                _let_score(let_acc, cls == 0, ix, iy, iz, d, ell, s_d * rho * _KEV_PER_UM,
-                                           s_d * wr * _KEV_PER_UM, s_t * rho * _KEV_PER_UM,
-                                           s_t * wr * _KEV_PER_UM)
-                        if do_touch:
-                            nt = _mark(touched_mark, touched, nt, vi)
-                    n_segments += 1.0
-                    t_leg += ell
-                    R_cur = R_next
-                    i_cur = i_next
-                    E_cur = E_next
-                    if why == 0:
-                        # into the next voxel (the three axes written out: a shared helper for
-                        # the index step made the kernel ~10 % slower)
-                        if tmx <= tmy and tmx <= tmz:
-                            _col_run(col_z, ix * ny + iy, cz0, iz)
-                            cz0 = iz
-                            ix += stx
-                            vi += stx * nyz
-                            tmx += tdx
-                            if ix < 0 or ix >= nx:
-                                escaped = 0 if stx < 0 else 1
-                        elif tmy <= tmz:
-                            _col_run(col_z, ix * ny + iy, cz0, iz)
-                            cz0 = iz
-                            iy += sty
-                            vi += sty * nz
-                            tmy += tdy
-                            if iy < 0 or iy >= ny:
-                                escaped = 2 if sty < 0 else 3
-                        else:
-                            iz += stz
-                            vi += stz
-                            tmz += tdz
-                            if iz < 0 or iz >= nz:
-                                escaped = 4 if stz < 0 else 5
-                            elif cls == 0 and iz > iz_max:
-                                if iz < n_fluence:
-                                    fluence_z[_U(iz)] += 1.0
-                                iz_max = iz
-                        if escaped >= 0:
-                            break
-                        continue
-                    if why == 3:
-                        # random hinge: deflect by the scattering of the whole planned step
-                        # (walked part, plus the rest estimated in the hinge voxel's material)
-                        x = xs + t_leg * u
-                        y = ys + t_leg * v
-                        z = zs + t_leg * w
-                        th0sq = k_mcs * (scat + (R_leg0 - R_s) * xs_c)
-                        u, v, w = _deflect_by(u, v, w, th0sq, chi2, px, py, pz)
-                        hinge = False
-                        R_lim, why_lim = _walk_limit(R_s, R_h, hinge, R_int)
-                        box = _widen(box, ix, iy, iz)
-                        _col_run(col_z, ix * ny + iy, cz0, iz)  # z may turn back after the hinge
-                        cz0 = iz
-                        xs = x
-                        ys = y
-                        zs = z
-                        t_leg = 0.0
-                        tmx, tdx, stx = _dda_axis(x, u, lower[0], spacing[0], ix)
-                        tmy, tdy, sty = _dda_axis(y, v, lower[1], spacing[1], iy)
-                        tmz, tdz, stz = _dda_axis(z, w, lower[2], spacing[2], iz)
-                        continue
-                    break
-                if maj > 0.0:
-                    n_mfp = 0.0 if why == 2 else max(R_cur - R_int, 0.0) * maj
-                f_cur = f_stop if why == 1 else _frac_index(range_tab, row, i_cur, R_cur)
-                n_steps += 1.0
-                # the last voxel of the walk (back inside the grid after an escape)
-                box = _widen(box, min(max(ix, 0), nx - 1), min(max(iy, 0), ny - 1), min(max(iz, 0), nz - 1))
-                if escaped < 0 or escaped >= 4:  # (runs left through x or y are recorded)
-                    _col_run(col_z, ix * ny + iy, cz0, min(max(iz, 0), nz - 1))
-                x = xs + t_leg * u
-                y = ys + t_leg * v
-                z = zs + t_leg * w
-                if escaped >= 0:
-                    counters[COUNTER_ESCAPED + escaped] += T
-                    break
-                if why == 1 and planned_int and row == row0:
-                    # the planned interaction site, reached in the material it was sampled in
-                    why = 2
-                    n_mfp = 0.0
-                # the next step goes on along the same leg unless the direction changes
-                cont = not hinge
-                if hinge:
-                    # the step ended before its hinge (interaction site in another material):
-                    # deflect at the end point by the scattering of the walked part
-                    u, v, w = _deflect_by(u, v, w, k_mcs * (scat + (R_leg0 - R_cur) * xs_c), chi2, px, py, pz)
-                # table index of the new energy: the mean end point corrected by the straggling
-                if T > 0.0:
-                    q = (E_cur - T) / E_cur if E_cur > 0.0 else 1.0
-                    if -1e-3 < q < 1e-3:
-                        fT = f_cur - (q + 0.5 * q * q + q * q * q / 3.0) * inv_dlnT
-                    else:
-                        fT = (math.log(T) - lnT0) * inv_dlnT
-                if T <= t_cut or (final and why == 1):
-                    # the end of the track (what the straggling of the last step left is far
-                    # below a voxel's range): the rest is deposited here
-                    edep[ix, iy, iz] += T
-                    dep[cls] += T
-                    counters[COUNTER_CUTOFF] += T
-                    if do_sec and cls != 0:
-                        edep_sec[ix, iy, iz] += T
-                    if do_water:
-                        edep_water[ix, iy, iz] += T * _lin(water_ratio, row, fT)
-                    if do_let:
-                        _let_dump(let_acc, cls == 0, ix, iy, iz, T, row, fT, range_tab, s_int_tab, water_ratio, rho)
-                    if do_touch:
-                        nt = _mark(touched_mark, touched, nt, (ix * ny + iy) * nz + iz)
-                    break
-                if why != 2:
-                    continue
-                sig_mass = maj
-                # ---- discrete nuclear interaction at the end of the step -----------------
-                n_mfp = -math.log(1.0 - _uniform(st))
-                if do_touch:
-                    nt = _mark(touched_mark, touched, nt, (ix * ny + iy) * nz + iz)
-                tot = 0.0
-                for kc in range(n_chan):
-                    part[kc] = _lin3(chan_xs, row, kc, fT)
-                    tot += part[kc]
-                if _uniform(st) * sig_mass >= tot:
-                    counters[COUNTER_REJECTED] += 1.0
-                    continue
-                r = _uniform(st) * tot
-                kc = 0
-                while kc < n_chan - 1 and r >= part[kc]:
-                    r -= part[kc]
-                    kc += 1
-                kind = chan_kind[_U(m), _U(kc)]
-                phi = _TWO_PI * _uniform(st)
-                cph = math.cos(phi)
-                sph = math.sin(phi)
-                if kind == CHANNEL_PP_ELASTIC:
-                    # p-p elastic, isotropic in the centre-of-mass frame; the more energetic
-                    # proton continues this track (and keeps its primary status)
-                    counters[COUNTER_PP_ELASTIC] += 1.0
-                    T1 = 0.5 * T * (2.0 - _uniform(st))  # (1 + cos theta*)/2 in [1/2, 1]
-                    T2 = T - T1
-                    c1 = _cos_lab_elastic(T1, T, M_p)
-                    c2 = _cos_lab_elastic(T2, T, M_p)
-                    s1 = math.sqrt(max(0.0, 1.0 - c1 * c1))
-                    s2 = math.sqrt(max(0.0, 1.0 - c2 * c2))
-                    u2, v2, w2 = _rotate(u, v, w, c2, -s2 * cph, -s2 * sph)
-                    u, v, w = _rotate(u, v, w, c1, s1 * cph, s1 * sph)
-                    cont = False
-                    T = T1
-                    fT = (math.log(T) - lnT0) * inv_dlnT
-                    p1v1 = _pv(T, M)
-                    p1v1_inv2 = 1.0 / (p1v1 * p1v1)
-                    if T2 > t_cut and n_stack < STACK_MAX:
-                        _push(stack, n_stack, x, y, z, u2, v2, w2, T2, 0.0)
-                        n_stack += 1
-                    else:
-                        _proton_on_spot(T2, t_cut, ix, iy, iz, m, rho, edep, edep_sec, edep_water, let_acc, dep,
-                                        counters, do_sec, do_water, do_let, lnT0, inv_dlnT, water_ratio, range_tab,
-                                        s_int_tab)
-                    continue
-                if kind == CHANNEL_PO_ELASTIC:
-                    # p-16O elastic (Fippel & Soukup 2004): the recoil energy is exponential
-                    # with mean t_avg, truncated at the kinematic maximum, and is deposited on
-                    # the spot; the deflection follows from the momentum transfer.
-                    counters[COUNTER_PO_ELASTIC] += 1.0
-                    t_avg = 0.65 * math.exp(-0.0013 * T) - 0.71 * math.exp(-0.0177 * T)
-                    g = 1.0 + T / M_p
-                    bg2 = g * g - 1.0
-                    mr = O16_MASS_MEV / M_p
-                    t_max = 2.0 * O16_MASS_MEV * bg2 / (1.0 + 2.0 * g * mr + mr * mr)
-                    if t_max > T:
-                        t_max = T
-                    d_rec = -t_avg * math.log(1.0 - _uniform(st) * (1.0 - math.exp(-t_max / t_avg)))
-                    if d_rec > t_max:
-                        d_rec = t_max
-                    T3 = T - d_rec
-                    p1sq = T * (T + 2.0 * M_p)
-                    p3sq = T3 * (T3 + 2.0 * M_p)
-                    c1 = (p1sq + p3sq - d_rec * (d_rec + 2.0 * O16_MASS_MEV)) / (2.0 * math.sqrt(p1sq * p3sq))
-                    if c1 > 1.0:
-                        c1 = 1.0
-                    elif c1 < -1.0:
-                        c1 = -1.0
-                    s1 = math.sqrt(1.0 - c1 * c1)
-                    u, v, w = _rotate(u, v, w, c1, s1 * cph, s1 * sph)
-                    cont = False
-                    edep[ix, iy, iz] += d_rec
-                    dep[3] += d_rec
-                    if do_sec:
-                        edep_sec[ix, iy, iz] += d_rec
-                    if do_water:
-                        # heavy recoil: the projectile's stopping-power ratio (the ratio depends
-                        # little on the particle; documented approximation)
-                        edep_water[ix, iy, iz] += d_rec * _lin(water_ratio, row, fT)
-                    T = T3
-                    fT = (math.log(T) - lnT0) * inv_dlnT
-                    continue
-                # non-elastic: the projectile is absorbed, its energy shared by the products
-                counters[COUNTER_NONELASTIC] += 1.0
-                counters[COUNTER_NONELASTIC_ENERGY] += T
-                if cls == 0:
-                    counters[COUNTER_NONELASTIC_PRIMARY] += 1.0
-                    counters[COUNTER_NONELASTIC_PRIMARY_ENERGY] += T
-                n_prod, e_loc, e_neu, e_bind, e_ovf = _nonelastic(st, T, nuc_par, prod)
-                counters[COUNTER_NEUTRAL] += e_neu
-                counters[COUNTER_BINDING] += e_bind
-                counters[COUNTER_NOT_TRANSPORTED] += e_ovf
-                for j in range(n_prod):
-                    Tj = prod[j, 1]
-                    if Tj > t_cut and n_stack < STACK_MAX:
-                        cj = prod[j, 2]
-                        sj = math.sqrt(max(0.0, 1.0 - cj * cj))
-                        ph = _TWO_PI * _uniform(st)
-                        uj, vj, wj = _rotate(u, v, w, cj, sj * math.cos(ph), sj * math.sin(ph))
-                        _push(stack, n_stack, x, y, z, uj, vj, wj, Tj, prod[j, 0])
-                        n_stack += 1
-                    else:
-                        _proton_on_spot(Tj, t_cut, ix, iy, iz, m, rho, edep, edep_sec, edep_water, let_acc, dep,
-                                        counters, do_sec, do_water, do_let, lnT0, inv_dlnT, water_ratio, range_tab,
-                                        s_int_tab)
-                edep[ix, iy, iz] += e_loc
-                dep[3] += e_loc
-                if do_sec:
-                    edep_sec[ix, iy, iz] += e_loc
-                if do_water:
-                    # fragments deposited on the spot: the projectile's stopping-power ratio
-                    edep_water[ix, iy, iz] += e_loc * _lin(water_ratio, row, fT)
-                break
-            dep[cls] += dep_p
-            # ---- next particle from the stack --------------------------------------------
-            if n_stack == 0:
-                break
-            n_stack -= 1
-            x = stack[n_stack, 0]
-            y = stack[n_stack, 1]
-            z = stack[n_stack, 2]
-            u = stack[n_stack, 3]
-            v = stack[n_stack, 4]
-            w = stack[n_stack, 5]
-            T = stack[n_stack, 6]
-            sp = int(stack[n_stack, 7])
-            cls = 1 if sp == 0 else 2
-    n_touched[0] = nt
-    bbox[0], bbox[1], bbox[2], bbox[3], bbox[4], bbox[5] = box
-    counters[COUNTER_DEPOSITED] += dep[0] + dep[1] + dep[2] + dep[3]
-    counters[COUNTER_DEP_PRIMARY] += dep[0]
-    counters[COUNTER_DEP_SEC_PROTON] += dep[1]
-    counters[COUNTER_DEP_SEC_OTHER] += dep[2]
-    counters[COUNTER_DEP_LOCAL] += dep[3]
-    counters[COUNTER_STEPS] += n_steps
-    counters[COUNTER_SEGMENTS] += n_segments
+    optional = (params[PAR_DOSE_TO_WATER] != 0.0 or params[PAR_SECONDARY_TALLY] != 0.0 or params[PAR_LET] != 0.0
+                or touched.shape[0] > 1)
+    kernel = _KERNEL_OPTIONAL if optional else _KERNEL_PLAIN
+    kernel(
+        n_histories, rng_state,
+        spot_cdf, spot_energy, spot_energy_sigma, spot_pos, spot_dir, spot_ax1, spot_ax2,
+        spot_sigma, spot_div, spot_species,
+        mat_id, density, lower, spacing,
+        lnT0, inv_dlnT, energy_tab, range_tab, water_ratio, sigma_tab, lg_pv_tab, inv_pv2_tab, rstrag_tab,
+        inv_xs, range_bins, bin0, sp_charge, sp_mass,
+        chan_xs, chan_kind, nuc_par, stop_tab, s_int_tab, slope_tab, scat_int_tab,
+        params,
+        edep, edep_water, edep_sec, fluence_z, let_acc, counters,
+        touched_mark, touched, n_touched, bbox, col_z,
+    )
 
 
 @njit(cache=True, error_model="numpy")
