@@ -529,6 +529,16 @@ def _col_run(col_z, c, a, b):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _energy_at(energy_tab, range_tab, slope_tab, row, i, R, E_min):
+    """Kinetic energy [MeV] at residual range R [g/cm^2] in interval i of row ``row`` (the
+    piecewise-linear inverse of the range table, slope ``slope_tab``), at least ``E_min``."""
+    ru = _U(row)
+    iu = _U(i)
+    E = energy_tab[0, iu] + (R - range_tab[ru, iu]) * slope_tab[ru, iu]
+    return E if E > E_min else E_min
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _walk_limit(R_s, R_h, hinge, R_int):
     """The highest residual range [g/cm^2, current material] at which the walk of a step
     stops, and why: 1 the step's planned end R_s, 3 its hinge R_h (if still ahead), 2 the
@@ -988,96 +998,66 @@ def _make_kernel(optional_tallies):
                     R_leg0 = R0
                     xs_c = inv_xs[_U(m)]
                     R_lim, why_lim = _walk_limit(R_s, R_h, hinge, R_int)
-                    why = 0
+                    why = 0  # how the walk ended: 0 escape, 1 planned end, 2 interaction site, 3 hinge
                     escaped = -1
                     while True:
-                        m = mat_flat[_U(vi)]
-                        rho = rho_flat[_U(vi)]
-                        row = sp * n_mat + m
-                        if row != row_c:
-                            # into another material: carry the energy index and the free path over
-                            if hinge:
-                                scat += (R_leg0 - R_cur) * xs_c
-                            f_cur = _frac_index(range_tab, row_c, i_cur, R_cur)
-                            if maj > 0.0:
-                                n_mfp = max(R_cur - R_int, 0.0) * maj
-                            row_c = row
-                            R_cur = _lin(range_tab, row, f_cur)
-                            i_cur = min(int(f_cur), n_grid - 2)
-                            R_s = _lin(range_tab, row, f_stop)
-                            R_h = _lin(range_tab, row, f_h)
-                            maj = _lin(sigma_tab, row, fT)
-                            R_int = R_cur - (n_mfp / maj if maj > 0.0 else 1e300)
-                            R_leg0 = R_cur
-                            xs_c = inv_xs[_U(m)]
-                            R_lim, why_lim = _walk_limit(R_s, R_h, hinge, R_int)
-                        ell = min(tmx, tmy, tmz) - t_leg
-                        if ell < 0.0:
-                            ell = 0.0
-                        why = 0  # 0 voxel boundary, 1 planned end, 2 interaction site, 3 hinge
-                        R_next = R_cur - rho * ell
-                        if R_next <= R_lim:
-                            # the step's end, its hinge or the interaction site lies in this voxel
-                            why = why_lim
-                            a_min = R_cur - R_lim
-                            if a_min < 0.0:
-                                a_min = 0.0
-                            ell = a_min / rho
-                            R_next = R_cur - a_min
-                        if why == 1:
-                            R_next = R_s
-                            E_next = E_stop
-                            i_next = min(int(f_stop), n_grid - 2)
-                        elif why == 3:
-                            R_next = R_h
-                            E_next = E_h
-                            i_next = min(int(f_h), n_grid - 2)
-                        else:
-                            # interval of R_next, from the bits of R_next (no search, no dependence
-                            # on the previous segment's interval)
-                            ru = _U(row)
+                        # segments to the next voxel boundary in the walk's material (the common
+                        # case) in a loop of their own; a change of material and the segment that
+                        # ends at the walk's limit are handled below it (measured on the
+                        # development VM: the kernel ~5 % faster, paired runs, than one loop for
+                        # every kind of segment; results bit for bit the same)
+                        while True:
+                            m = mat_flat[_U(vi)]
+                            rho = rho_flat[_U(vi)]
+                            row = sp * n_mat + m
+                            if row != row_c:
+                                break
+                            ell = min(tmx, tmy, tmz) - t_leg
+                            if ell < 0.0:
+                                ell = 0.0
+                            R_next = R_cur - rho * ell
+                            if R_next <= R_lim:
+                                break
+                            # interval of R_next, from the bits of R_next (no search, no
+                            # dependence on the previous segment's interval)
                             i_next = range_interval(range_tab, range_bins, bin0, row, R_next)
                             if i_next > i_cur:
                                 i_next = i_cur
-                            iu = _U(i_next)
-                            E_next = energy_tab[0, iu] + (R_next - range_tab[ru, iu]) * slope_tab[ru, iu]
-                            if E_next < E_stop:
-                                E_next = E_stop
-                        if E_next > E_cur:
-                            E_next = E_cur
-                        dEm = E_cur - E_next
-                        d = c_str * dEm
-                        if d > T:
-                            d = T
-                        if d > 0.0:
-                            T -= d
-                            edep_flat[_U(vi)] += d
-                            dep_p += d
-                            if do_sec and cls != 0:
-                                edep_sec[_U(ix), _U(iy), _U(iz)] += d
-                            if do_water or do_let:
-                                fa = _frac_index(range_tab, row, i_cur, R_cur)
-                                fb = _frac_index(range_tab, row, i_next, R_next)
-                                wr = _lin(water_ratio, row, 0.5 * (fa + fb))
-                                if do_water:
-                                    edep_water[_U(ix), _U(iy), _U(iz)] += d * wr
-                                if do_let and ell > 0.0:
-                                    # exact CSDA averages of the mass stopping power over the
-                                    # segment [MeV cm^2/g]: dose-weighted int S dE / dE and
-                                    # length-weighted dE / (rho dl)
-                                    s_d = (_lin(s_int_tab, row, fa) - _lin(s_int_tab, row, fb)) / dEm
-                                    s_t = dEm / (rho * ell)
-                                    _let_score(let_acc, cls == 0, ix, iy, iz, d, ell, s_d * rho * _KEV_PER_UM,
-                                               s_d * wr * _KEV_PER_UM, s_t * rho * _KEV_PER_UM,
-                                               s_t * wr * _KEV_PER_UM)
-                            if do_touch:
-                                nt = _mark(touched_mark, touched, nt, vi)
-                        n_segments += 1.0
-                        t_leg += ell
-                        R_cur = R_next
-                        i_cur = i_next
-                        E_cur = E_next
-                        if why == 0:
+                            E_next = _energy_at(energy_tab, range_tab, slope_tab, row, i_next, R_next, E_stop)
+                            if E_next > E_cur:
+                                E_next = E_cur
+                            dEm = E_cur - E_next
+                            d = c_str * dEm
+                            if d > T:
+                                d = T
+                            if d > 0.0:
+                                T -= d
+                                edep_flat[_U(vi)] += d
+                                dep_p += d
+                                if do_sec and cls != 0:
+                                    edep_sec[_U(ix), _U(iy), _U(iz)] += d
+                                if do_water or do_let:
+                                    fa = _frac_index(range_tab, row, i_cur, R_cur)
+                                    fb = _frac_index(range_tab, row, i_next, R_next)
+                                    wr = _lin(water_ratio, row, 0.5 * (fa + fb))
+                                    if do_water:
+                                        edep_water[_U(ix), _U(iy), _U(iz)] += d * wr
+                                    if do_let and ell > 0.0:
+                                        # exact CSDA averages of the mass stopping power over
+                                        # the segment [MeV cm^2/g]: dose-weighted int S dE / dE
+                                        # and length-weighted dE / (rho dl)
+                                        s_d = (_lin(s_int_tab, row, fa) - _lin(s_int_tab, row, fb)) / dEm
+                                        s_t = dEm / (rho * ell)
+                                        _let_score(let_acc, cls == 0, ix, iy, iz, d, ell, s_d * rho * _KEV_PER_UM,
+                                                   s_d * wr * _KEV_PER_UM, s_t * rho * _KEV_PER_UM,
+                                                   s_t * wr * _KEV_PER_UM)
+                                if do_touch:
+                                    nt = _mark(touched_mark, touched, nt, vi)
+                            n_segments += 1.0
+                            t_leg += ell
+                            R_cur = R_next
+                            i_cur = i_next
+                            E_cur = E_next
                             # into the next voxel (the three axes written out: a shared helper for
                             # the index step made the kernel ~10 % slower)
                             if tmx <= tmy and tmx <= tmz:
@@ -1108,7 +1088,80 @@ def _make_kernel(optional_tallies):
                                     iz_max = iz
                             if escaped >= 0:
                                 break
+                        if escaped >= 0:
+                            why = 0
+                            break
+                        if row != row_c:
+                            # into another material: carry the energy index and the free path over
+                            if hinge:
+                                scat += (R_leg0 - R_cur) * xs_c
+                            f_cur = _frac_index(range_tab, row_c, i_cur, R_cur)
+                            if maj > 0.0:
+                                n_mfp = max(R_cur - R_int, 0.0) * maj
+                            row_c = row
+                            R_cur = _lin(range_tab, row, f_cur)
+                            i_cur = min(int(f_cur), n_grid - 2)
+                            R_s = _lin(range_tab, row, f_stop)
+                            R_h = _lin(range_tab, row, f_h)
+                            maj = _lin(sigma_tab, row, fT)
+                            R_int = R_cur - (n_mfp / maj if maj > 0.0 else 1e300)
+                            R_leg0 = R_cur
+                            xs_c = inv_xs[_U(m)]
+                            R_lim, why_lim = _walk_limit(R_s, R_h, hinge, R_int)
                             continue
+                        # the segment that ends in this voxel at the step's end, its hinge or the
+                        # interaction site
+                        why = why_lim
+                        a_min = R_cur - R_lim
+                        if a_min < 0.0:
+                            a_min = 0.0
+                        ell = a_min / rho
+                        if why == 1:
+                            R_next = R_s
+                            E_next = E_stop
+                            i_next = min(int(f_stop), n_grid - 2)
+                        elif why == 3:
+                            R_next = R_h
+                            E_next = E_h
+                            i_next = min(int(f_h), n_grid - 2)
+                        else:
+                            R_next = R_cur - a_min
+                            i_next = range_interval(range_tab, range_bins, bin0, row, R_next)
+                            if i_next > i_cur:
+                                i_next = i_cur
+                            E_next = _energy_at(energy_tab, range_tab, slope_tab, row, i_next, R_next, E_stop)
+                        # its deposit, as in the loop above
+                        if E_next > E_cur:
+                            E_next = E_cur
+                        dEm = E_cur - E_next
+                        d = c_str * dEm
+                        if d > T:
+                            d = T
+                        if d > 0.0:
+                            T -= d
+                            edep_flat[_U(vi)] += d
+                            dep_p += d
+                            if do_sec and cls != 0:
+                                edep_sec[_U(ix), _U(iy), _U(iz)] += d
+                            if do_water or do_let:
+                                fa = _frac_index(range_tab, row, i_cur, R_cur)
+                                fb = _frac_index(range_tab, row, i_next, R_next)
+                                wr = _lin(water_ratio, row, 0.5 * (fa + fb))
+                                if do_water:
+                                    edep_water[_U(ix), _U(iy), _U(iz)] += d * wr
+                                if do_let and ell > 0.0:
+                                    s_d = (_lin(s_int_tab, row, fa) - _lin(s_int_tab, row, fb)) / dEm
+                                    s_t = dEm / (rho * ell)
+                                    _let_score(let_acc, cls == 0, ix, iy, iz, d, ell, s_d * rho * _KEV_PER_UM,
+                                               s_d * wr * _KEV_PER_UM, s_t * rho * _KEV_PER_UM,
+                                               s_t * wr * _KEV_PER_UM)
+                            if do_touch:
+                                nt = _mark(touched_mark, touched, nt, vi)
+                        n_segments += 1.0
+                        t_leg += ell
+                        R_cur = R_next
+                        i_cur = i_next
+                        E_cur = E_next
                         if why == 3:
                             # random hinge: deflect by the scattering of the whole planned step
                             # (walked part, plus the rest estimated in the hinge voxel's material)

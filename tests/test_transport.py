@@ -158,6 +158,32 @@ run: {primaries: 400, seed: 9, batches: 4}""")
     assert np.allclose(totals[0], totals[1], rtol=1e-12, atol=0)
 
 
+def test_kernels_with_and_without_optional_tallies_transport_alike():
+    # mc.transport compiles the kernel twice: with the optional tallies (dose to water, LET,
+    # secondary dose, touched-voxel list) and without them, with its own loop for voxel-boundary
+    # segments. Both must transport the same histories: the same deposits and counters for one
+    # seed, to rounding (the compiler may fuse multiply-adds differently in the two), through
+    # changes of material.
+    cfg, _ = load_config_text("""
+geometry: {type: slabs, size_mm: [30, 30, 120], voxel_mm: [1.5, 1.5, 2],
+           slabs: [{material: water, thickness_mm: 30}, {material: bone_cortical, thickness_mm: 20},
+                   {material: lung, thickness_mm: 20}, {material: water, thickness_mm: 50}]}
+beam: {energy_MeV: 130, spot_sigma_mm: [3, 3], position_mm: [0, 0, -1], divergence_mrad: [4, 4]}
+run: {primaries: 300, seed: 5, batches: 2}""")
+    grid = build_geometry(cfg)
+    spots = build_spots(cfg.beam, grid)
+    tables = build_tables(grid.materials)
+    plain = BatchBuffers(grid.shape)
+    run_batch(batch_seed(5, 0), 300, spots, grid, tables, kernel_params(cfg.physics), plain)
+    full = BatchBuffers(grid.shape, True, True, True)
+    full.enable_touched()
+    run_batch(batch_seed(5, 0), 300, spots, grid, tables, kernel_params(cfg.physics, True, True, True), full)
+    assert plain.edep.sum() > 0.5 * 300 * 130.0
+    assert np.allclose(full.edep, plain.edep, rtol=1e-10, atol=1e-12 * plain.edep.max())
+    assert np.allclose(full.counters, plain.counters, rtol=1e-10, atol=1e-9)
+    assert full.let.any() and full.edep_water.any() and full.n_touched[0] > 0
+
+
 def test_dose_to_water_equals_dose_in_water_and_exceeds_it_in_bone(run_cfg):
     res = run_cfg("""
 geometry: {type: slabs, size_mm: [40, 40, 40], voxel_mm: [4, 4, 5],
