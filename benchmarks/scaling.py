@@ -8,10 +8,13 @@ Each configuration runs ``mpirun -n k python -m mc.run`` (JIT loaded from the nu
 first single-rank run warms it) and reads the rate rank 0 measured over the batch loop
 (transport plus the per-round reductions; start-up and output excluded) from the HDF5 file.
 The single-rank reference of each measurement is the mean rate of one rank pinned to each core
-in turn (at most ``--baseline-cores`` cores, spread over the machine), run right before: the
-cores of a virtual machine often run at different speeds at the same moment (the development
-VM's two vCPUs differed by up to 1.5x), and an unpinned single rank lands on either, whereas k
-ranks use k cores; k times the mean per-core rate is the ideal for k ranks.
+in turn (at most ``--baseline-cores`` cores, spread over the machine): the cores of a virtual
+machine often run at different speeds at the same moment (the development VM's two vCPUs
+differed by up to 1.5x), and an unpinned single rank lands on either, whereas k ranks use k
+cores; k times the mean per-core rate is the ideal for k ranks. The speed of a virtual machine
+also drifts over minutes, so each k-rank run is bracketed by such references, one set right
+before and one right after it (the after set of one run is the before set of the next), and
+its reference is the mean of the two.
 Beside it, k independent processes running the kernel over one common time window (each set up
 and warmed up first, then started together; process i pinned to core i when k <= cores) give the
 ceiling the machine itself sets (shared cores, memory bandwidth, CPU quota), as a speed-up over
@@ -152,10 +155,12 @@ def main(argv=None):
         return
     ap = argparse.ArgumentParser()
     ap.add_argument("--max-ranks", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--primaries", type=int, default=480000)
+    ap.add_argument("--primaries", type=int, default=960000,
+                    help="primaries per run (the default keeps the run's fixed costs, the final reduction and the "
+                    "ranks' uneven finish, to a few per cent; runs of 1e7 or more primaries have less)")
     ap.add_argument("--repeats", type=int, default=3, help="paired measurements per rank count")
-    ap.add_argument("--batches", type=int, default=24, help="batches (one round); a multiple of the rank counts "
-                    "keeps the static schedule balanced (24: 1, 2, 3, 4, 6, 8, 12, 24 ranks)")
+    ap.add_argument("--batches", type=int, default=48, help="batches (one round); a multiple of the rank counts "
+                    "keeps the static schedule balanced (48: 1, 2, 3, 4, 6, 8, 12, 16, 24, 48 ranks)")
     ap.add_argument("--baseline-cores", type=int, default=4,
                     help="cores the single-rank reference is measured on, pinned, one after the other")
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
@@ -170,21 +175,32 @@ def main(argv=None):
         f.write(CFG.format(n=a.primaries, b=batches, out=os.path.join(tmp, "x.h5")))
     run_ranks(1, cfg, os.path.join(tmp, "warm.h5"))  # numba cache
     # The speed of a virtual machine drifts over minutes: every k-way measurement is paired
-    # with a 1-way one taken right before it, and the speed-ups are medians over the pairs.
+    # with 1-way ones taken right before and right after it, and the speed-ups are medians over
+    # the pairs.
     cores = baseline_cores(a.baseline_cores)
     all_cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     rows = []
     for k in range(1, a.max_ranks + 1):
         pairs = []
+        one_rank = lambda: [run_ranks(1, cfg, os.path.join(tmp, "r1.h5"), c)[0] for c in cores]  # noqa: E731
+        before = one_rank()
         for _ in range(a.repeats if k > 1 else 1):
-            per_core = [run_ranks(1, cfg, os.path.join(tmp, "r1.h5"), c)[0] for c in cores]
+            if k > 1:
+                rk, wall = run_ranks(k, cfg, os.path.join(tmp, f"r{k}.h5"))
+                after = one_rank()
+                per_core = [0.5 * (x + y) for x, y in zip(before, after)]
+                before = after
+            else:
+                per_core = before
             r1 = float(np.mean(per_core))
-            rk, wall = run_ranks(k, cfg, os.path.join(tmp, f"r{k}.h5")) if k > 1 else (r1, 0.0)
+            if k == 1:
+                rk, wall = r1, 0.0
             c1 = float(np.mean([independent_processes(1, cfg, tmp, cores=[c]) for c in cores]))
             pin_k = all_cores[:k] if len(all_cores) >= k else None
             ck = independent_processes(k, cfg, tmp, cores=pin_k) if k > 1 else c1
             pairs.append((r1, rk, wall, c1, ck, per_core))
-            print(f"{k} rank(s): {rk:.0f} protons/s (1 rank just before, pinned to each of {len(cores)} core(s): "
+            print(f"{k} rank(s): {rk:.0f} protons/s (1 rank just before and after, pinned to each of "
+                  f"{len(cores)} core(s): "
                   f"{', '.join(f'{x:.0f}' for x in per_core)}, mean {r1:.0f}); {k} independent kernel "
                   f"process(es) over one time window: {ck:.0f} protons/s (1 process: {c1:.0f})")
         med = lambda i: float(np.median([p[i] for p in pairs]))  # noqa: E731
