@@ -667,7 +667,7 @@ def _make_kernel(optional_tallies):
     tallies (dose to water, secondary dose, LET, the touched-voxel list) enabled as the
     parameters say (``optional_tallies`` True) or with all of them left out (False).
     ``optional_tallies`` is a closure constant, so the second kernel has none of their code
-    in the voxel walk (measured on the development VM: ~7 % faster, paired runs, than one
+    in the voxel walk (measured on the development VM: 5-7 % faster, paired runs, than one
     that tests the flags at run time). numba caches each under its own key."""
 
     # fastmath subset: fused multiply-add, division as multiplication by the reciprocal, no
