@@ -165,8 +165,8 @@ def main(argv=None):
                     help="cores the single-rank reference is measured on, pinned, one after the other")
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     a = ap.parse_args(argv)
-    if a.baseline_cores < 1 or a.repeats < 1 or a.max_ranks < 1:
-        ap.error("--baseline-cores, --repeats and --max-ranks must be at least 1")
+    if min(a.baseline_cores, a.repeats, a.max_ranks, a.primaries, a.batches) < 1:
+        ap.error("--baseline-cores, --repeats, --max-ranks, --primaries and --batches must be at least 1")
     os.makedirs(a.out, exist_ok=True)
     tmp = tempfile.mkdtemp()
     batches = a.batches

@@ -75,8 +75,8 @@ def main(argv=None):
     ap.add_argument("--cores", type=int, default=4, help="cores measured, one after the other (pinned)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     a = ap.parse_args(argv)
-    if a.cores < 1 or a.repeats < 1:
-        ap.error("--cores and --repeats must be at least 1")
+    if min(a.cores, a.repeats, a.primaries) < 1 or a.energy <= 0.0:
+        ap.error("--cores, --repeats and --primaries must be at least 1 and --energy positive [MeV]")
     r = measure(a.energy, a.primaries, repeats=a.repeats, n_cores=a.cores)
     r.update({"machine": platform.machine(), "processor": platform.processor(), "python": platform.python_version(),
               "date": time.strftime("%Y-%m-%d")})
