@@ -52,12 +52,18 @@ the dose of a 160 MeV beam; Paganetti 2002, Phys. Med. Biol. 47:747). The model 
 dependence.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from mc.jit import jit, jit_inline
+from mc.kernel.layout import PRODUCT_COS, PRODUCT_SPECIES, PRODUCT_T
+from mc.kernel.rng import uniform
+
 from .constants import AVOGADRO, PROTON_MASS_MEV
 from .elements import element
+from .species import SPECIES_PROTON
 
 MB_CM2 = 1.0e-27
 
@@ -204,3 +210,121 @@ def product_model_parameters():
     for band in _BANDS:
         p.extend(band)
     return np.array(p, dtype=float)
+
+
+# ---- samplers used by the transport kernel (compiled) -------------------------------------
+
+#: Mean 16O recoil kinetic energy of p-16O elastic scattering (Fippel & Soukup 2004, Med.
+#: Phys. 31:2263; the same formula in MOQUI, moqui/base/mqi_po_elastic.hpp):
+#: t_avg(T) = A1 exp(-B1 T) - A2 exp(-B2 T) [MeV], T the proton's kinetic energy [MeV].
+PO_RECOIL_A1_MEV = 0.65
+PO_RECOIL_B1_PER_MEV = 0.0013
+PO_RECOIL_A2_MEV = 0.71
+PO_RECOIL_B2_PER_MEV = 0.0177
+
+
+@jit_inline
+def cos_lab_elastic(Ti, T, M):
+    """Laboratory polar-angle cosine of a particle leaving an elastic collision of two equal
+    masses M [MeV] with kinetic energy Ti [MeV], the projectile having had T [MeV]
+    (relativistic two-body kinematics: cos^2 theta = Ti (T + 2M) / (T (Ti + 2M)))."""
+    c2 = Ti * (T + 2.0 * M) / (T * (Ti + 2.0 * M))
+    if c2 > 1.0:
+        c2 = 1.0
+    return math.sqrt(c2)
+
+
+@jit_inline
+def pp_elastic_energies(st, T):
+    """Kinetic energies [MeV] of the two protons after a p-p elastic collision of a proton of
+    ``T`` [MeV], isotropic in the centre-of-mass frame (Fippel & Soukup 2004): the energy
+    transfer is uniform, the more energetic proton gets T1 = T (1 + cos theta*)/2, uniform on
+    [T/2, T]. Returns (T1, T2), T1 + T2 = T."""
+    T1 = 0.5 * T * (2.0 - uniform(st))
+    return T1, T - T1
+
+
+@jit_inline
+def po_elastic_recoil(st, T, M):
+    """A p-16O elastic collision of a projectile of kinetic energy ``T`` [MeV] and mass ``M``
+    [MeV] (Fippel & Soukup 2004): the recoil energy of the 16O nucleus is exponential with the
+    mean t_avg(T) (``PO_RECOIL_*``), truncated at the kinematic maximum
+    t_max = 2 M_O (beta gamma)^2 / (1 + 2 gamma M_O/M + (M_O/M)^2) (and at T), sampled by
+    inversion of the truncated law; the projectile's deflection follows from the momentum
+    transfer, cos theta = (p1^2 + p3^2 - t (t + 2 M_O)) / (2 p1 p3) with (pc)^2 = T (T + 2M).
+    Returns (recoil energy [MeV], deposited on the spot by the caller; cos theta)."""
+    t_avg = (PO_RECOIL_A1_MEV * math.exp(-PO_RECOIL_B1_PER_MEV * T)
+             - PO_RECOIL_A2_MEV * math.exp(-PO_RECOIL_B2_PER_MEV * T))
+    g = 1.0 + T / M
+    bg2 = g * g - 1.0
+    mr = O16_MASS_MEV / M
+    t_max = 2.0 * O16_MASS_MEV * bg2 / (1.0 + 2.0 * g * mr + mr * mr)
+    if t_max > T:
+        t_max = T
+    d_rec = -t_avg * math.log(1.0 - uniform(st) * (1.0 - math.exp(-t_max / t_avg)))
+    if d_rec > t_max:
+        d_rec = t_max
+    T3 = T - d_rec
+    p1sq = T * (T + 2.0 * M)
+    p3sq = T3 * (T3 + 2.0 * M)
+    c1 = (p1sq + p3sq - d_rec * (d_rec + 2.0 * O16_MASS_MEV)) / (2.0 * math.sqrt(p1sq * p3sq))
+    if c1 > 1.0:
+        c1 = 1.0
+    elif c1 < -1.0:
+        c1 = -1.0
+    return d_rec, c1
+
+
+@jit
+def sample_nonelastic_products(st, T, nuc_par, prod):
+    """Products of a non-elastic reaction of a proton of kinetic energy ``T`` [MeV]: the
+    energy-cascade model of the module docstring with the parameters ``nuc_par``
+    (:func:`product_model_parameters`). Fills ``prod[j]`` (columns
+    ``mc.kernel.layout.PRODUCT_*``: species, kinetic energy [MeV], cos(polar angle to the
+    projectile)) for the transported protons and returns (number of them, energy deposited on
+    the spot, energy of neutral particles, binding energy, part of the local energy that is
+    protons not stored because ``prod`` was full) [MeV]; the first four parts and the products'
+    energies add up to ``T``."""
+    nb = int(nuc_par[NP_N_BANDS])
+    b = NP_BAND0
+    for i in range(nb):
+        b = NP_BAND0 + 4 * i
+        if T <= nuc_par[b]:
+            break
+    p_p = nuc_par[b + 1]
+    p_n = nuc_par[b + 2]
+    power = nuc_par[b + 3]
+    e_b = nuc_par[NP_E_BIND]
+    e_min = nuc_par[NP_E_MIN]
+    e_r = T
+    n = 0
+    e_loc = 0.0
+    e_neu = 0.0
+    e_bind = 0.0
+    e_ovf = 0.0
+    while e_r - e_b > e_min:
+        e_r -= e_b
+        e_bind += e_b
+        d = e_min + (e_r - e_min) * uniform(st) ** power
+        if d > e_r:
+            d = e_r
+        e_r -= d
+        zeta = uniform(st)
+        if zeta < p_p:
+            if n < prod.shape[0]:
+                lo = 2.0 * d / T - 1.0
+                c = lo + (1.0 - lo) * uniform(st)
+                prod[n, PRODUCT_SPECIES] = SPECIES_PROTON
+                prod[n, PRODUCT_T] = d
+                prod[n, PRODUCT_COS] = c if c < 1.0 else 1.0
+                n += 1
+            else:
+                e_loc += d
+                e_ovf += d
+        elif zeta < p_n:
+            e_neu += d
+        else:
+            e_loc += d
+        e_b *= nuc_par[NP_E_RATIO]
+    e_loc += e_r
+    return n, e_loc, e_neu, e_bind, e_ovf

@@ -19,7 +19,12 @@ Units: lengths in g/cm^2 (areal density), pv and energies in MeV, angles in rad.
   theta_0^2 = [14.1 MeV (1 + lg(L/X0)/9)]^2 int_0^L dx / (X0 (pv)^2).
 """
 
+import math
+
 import numpy as np
+
+from mc.jit import jit_inline
+from mc.kernel.rng import uniform
 
 from .constants import AVOGADRO, ELECTRON_RADIUS_CM, FINE_STRUCTURE
 from .elements import element
@@ -132,3 +137,90 @@ def fermi_eyges_dm_sigma_x(depth_g, T0, range_table_T, range_table_R, X_S, mass_
     zp, pv = _pv_along_depth(depth_g, T0, range_table_T, range_table_R, mass_MeV, n)
     power = scattering_power_dM(pv, pv_MeV(T0, mass_MeV), X_S, z)
     return np.sqrt(np.trapezoid(power * (depth_g - zp) ** 2, zp))
+
+
+# ---- functions of the transport kernel (compiled) -----------------------------------------
+
+#: E_s^2 [MeV^2] of Gottschalk's (2010) scattering power.
+E_S2_MEV2 = E_S_MEV * E_S_MEV
+_INV_LN10 = 1.0 / math.log(10.0)
+_FDM0, _FDM1, _FDM2, _FDM3 = F_DM_COEFFS
+
+
+@jit_inline
+def f_dm_of(p1v1_inv2, inv_pv2, lg_pv):
+    """Gottschalk's (2010) f_dM (:func:`f_dM`) from 1/(p1v1)^2 and 1/(pv)^2 [MeV^-2] and
+    lg(pv/MeV), as the kernel has them from its tables; not clamped: negative (no
+    scattering) where pv is close to p1v1."""
+    r2 = 1.0 - p1v1_inv2 / inv_pv2
+    if r2 < 1e-300:
+        r2 = 1e-300
+    lg1 = math.log(r2) * _INV_LN10
+    return _FDM0 + _FDM1 * lg1 + _FDM2 * lg_pv - _FDM3 * lg_pv * lg1
+
+
+@jit_inline
+def deflection_draw(st, u, v, w):
+    """The random part of a multiple-scattering deflection of the direction (u, v, w), drawn
+    before the step is walked (it does not depend on the walk, so its logarithm, square root
+    and divisions run beside the walk instead of delaying the walk after the hinge): with two
+    independent Gaussian projected angles of variance th0sq the space angle is theta^2 =
+    th0sq chi2, chi2 = -2 ln q, q uniform, at a uniform azimuth phi; (q, phi) come from one
+    point (a, b) uniform in the unit disc (q = a^2 + b^2 is uniform and independent of the
+    point's polar angle psi; phi = 2 psi: cos = (a^2 - b^2)/q, sin = 2ab/q; Marsaglia & Bray
+    1964, SIAM Rev. 6:260). Returns chi2 and the unit vector p perpendicular to the direction
+    at azimuth phi, cos(phi) e1 + sin(phi) e2 in the frame e1 = (u w, v w, -(1 - w^2)) /
+    sqrt(1 - w^2), e2 = (-v, u, 0) / sqrt(1 - w^2); see :func:`deflect_by`."""
+    while True:
+        a = 2.0 * uniform(st) - 1.0
+        b = 2.0 * uniform(st) - 1.0
+        q = a * a + b * b
+        if 0.0 < q < 1.0:
+            break
+    chi2 = -2.0 * math.log(q)
+    iq = 1.0 / q
+    cph = (a * a - b * b) * iq
+    sph = 2.0 * a * b * iq
+    sw2 = 1.0 - w * w
+    if sw2 > 1e-12:
+        isw = 1.0 / math.sqrt(sw2)
+        return chi2, (cph * u * w - sph * v) * isw, (cph * v * w + sph * u) * isw, -cph * sw2 * isw
+    return chi2, cph, sph, 0.0
+
+
+#: Below this theta^2 [rad^2] :func:`deflect_by` uses the series of cos and sin (error
+#: < theta^6/720 < 2e-11).
+_SERIES_THETA2 = 2.5e-3
+
+
+@jit_inline
+def deflect_by(u, v, w, th0sq, chi2, px, py, pz):
+    """Direction (u, v, w) after multiple scattering with projected-angle variance ``th0sq``
+    [rad^2] per plane: turned by the space angle theta, theta^2 = th0sq chi2, towards the unit
+    vector (px, py, pz) perpendicular to it (chi2 and p from :func:`deflection_draw` for this
+    direction): cos(theta) d + sin(theta) p."""
+    if th0sq <= 0.0:
+        return u, v, w
+    th2 = th0sq * chi2
+    if th2 < _SERIES_THETA2:
+        ct = 1.0 - 0.5 * th2 + th2 * th2 / 24.0
+        sn = math.sqrt(th2) * (1.0 - th2 / 6.0 + th2 * th2 / 120.0)
+    else:
+        th = math.sqrt(th2)
+        if th > math.pi:
+            th = math.pi
+        ct = math.cos(th)
+        sn = math.sin(th)
+    un = ct * u + sn * px
+    vn = ct * v + sn * py
+    wn = ct * w + sn * pz
+    # renormalise (rounding only: d and p are orthonormal)
+    nrm = 1.5 - 0.5 * (un * un + vn * vn + wn * wn)
+    return un * nrm, vn * nrm, wn * nrm
+
+
+@jit_inline
+def pv_of(T, M):
+    """pv = T (T + 2M)/(T + M) [MeV] of a particle of kinetic energy ``T`` and mass ``M`` [MeV]
+    (the compiled scalar form of :func:`pv_MeV`)."""
+    return T * (T + 2.0 * M) / (T + M)

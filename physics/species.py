@@ -1,7 +1,11 @@
 """Species table: the transported particle kinds, indexed by a small integer.
 
-The transport kernel is species-generic: charge z, rest energy M [MeV] and mass number A index
-the physics tables, so ions and secondary hadrons share the same loop. Masses: CODATA 2018.
+The transport kernel is species-generic: every per-particle quantity it needs comes from a
+row of this table (charge z, rest energy M [MeV], mass number A) and from the physics
+tables of that species (:mod:`physics.tables`, rows ``species * n_materials + material``),
+so ions and secondary hadrons share the same loop. The kernel's arrays of the table, with the
+cut-off energy and whether a species is transported, are built by
+:func:`mc.kernel.bundles.species_bundle`. Masses: CODATA 2018.
 """
 
 from dataclasses import dataclass
@@ -23,10 +27,12 @@ class Species:
 
 SPECIES = (Species("proton", 1, PROTON_MASS_MEV, 1),)
 SPECIES_INDEX = {s.name: i for i, s in enumerate(SPECIES)}
+#: Index of the proton in :data:`SPECIES`.
+SPECIES_PROTON = SPECIES_INDEX["proton"]
 
 
 def species_arrays():
-    """(charge, mass_MeV) float arrays indexed by species number, for the kernel."""
+    """(charge, mass_MeV) float arrays indexed by species number."""
     charge = np.array([s.charge for s in SPECIES], dtype=np.float64)
     mass = np.array([s.mass_MeV for s in SPECIES], dtype=np.float64)
     return charge, mass

@@ -1,0 +1,155 @@
+"""Discrete nuclear interactions at the end of a step (:mod:`physics.nuclear`).
+
+Free paths are sampled with the step majorant of the total cross section (the
+fictitious-interaction method, :func:`physics.tables.majorant_sigma`); at a site the
+interaction is real with probability sigma(T)/majorant, and its channel (p-p elastic, p-16O
+elastic, or a non-elastic reaction on one of the material's elements) is drawn in proportion
+to the channel cross sections there. Charged products that are transported go on the particle
+stack; the others deposit their energy on the spot (:mod:`mc.kernel.score`).
+"""
+
+import math
+
+from mc.jit import jit_inline
+from physics.nuclear import (CHANNEL_NONE, CHANNEL_PO_ELASTIC, CHANNEL_PP_ELASTIC, cos_lab_elastic,
+                             po_elastic_recoil, pp_elastic_energies, sample_nonelastic_products)
+from physics.species import SPECIES_PROTON
+
+from .layout import (COUNTER_BINDING, COUNTER_NEUTRAL, COUNTER_NONELASTIC, COUNTER_NONELASTIC_ENERGY,
+                     COUNTER_NONELASTIC_PRIMARY, COUNTER_NONELASTIC_PRIMARY_ENERGY, COUNTER_NOT_TRANSPORTED,
+                     COUNTER_PO_ELASTIC, COUNTER_PP_ELASTIC, PRODUCT_COS, PRODUCT_SPECIES, PRODUCT_T)
+from .lookup import U, lin3
+from .rng import uniform
+from .score import deposit_local, deposit_product
+from .stack import has_room, push
+
+_TWO_PI = 2.0 * math.pi
+
+
+@jit_inline
+def rotate(u, v, w, ct, s1, s2):
+    """Direction (u, v, w) turned by a polar angle theta and azimuth phi about itself, given
+    ct = cos(theta), s1 = sin(theta) cos(phi), s2 = sin(theta) sin(phi). The local frame is
+    e1 = (u w, v w, -(1 - w^2)) / sqrt(1 - w^2), e2 = (-v, u, 0) / sqrt(1 - w^2)."""
+    sw2 = 1.0 - w * w
+    if sw2 > 1e-12:
+        isw = 1.0 / math.sqrt(sw2)
+        un = ct * u + (s1 * u * w - s2 * v) * isw
+        vn = ct * v + (s1 * v * w + s2 * u) * isw
+        wn = ct * w - s1 * sw2 * isw
+    else:
+        un = s1
+        vn = s2
+        wn = ct if w > 0.0 else -ct
+    # renormalise (rounding only: the rotation preserves the norm)
+    nrm = 1.5 - 0.5 * (un * un + vn * vn + wn * wn)
+    return un * nrm, vn * nrm, wn * nrm
+
+
+@jit_inline
+def select_channel(st, row, m, fT, maj, nuc, part):
+    """The process at an interaction site in material ``m`` (table row ``row``) for a particle
+    at table index ``fT``, sampled with the majorant ``maj`` [cm^2/g]: CHANNEL_NONE for a
+    fictitious site (probability 1 - sigma/maj), else the kind (``physics.nuclear.CHANNEL_*``)
+    of a channel drawn in proportion to its cross section (``part``: scratch, one element per
+    channel)."""
+    n_chan = nuc.chan_kind.shape[1]
+    tot = 0.0
+    for kc in range(n_chan):
+        part[kc] = lin3(nuc.chan_xs, row, kc, fT)
+        tot += part[kc]
+    if uniform(st) * maj >= tot:
+        return CHANNEL_NONE
+    r = uniform(st) * tot
+    kc = 0
+    while kc < n_chan - 1 and r >= part[kc]:
+        r -= part[kc]
+        kc += 1
+    return nuc.chan_kind[U(m), U(kc)]
+
+
+@jit_inline
+def azimuth(st):
+    """cos and sin of an azimuth uniform on [0, 2 pi)."""
+    phi = _TWO_PI * uniform(st)
+    return math.cos(phi), math.sin(phi)
+
+
+@jit_inline
+def is_transported(T, sp, spc, stack, n_stack):
+    """Whether a product of species ``sp`` and kinetic energy ``T`` [MeV] is followed: above its
+    species' cut-off, of a transported species, and with room on the stack."""
+    return T > spc.cutoff[sp] and spc.transported[sp] != 0 and has_room(stack, n_stack)
+
+
+@jit_inline
+def pp_elastic(st, T, u, v, w, cph, sph, x, y, z, ix, iy, iz, m, rho, stack, n_stack, spc, dep, tal, tab,
+               do_sec, do_water, do_let):
+    """p-p elastic collision (isotropic in the centre-of-mass frame, :mod:`physics.nuclear`) of a
+    proton of kinetic energy ``T`` [MeV] and direction (u, v, w), at azimuth (cph, sph): the more
+    energetic proton carries the track on (and keeps its primary status), the other is pushed on
+    the stack or deposited. Returns (T1, u, v, w, n_stack) of the continuing proton."""
+    tal.counters[COUNTER_PP_ELASTIC] += 1.0
+    T1, T2 = pp_elastic_energies(st, T)
+    M_p = spc.mass[SPECIES_PROTON]
+    c1 = cos_lab_elastic(T1, T, M_p)
+    c2 = cos_lab_elastic(T2, T, M_p)
+    s1 = math.sqrt(max(0.0, 1.0 - c1 * c1))
+    s2 = math.sqrt(max(0.0, 1.0 - c2 * c2))
+    u2, v2, w2 = rotate(u, v, w, c2, -s2 * cph, -s2 * sph)
+    u, v, w = rotate(u, v, w, c1, s1 * cph, s1 * sph)
+    if is_transported(T2, SPECIES_PROTON, spc, stack, n_stack):
+        n_stack = push(stack, n_stack, x, y, z, u2, v2, w2, T2, SPECIES_PROTON)
+    else:
+        deposit_product(T2, spc.cutoff[SPECIES_PROTON], spc.row0[SPECIES_PROTON] + m,
+                        spc.secondary_class[SPECIES_PROTON], rho, ix, iy, iz, dep, tal, tab, do_sec, do_water, do_let)
+    return T1, u, v, w, n_stack
+
+
+@jit_inline
+def po_elastic(st, T, M, u, v, w, cph, sph, ix, iy, iz, row, fT, dep, tal, tab, do_sec, do_water):
+    """p-16O elastic collision (Fippel & Soukup 2004, :func:`physics.nuclear.po_elastic_recoil`)
+    of a projectile of kinetic energy ``T`` [MeV], mass ``M`` [MeV] and direction (u, v, w), at
+    azimuth (cph, sph): the recoil's energy is deposited on the spot, the projectile is deflected
+    by the momentum transfer. Returns (T3, u, v, w) of the projectile."""
+    tal.counters[COUNTER_PO_ELASTIC] += 1.0
+    d_rec, c1 = po_elastic_recoil(st, T, M)
+    s1 = math.sqrt(1.0 - c1 * c1)
+    u, v, w = rotate(u, v, w, c1, s1 * cph, s1 * sph)
+    deposit_local(d_rec, ix, iy, iz, row, fT, dep, tal, tab, do_sec, do_water)
+    return T - d_rec, u, v, w
+
+
+@jit_inline
+def nonelastic(st, T, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, stack, n_stack, prod, spc, nuc, dep,
+               tal, tab, do_sec, do_water, do_let):
+    """Non-elastic reaction of a projectile of kinetic energy ``T`` [MeV] and direction (u, v, w):
+    the projectile is absorbed, its energy shared by the products of
+    :func:`physics.nuclear.sample_nonelastic_products`. Transported products go on the stack in
+    the direction given by their polar angle to the projectile and a uniform azimuth; the
+    others, short-range fragments and the residual excitation are deposited on the spot;
+    neutral particles and binding energy are booked. Returns the stack count."""
+    counters = tal.counters
+    counters[COUNTER_NONELASTIC] += 1.0
+    counters[COUNTER_NONELASTIC_ENERGY] += T
+    if primary:
+        counters[COUNTER_NONELASTIC_PRIMARY] += 1.0
+        counters[COUNTER_NONELASTIC_PRIMARY_ENERGY] += T
+    n_prod, e_loc, e_neu, e_bind, e_ovf = sample_nonelastic_products(st, T, nuc.product_model, prod)
+    counters[COUNTER_NEUTRAL] += e_neu
+    counters[COUNTER_BINDING] += e_bind
+    counters[COUNTER_NOT_TRANSPORTED] += e_ovf
+    for j in range(n_prod):
+        Tj = prod[j, PRODUCT_T]
+        spj = int(prod[j, PRODUCT_SPECIES])
+        if is_transported(Tj, spj, spc, stack, n_stack):
+            cj = prod[j, PRODUCT_COS]
+            sj = math.sqrt(max(0.0, 1.0 - cj * cj))
+            ph = _TWO_PI * uniform(st)
+            uj, vj, wj = rotate(u, v, w, cj, sj * math.cos(ph), sj * math.sin(ph))
+            n_stack = push(stack, n_stack, x, y, z, uj, vj, wj, Tj, spj)
+        else:
+            deposit_product(Tj, spc.cutoff[spj], spc.row0[spj] + m, spc.secondary_class[spj], rho, ix, iy, iz, dep,
+                            tal, tab, do_sec, do_water, do_let)
+    deposit_local(e_loc, ix, iy, iz, row, fT, dep, tal, tab, do_sec, do_water)
+    return n_stack

@@ -1,0 +1,360 @@
+"""Condensed-history transport of one batch of histories: the kernel's control loop.
+
+One call transports one batch of primaries and all their charged secondaries and adds to the
+tallies passed in. Everything is a plain array in a typed bundle (:mod:`mc.kernel.bundles`);
+the kernel never calls back into Python. The loop below is short: each stage of a history is
+a named function of its own module.
+
+    for each history:
+        sample_source                                  (mc.kernel.source)
+        distance_to_grid: move to the grid, or missed  (mc.kernel.walk)
+        for the primary, then each particle popped from the stack (mc.kernel.stack):
+            transport_particle: for each step
+                locate, start_walker                   (mc.kernel.walk)
+                plan_step: length, straggling, hinge   (mc.kernel.step)
+                walk_step: the voxel walk and deposits (mc.kernel.walk)
+                deposit_track_end, or                  (mc.kernel.score)
+                select_channel and the interaction     (mc.kernel.interact)
+
+Units: positions and step lengths in cm, energies in MeV, densities in g/cm^3, areal densities
+and ranges in g/cm^2, angles in rad.
+
+Steps span many voxels (class II condensed history with the voxel walk of the VMC family of
+codes: Kawrakow, Fippel & Friedrich 1996, Med. Phys. 23:445; for protons Fippel & Soukup 2004,
+Med. Phys. 31:2263). Physics of a step of a charged hadron starting in a voxel of material m,
+density rho:
+
+1. Step plan (:func:`mc.kernel.step.step_length`), in the residual CSDA range R(T) [g/cm^2]
+   of that material: the range lost dR = a R + r_f (1 - a)(2 - r_f/R) for R > r_f, else the
+   whole residual range (the step function of Geant4, Physics Reference Manual, "Step
+   limitation"; a = ``max_range_fraction``, r_f = ``final_range``), at most rho times
+   ``max_step`` (see item 4), or less if the next discrete-interaction site (number of mean free
+   paths drawn from an exponential, consumed along the path) comes first. The step ends at the
+   energy where R has dropped by dR (table index ``f_stop``); a last step ends at the cut-off
+   energy of the species, where the particle deposits what is left. With ``voxel_steps`` every
+   step also ends at the first voxel boundary (the reference mode against which the multi-voxel
+   steps are tested).
+2. Voxel walk (:func:`mc.kernel.walk.walk_step`; Amanatides & Woo 1987): the straight path is
+   cut at voxel boundaries. Each segment of length l in a voxel of material m', density rho',
+   loses the mean CSDA energy of its own material: its residual range in m' drops by rho' l and
+   the energy follows the exact inverse of the piecewise-linear R(ln T) table
+   (:mod:`physics.tables`). Heterogeneous voxels (CT) therefore need no step end at every
+   boundary, and the mean energy loss telescopes, so energy is conserved exactly.
+3. Straggling (:func:`mc.kernel.step.straggling_factor`, :mod:`physics.straggling`): the
+   energy at the step's end, T_b, gets the variance (S(T_b)/rho)^2 (Omega_R(T_a) - Omega_R(T_b)),
+   Omega_R the range-straggling integral of the relativistic Bohr variance
+   (:mod:`physics.tables`): the first-order propagation of Bohr straggling through a thick
+   absorber (Tschalaer 1968; ICRU Report 49). Because a step's end is fixed in residual range,
+   the energy deviations of earlier steps carry over as range deviations, and the range
+   straggling of a track (the distal fall-off) does not depend on the step length. Gaussian
+   when the mean loss exceeds 5 sigma, otherwise a gamma law with the same mean and variance
+   (thin steps). The sampled/mean ratio scales every segment's deposit of the step. (In a step
+   that crosses materials the variance is that of the starting material.) The last step of a
+   track (to the cut-off) is not straggled: it ends at a fixed point, its range straggling is
+   below 0.05 mm, and the thick-absorber variance, which assumes the particle goes on, would
+   only move energy between its path and its end point.
+4. Multiple Coulomb scattering (:func:`mc.kernel.step.scattering_plan`,
+   :mod:`physics.scattering`): Gaussian projected angles with variance
+   theta^2 = z^2 E_s^2 f_dM int dR/(pv)^2 / X_S per plane, T_dM = f_dM (E_s/pv)^2 / X_S the
+   differential Moliere scattering power of Gottschalk (2010, Med. Phys. 37:352) with f_dM at
+   the mid-step pv and the particle's initial p1v1, the integral of 1/(pv)^2 exact (table) and
+   X_S that of each segment's material. The deflection is applied at a random hinge (Fippel &
+   Soukup 2004): the path goes straight to the hinge, turns there and goes straight on. The
+   hinge density along the step is proportional to T_dM, i.e. the hinge lies where a uniform
+   fraction of the step's scattering has happened; this gives the lateral-displacement
+   variance int T(s')(z - s')^2 ds' at every depth z in the step (for constant T, uniform in
+   path length). It matters in the first centimetres of a track, where f_dM rises from zero:
+   placing the hinge by 1/(pv)^2 alone widened the lateral spread there by 3-6 % with steps of
+   20-30 % of the range. With one hinge per step the second moments are right at every depth,
+   but inside a long step the lateral profile is a scale mixture of Gaussians (tracks turned
+   at different hinges, or not yet), with too narrow a core: a Gaussian fitted to the core of
+   a 150 MeV point beam's profile came out 16-20 % narrow at 5-6 cm with the 49 mm first step
+   of ``max_range_fraction`` 0.3. The step-length limit ``max_step`` (default 20 mm) keeps the
+   core within a few per cent of that of short steps. The part of the step after the hinge is
+   estimated in the hinge voxel's material.
+5. Deposits: each segment's energy goes to its voxel; below the cut-off the remaining kinetic
+   energy is deposited where the particle ends (its residual range is far below a voxel).
+6. Discrete nuclear interactions (:mod:`mc.kernel.interact`, :mod:`physics.nuclear`) happen
+   at the end of a step whose length was set by the sampled free path (in a segment of another
+   material, the site is where that material's cross section uses up the free path). Free
+   paths are sampled with the majorant of the total cross section over the energies the step
+   can reach (:func:`physics.tables.majorant_sigma`) and a site is accepted with probability
+   sigma(T_site)/majorant, so the sites follow the energy-dependent cross section exactly
+   (fictitious-interaction method) even where it changes fast within a step. At an accepted
+   site the channel (p-p elastic, p-16O elastic, or a non-elastic reaction on one of the
+   material's elements) is drawn in proportion to the channel cross sections there. Charged
+   products that are transported are pushed on the particle stack and followed after the
+   current particle ends, in the same loop. A product that cannot be stored (stack of
+   ``STACK_MAX`` or ``MAX_PRODUCTS`` full) is deposited on the spot and counted in
+   ``COUNTER_NOT_TRANSPORTED``; products below their species' cut-off are deposited on the spot.
+7. Dose to water and LET (:mod:`mc.kernel.score`): see there.
+
+A *primary* is a source particle until it undergoes a non-elastic reaction; after a p-p
+elastic collision the more energetic of the two protons carries the primary on.
+
+Energy balance counters (``mc.kernel.layout.COUNTER_*``) record every MeV: incident =
+deposited + missed + escaped through each face (charged particles) + neutral particles +
+nuclear binding energy, each booked where it arises (the binding energy from the product
+model's own sum, so the balance is a check, not an identity); the deposit is split into
+primaries, secondary protons, other transported secondaries and local deposits (short-range
+fragments and nuclear recoils).
+
+Glossary of the kernel's symbols
+--------------------------------
+``st``            generator state (uint64[4], :mod:`mc.kernel.rng`)
+``x, y, z``       position [cm]; ``u, v, w`` unit direction
+``T``             kinetic energy [MeV]; ``fT`` its fractional table index (ln T grid)
+``sp``            species index (:mod:`physics.species`); ``M`` its mass [MeV], ``z2`` charge^2
+``row``           table row of (species, material) = ``spc.row0[sp] + m``; ``m`` material
+                  index, ``rho`` density [g/cm^3] of the current voxel
+``R``             residual CSDA range [g/cm^2] in the current material (``R0`` at the step's
+                  start, ``R_s`` at its planned end, ``R_h`` at the hinge, ``R_int`` at the
+                  interaction site, ``R_lim`` the highest of those still ahead)
+``f_stop``        table index of the step's mean end energy ``E_stop``; ``E_cur`` the mean CSDA
+                  energy along the walk, ``i_cur`` its table interval
+``c_str``         straggling factor: sampled/mean energy loss of the step
+``n_mfp``         mean free paths left to the next discrete-interaction site
+``maj``           step majorant of the nuclear mass cross section [cm^2/g]
+``f_h``           table index of the hinge; ``k_mcs`` projected-angle variance per unit of
+                  rho l / X_S; ``chi2, px, py, pz`` the deflection's random part
+``ix, iy, iz``    voxel indices; ``vi`` flat index; ``tm*, td*, st*`` voxel-walk state per axis
+``why``           how a walk ended (``WHY_*``); ``face`` where a particle escaped (``NO_FACE``)
+``cls``           deposit class (``CLASS_*``); ``dep`` the batch's deposit per class [MeV]
+``box``, ``cz0``  the voxel block with deposits; first layer of the current run in a z-column
+``iz_max``        the deepest voxel layer the primary has reached (primary fluence)
+``nt``            length of the touched-voxel list (per-spot scoring)
+"""
+
+import math
+
+import numpy as np
+
+from mc.jit import jit_inline, jit_kernel
+from physics.nuclear import CHANNEL_NONE, CHANNEL_PO_ELASTIC, CHANNEL_PP_ELASTIC
+from physics.scattering import pv_of
+
+from .bundles import needs_optional_tallies
+from .interact import azimuth, nonelastic, po_elastic, pp_elastic, select_channel
+from .layout import (CLASS_LOCAL, CLASS_PRIMARY, CLASS_SECONDARY_OTHER, CLASS_SECONDARY_PROTON, COUNTER_DEP_LOCAL,
+                     COUNTER_DEP_PRIMARY, COUNTER_DEP_SEC_OTHER, COUNTER_DEP_SEC_PROTON, COUNTER_DEPOSITED,
+                     COUNTER_ESCAPED, COUNTER_HISTORIES, COUNTER_INCIDENT, COUNTER_MISSED, COUNTER_REJECTED,
+                     COUNTER_SEGMENTS, COUNTER_STEPS, MAX_PRODUCTS, N_CLASSES, NO_FACE, NOT_IN_GRID,
+                     PRODUCT_COLUMNS, WHY_INTERACTION, WHY_STEP_END)
+from .lookup import U, energy_index, index_after_loss, lin
+from .rng import state_copy, uniform
+from .score import deposit_track_end, mark
+from .source import sample_source
+from .stack import new_stack, pop
+from .step import plan_step
+from .walk import (PUSH_CM, Walker, count_primary_layers, distance_to_grid, flat_grid, locate, start_walker,
+                   walk_step, widen)
+
+
+@jit_inline
+def cut_off_tables(spc, tab):
+    """Per species the table index of its cut-off energy, and per table row the CSDA range
+    [g/cm^2] at the cut-off of the row's species."""
+    n_sp = spc.cutoff.shape[0]
+    f_cut = np.empty(n_sp)
+    r_cut = np.empty(tab.range.shape[0])
+    for s in range(n_sp):
+        f_cut[s] = energy_index(spc.cutoff[s], tab.lnT0, tab.inv_dlnT)
+        for mm in range(tab.n_materials):
+            r = spc.row0[s] + mm
+            r_cut[r] = lin(tab.range, r, f_cut[s])
+    return f_cut, r_cut
+
+
+@jit_inline
+def transport_particle(st, x, y, z, u, v, w, T, sp, cls, iz_max, box, nt, n_steps, n_segments, n_stack, work, dep,
+                       g, tab, spc, nuc, par, tal, cuts, opt):
+    """Transport one particle (position (x, y, z) [cm] inside the grid or on its surface,
+    direction (u, v, w), kinetic energy ``T`` [MeV], species ``sp``, deposit class ``cls``)
+    step by step until it stops, escapes or is absorbed in a non-elastic reaction, pushing its
+    charged products on the stack. ``work`` holds the stack, the product buffer and the channel
+    scratch, ``cuts`` the cut-off tables (:func:`cut_off_tables`), ``opt`` the switches of the
+    optional tallies (secondary dose, dose to water, LET, touched voxels). Returns (iz_max,
+    box, nt, n_steps, n_segments, n_stack)."""
+    stack, prod, part = work
+    f_cut_sp, r_cut_rows = cuts
+    do_sec, do_water, do_let, do_touch = opt
+    counters = tal.counters
+    primary = cls == CLASS_PRIMARY
+    M = spc.mass[sp]
+    z2 = spc.charge[sp] * spc.charge[sp]
+    sp_row0 = spc.row0[sp]
+    cutoff = spc.cutoff[sp]
+    f_cut = f_cut_sp[sp]
+    p1v1 = pv_of(T, M)
+    p1v1_inv2 = 1.0 / (p1v1 * p1v1)
+    fT = energy_index(T, tab.lnT0, tab.inv_dlnT)
+    n_mfp = -math.log(1.0 - uniform(st))
+    spare = 0.0
+    has_spare = False
+    dep_p = 0.0  # deposited along this particle's steps [MeV]
+    wk = Walker(x, y, z, u, v, w, 0.0, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0)
+    row = sp_row0
+    m = 0
+    rho = 1.0
+    cont = False  # the voxel walk goes on from the last step (no turn since)
+    while True:
+        if not cont:
+            ix, iy, iz, face = locate(x, y, z, g)
+            if face != NO_FACE:
+                counters[COUNTER_ESCAPED + face] += T
+                break
+            if primary:
+                iz_max = count_primary_layers(tal.fluence_z, iz_max, iz)
+            wk = start_walker(x, y, z, u, v, w, ix, iy, iz, g)
+            m = g.material[U(wk.vi)]
+            rho = g.density[U(wk.vi)]
+            row = sp_row0 + m
+        box = widen(box, wk.ix, wk.iy, wk.iz)
+        db_vox = 0.0
+        if par.voxel_steps:
+            db_vox = max(min(wk.tmx, wk.tmy, wk.tmz) - wk.t_leg, 0.0) + PUSH_CM
+        plan, spare, has_spare = plan_step(st, T, fT, row, sp, rho, wk.u, wk.v, wk.w, z2, p1v1_inv2, n_mfp, db_vox,
+                                           r_cut_rows[U(row)], f_cut, spare, has_spare, tab, nuc.sigma, par)
+        (wk, T, E_cur, f_cur, n_mfp, row, m, rho, maj, why, face, turned, box, iz_max, nt, n_segments,
+         dep_p) = walk_step(wk, wk.iz, box, iz_max, T, fT, sp_row0, primary, n_mfp, plan, g, tab, nuc.sigma, tal,
+                            do_sec, do_water, do_let, do_touch, nt, n_segments, dep_p)
+        n_steps += 1.0
+        u, v, w = wk.u, wk.v, wk.w
+        x = wk.xs + wk.t_leg * u
+        y = wk.ys + wk.t_leg * v
+        z = wk.zs + wk.t_leg * w
+        if face != NO_FACE:
+            counters[COUNTER_ESCAPED + face] += T
+            break
+        cont = not turned
+        # table index of the new energy: the mean end point corrected by the straggling
+        fT = index_after_loss(T, E_cur, f_cur, fT, tab.lnT0, tab.inv_dlnT)
+        if T <= cutoff or (plan.final and why == WHY_STEP_END):
+            nt = deposit_track_end(T, fT, row, rho, wk.ix, wk.iy, wk.iz, primary, cls, dep, tal, tab, g.nz, g.ny,
+                                   do_sec, do_water, do_let, do_touch, nt)
+            break
+        if why != WHY_INTERACTION:
+            continue
+        # ---- discrete nuclear interaction at the end of the step ------------------------------
+        n_mfp = -math.log(1.0 - uniform(st))
+        if do_touch:
+            nt = mark(tal.touched_mark, tal.touched, nt, (wk.ix * g.ny + wk.iy) * g.nz + wk.iz)
+        kind = select_channel(st, row, m, fT, maj, nuc, part)
+        if kind == CHANNEL_NONE:
+            counters[COUNTER_REJECTED] += 1.0
+            continue
+        cph, sph = azimuth(st)
+        if kind == CHANNEL_PP_ELASTIC:
+            T, u, v, w, n_stack = pp_elastic(st, T, u, v, w, cph, sph, x, y, z, wk.ix, wk.iy, wk.iz, m, rho, stack,
+                                             n_stack, spc, dep, tal, tab, do_sec, do_water, do_let)
+            cont = False
+            fT = energy_index(T, tab.lnT0, tab.inv_dlnT)
+            p1v1 = pv_of(T, M)
+            p1v1_inv2 = 1.0 / (p1v1 * p1v1)
+            continue
+        if kind == CHANNEL_PO_ELASTIC:
+            T, u, v, w = po_elastic(st, T, M, u, v, w, cph, sph, wk.ix, wk.iy, wk.iz, row, fT, dep, tal, tab, do_sec,
+                                    do_water)
+            cont = False
+            fT = energy_index(T, tab.lnT0, tab.inv_dlnT)
+            continue
+        # non-elastic: the projectile is absorbed, its energy shared by the products
+        n_stack = nonelastic(st, T, primary, u, v, w, x, y, z, wk.ix, wk.iy, wk.iz, m, rho, row, fT, stack, n_stack,
+                             prod, spc, nuc, dep, tal, tab, do_sec, do_water, do_let)
+        break
+    dep[cls] += dep_p
+    return iz_max, box, nt, n_steps, n_segments, n_stack
+
+
+def make_kernel(optional_tallies):
+    """The transport kernel (see :func:`transport_batch`), compiled either with the optional
+    tallies (dose to water, secondary dose, LET, the touched-voxel list) enabled as the
+    parameters say (``optional_tallies`` True) or with all of them left out (False).
+    ``optional_tallies`` is a closure constant, so the second kernel has none of their code
+    in the voxel walk (measured on the development VM: 5-7 % faster, paired runs, than one
+    that tests the flags at run time). numba caches each under its own key."""
+
+    @jit_kernel
+    def kernel(n_histories, rng_state, src, geo, tab, spc, nuc, par, tal):
+        """Transport one batch (see :func:`transport_batch`)."""
+        st = state_copy(rng_state)
+        g = flat_grid(geo, tal.edep)
+        cuts = cut_off_tables(spc, tab)
+        opt = (optional_tallies and par.secondary, optional_tallies and par.dose_to_water,
+               optional_tallies and par.let, optional_tallies and tal.touched.shape[0] > 1)
+        counters = tal.counters
+        nt = tal.n_touched[0]
+        n_steps = 0.0
+        n_segments = 0.0
+        bbox = tal.bbox
+        box = (bbox[0], bbox[1], bbox[2], bbox[3], bbox[4], bbox[5])
+        dep = np.zeros(N_CLASSES)
+        work = (new_stack(), np.empty((MAX_PRODUCTS, PRODUCT_COLUMNS)), np.empty(nuc.chan_kind.shape[1]))
+        for _h in range(n_histories):
+            counters[COUNTER_HISTORIES] += 1.0
+            x, y, z, u, v, w, T, sp = sample_source(st, src)
+            counters[COUNTER_INCIDENT] += T
+            t0 = distance_to_grid(x, y, z, u, v, w, g)
+            if t0 < 0.0:
+                counters[COUNTER_MISSED] += T
+                continue
+            x += t0 * u
+            y += t0 * v
+            z += t0 * w
+            # the primary, then every stacked secondary
+            cls = CLASS_PRIMARY
+            iz_max = NOT_IN_GRID
+            n_stack = 0
+            while True:
+                iz_max, box, nt, n_steps, n_segments, n_stack = transport_particle(
+                    st, x, y, z, u, v, w, T, sp, cls, iz_max, box, nt, n_steps, n_segments, n_stack, work, dep, g,
+                    tab, spc, nuc, par, tal, cuts, opt)
+                if n_stack == 0:
+                    break
+                n_stack, x, y, z, u, v, w, T, sp = pop(work[0], n_stack)
+                cls = spc.secondary_class[sp]
+        tal.n_touched[0] = nt
+        bbox[0], bbox[1], bbox[2], bbox[3], bbox[4], bbox[5] = box
+        counters[COUNTER_DEPOSITED] += dep[CLASS_PRIMARY] + dep[CLASS_SECONDARY_PROTON] + dep[CLASS_SECONDARY_OTHER] \
+            + dep[CLASS_LOCAL]
+        counters[COUNTER_DEP_PRIMARY] += dep[CLASS_PRIMARY]
+        counters[COUNTER_DEP_SEC_PROTON] += dep[CLASS_SECONDARY_PROTON]
+        counters[COUNTER_DEP_SEC_OTHER] += dep[CLASS_SECONDARY_OTHER]
+        counters[COUNTER_DEP_LOCAL] += dep[CLASS_LOCAL]
+        counters[COUNTER_STEPS] += n_steps
+        counters[COUNTER_SEGMENTS] += n_segments
+
+    return kernel
+
+
+KERNEL_PLAIN = make_kernel(False)
+KERNEL_OPTIONAL = make_kernel(True)
+
+
+def transport_batch(n_histories, rng_state, source, geometry, tables, species, nuclear, params, tallies):
+    """Transport ``n_histories`` primaries and all their charged secondaries, drawing random
+    numbers from the xoshiro256+ state ``rng_state`` (uint64[4], not modified); the inputs are
+    the bundles of :mod:`mc.kernel.bundles` (:class:`~mc.kernel.bundles.Source`,
+    :class:`~mc.kernel.bundles.Geometry`, :class:`~mc.kernel.bundles.Tables`,
+    :class:`~mc.kernel.bundles.SpeciesTable`, :class:`~mc.kernel.bundles.Nuclear`,
+    :class:`~mc.kernel.bundles.Params`). Adds to the :class:`~mc.kernel.bundles.Tallies`:
+
+    * the energy deposits [MeV] to ``edep`` (and, if enabled, the water-equivalent deposit
+      E (S_w/S_m) to ``edep_water``, and the part deposited by secondaries to ``edep_sec``);
+    * if enabled, LET sums to ``let`` (``mc.kernel.layout.LET_*``);
+    * to ``fluence_z[k]`` the number of primaries that reach voxel layer k along z (a primary
+      stops being one at a non-elastic nuclear interaction);
+    * the energy bookkeeping to ``counters`` (``mc.kernel.layout.COUNTER_*``);
+    * if ``touched`` has more than one element, the flat index (ix ny + iy) nz + iz of every
+      voxel that receives a deposit, once each, to ``touched[n_touched[0]:]`` (``touched_mark``
+      flags listed voxels; the caller resets both), so that the deposits of one spot can be
+      read out without scanning the grid (per-spot dose for dose-rate analysis);
+    * the bounding box of the voxels it deposited in to ``bbox`` (widened, never narrowed: the
+      caller resets it), so that batch tallies are accumulated over that block only; and, per
+      column of voxels along z (flat index ix ny + iy), the lowest and highest iz that received
+      a deposit, widened into ``col_z[0]`` and ``col_z[1]`` (the caller resets them to 2^30 and
+      -1).
+
+    Runs the kernel compiled without the optional tallies when none is on."""
+    kernel = KERNEL_OPTIONAL if needs_optional_tallies(params, tallies) else KERNEL_PLAIN
+    kernel(n_histories, rng_state, source, geometry, tables, species, nuclear, params, tallies)
