@@ -19,9 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from physics.materials import get_material, material_names
 from physics.tables import T_MAX_MEV
 
-
-class ConfigError(ValueError):
-    """Invalid configuration; the message names the offending field and how to fix it."""
+from .errors import ConfigError  # (defined in mc.errors; ``from mc.config import ConfigError`` works too)
 
 
 #: Highest beam energy accepted [MeV] (the tables extend to T_MAX_MEV; beyond ~300 MeV

@@ -23,7 +23,8 @@ from physics.species import species_arrays
 from physics.nuclear import product_model_parameters
 from physics.tables import build_tables, majorant_sigma
 
-from .config import ConfigError, load_config, load_configs
+from .config import load_config, load_configs
+from .errors import ConfigError
 from .source import build_spots
 
 from . import transport as tr
