@@ -14,9 +14,10 @@ import numpy as np
 
 from mc.output import save_figure
 from mc.source import build_spots
+from physics.tissue import TISSUE_PO2_MMHG
 
 from .doserate import dose_rates, drvh, voxel_table
-from .oxygen import FLASH_DOSE_RATE_GY_S, TISSUE_PO2_MMHG, OxygenParams, fem_dose, oxygen_voxels
+from .oxygen import FLASH_DOSE_RATE_GY_S, OxygenParams, fem_dose, oxygen_voxels
 from .timing import DeliveryParams, deliver
 
 #: Names of the per-voxel maps written to /flash (all grid-shaped).
