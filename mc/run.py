@@ -61,6 +61,7 @@ class RunResult:
     rbe: dict | None = None  # model -> RBE array
     dose_rbe: dict | None = None  # model -> RBE-weighted dose [Gy(RBE)]
     rbe_info: dict | None = None  # alpha/beta map, fraction-dose scaling
+    spots: object | None = None  # mc.source.SpotArrays: the beam's spots as transported
 
 
 def build_geometry(cfg):
@@ -594,7 +595,7 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
                   "steps": counters[tr.COUNTER_STEPS], "segments": counters[tr.COUNTER_SEGMENTS], "nuclear": bool(nuclear), "per_spot": bool(per_spot),
                   "stop_reason": stop_reason, "ranks": comm.size,
                   "mean_relative_uncertainty": mean_relative_uncertainty(tally)},
-        primary_fluence_z=fluence / primaries,
+        primary_fluence_z=fluence / primaries, spots=spots,
     )
     if per_spot:
         # Gy per MeV of deposit in each voxel, for the delivered protons
