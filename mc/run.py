@@ -28,7 +28,8 @@ from .errors import ConfigError
 from .source import build_spots
 
 from . import transport as tr
-from .tally import (BatchBuffers, EnergyTally, LetTally, SpotDose, clear_cols, cols_size, empty_box, empty_cols,
+from .spot_dose import SpotDose
+from .tally import (BatchBuffers, EnergyTally, LetTally, clear_cols, cols_size, empty_box, empty_cols,
                     energy_to_dose, widen_box, widen_cols)
 from .transport import (FACE_NAMES, N_PARAMS, PAR_DOSE_TO_WATER, PAR_FINAL_RANGE, PAR_LET, PAR_MAX_RANGE_FRACTION,
                         PAR_MAX_STEP, PAR_SCATTERING, PAR_SECONDARY_TALLY, PAR_STRAGGLING, PAR_T_CUT, PAR_VOXEL_STEPS,
@@ -54,7 +55,7 @@ class RunResult:
     dose_secondary_std: np.ndarray | None = None
     edep_secondary_per_primary: np.ndarray | None = None
     primary_fluence_z: np.ndarray | None = None
-    spot_dose: object | None = None  # mc.tally.SpotDoseMap (per-spot mode)
+    spot_dose: object | None = None  # mc.spot_dose.SpotDoseMap (per-spot mode)
     flash: object | None = None  # flash.analysis.FlashResult
     let: dict | None = None  # name -> LET array [keV/um] (mc.tally.LetTally.averages)
     let_std: dict | None = None  # let_d, let_t standard errors [keV/um]
@@ -385,7 +386,7 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
     Returns the :class:`RunResult` on rank 0 and None on the other ranks.
 
     ``per_spot`` (default: on when the config has a ``flash`` block) scores the dose of every
-    spot separately (:class:`mc.tally.SpotDose`): histories are allocated to spots in
+    spot separately (:class:`mc.spot_dose.SpotDose`): histories are allocated to spots in
     proportion to their weights (:func:`spot_allocation`, stratified sampling) and in batch b
     spot k's deposits are weighted by (P_k/P)(n_b/n_kb), so the total dose is the sum of the
     per-spot doses exactly and estimates the same dose as random spot sampling. ``spot_threshold``
