@@ -130,7 +130,8 @@ def test_free_paths_are_exponential_with_constant_cross_section():
     # exp(-0.01 z) exactly, within binomial noise (4 s.d.); primaries do not stop or leave
     # the 40 cm wide grid within 10 cm at 150 MeV.
     from mc.config import load_config_text
-    from mc.run import batch_seed, build_geometry, kernel_geometry_tables, kernel_params
+    from mc.batch import batch_seed, kernel_geometry_tables, kernel_params
+    from mc.run import build_geometry
     from mc.source import build_spots
     from mc.tally import BatchBuffers
     from mc.transport import transport_batch
