@@ -159,7 +159,7 @@ run: {primaries: 10}""")
     ref = np.exp(-0.01 * z)
     got = buf.fluence_z / n
     assert np.all(np.abs(got - ref) < 4.0 * np.sqrt(ref * (1.0 - ref) / n) + 1e-12)
-    from mc.run import energy_balance
+    from mc.balance import energy_balance
     eb = energy_balance(buf.counters)
     assert eb["rejected_interaction_sites"] == pytest.approx(eb["nonelastic_events"], rel=0.1)
 

@@ -6,7 +6,8 @@ import pytest
 from mc.analysis import r_distal
 from mc.config import load_config_text
 from mc.batch import batch_seed, kernel_params, run_batch
-from mc.run import build_geometry, energy_balance
+from mc.balance import energy_balance
+from mc.run import build_geometry
 from mc.source import build_spots
 from mc.tally import BatchBuffers
 from physics.materials import get_material
