@@ -89,7 +89,7 @@ def _worker(cfg_path, tmp, idx, duration):
 
     from mc.config import load_config
     from mc.batch import batch_seed, kernel_params, run_batch
-    from mc.run import build_geometry
+    from mc.problem import build_geometry
     from mc.source import build_spots
     from mc.tally import BatchBuffers
     from physics.tables import build_tables

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import yaml
 
-from geometry.phantoms import box, load_voxel_file, long_bone, slabs
 from physics.tables import build_tables
 
 from .config import load_config, load_configs
 from .errors import ConfigError
+from .problem import build_geometry
 from .source import build_spots
 
 from . import transport as tr
@@ -60,26 +60,6 @@ class RunResult:
     dose_rbe: dict | None = None  # model -> RBE-weighted dose [Gy(RBE)]
     rbe_info: dict | None = None  # alpha/beta map, fraction-dose scaling
     spots: object | None = None  # mc.source.SpotArrays: the beam's spots as transported
-
-
-def build_geometry(cfg):
-    """Voxel grid described by ``cfg.geometry`` (ConfigError naming the field on failure)."""
-    g = cfg.geometry
-    vox = np.asarray(g.voxel_mm) / 10.0
-    corner = None if g.corner_mm is None else np.asarray(g.corner_mm) / 10.0
-    try:
-        if g.type == "box":
-            return box(g.material, np.asarray(g.size_mm) / 10.0, vox, g.density_g_cm3, corner)
-        if g.type == "bone":
-            b = g.bone
-            return long_bone(np.asarray(g.size_mm) / 10.0, vox, b.centre_depth_mm / 10.0, b.outer_radius_mm / 10.0,
-                             b.cortical_thickness_mm / 10.0, g.material, b.cortical, b.marrow, corner)
-        if g.type == "slabs":
-            layers = [(s.material, s.thickness_mm / 10.0, s.density_g_cm3) for s in g.slabs]
-            return slabs(layers, np.asarray(g.size_mm[:2]) / 10.0, vox, corner)
-        return load_voxel_file(g.file)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
 
 
 def spot_allocation(weights, primaries, batches):

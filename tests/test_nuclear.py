@@ -131,7 +131,7 @@ def test_free_paths_are_exponential_with_constant_cross_section():
     # the 40 cm wide grid within 10 cm at 150 MeV.
     from mc.config import load_config_text
     from mc.batch import batch_seed, kernel_geometry_tables, kernel_params
-    from mc.run import build_geometry
+    from mc.problem import build_geometry
     from mc.source import build_spots
     from mc.tally import BatchBuffers
     from mc.transport import transport_batch

@@ -7,7 +7,7 @@ import pytest
 from mc.analysis import r_distal
 from mc.config import load_config_text
 from mc.batch import batch_seed, kernel_params, run_batch
-from mc.run import build_geometry
+from mc.problem import build_geometry
 from mc.source import build_spots
 from mc.tally import BatchBuffers
 from physics.tables import build_tables
