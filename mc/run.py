@@ -23,6 +23,7 @@ from physics.tables import build_tables
 from .config import load_config, load_configs
 from .errors import ConfigError
 from .problem import build_geometry
+from .rbe_dose import apply_rbe
 from .source import build_spots
 
 from . import transport as tr
@@ -517,31 +518,6 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
     if cfg.rbe is not None:
         apply_rbe(result, cfg.rbe)
     return result
-
-
-def apply_rbe(result, rbe_cfg):
-    """Fill ``result.rbe``/``dose_rbe`` from its dose and water LETd (``physics.rbe``)."""
-    from physics.rbe import alpha_beta_map, rbe
-
-    grid = result.grid
-    ab = alpha_beta_map(grid.material_id, grid.materials, rbe_cfg.alpha_beta_Gy, rbe_cfg.default_alpha_beta_Gy)
-    D = result.dose
-    dmax = float(D.max())
-    if rbe_cfg.dose_per_fraction_Gy is not None and dmax > 0:
-        d_ref = float(D[D >= 0.95 * dmax].mean())
-        scale = rbe_cfg.dose_per_fraction_Gy / d_ref
-    else:
-        d_ref, scale = float("nan"), 1.0
-    d_frac = D * scale
-    let_w = result.let["let_d_water"]
-    result.rbe, result.dose_rbe = {}, {}
-    for model in rbe_cfg.models:
-        r = rbe(model, d_frac, let_w, ab)
-        r[D <= 0] = 0.0
-        result.rbe[model] = r
-        result.dose_rbe[model] = r * D
-    result.rbe_info = {"alpha_beta_Gy": ab, "reference_dose_Gy": d_ref, "fraction_dose_scale": scale,
-                       "dose_per_fraction_Gy": rbe_cfg.dose_per_fraction_Gy}
 
 
 def check_output_path(path):
