@@ -8,7 +8,6 @@ the number of protons delivered (``beam.protons``; else the sum of the spot weig
 """
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -20,6 +19,7 @@ import yaml
 
 from physics.tables import build_tables
 
+from .checkpoint import checkpoint_path, config_fingerprint, read_checkpoint, write_checkpoint
 from .config import load_config, load_configs
 from .errors import ConfigError
 from .problem import build_geometry
@@ -208,56 +208,6 @@ def mean_relative_uncertainty(tally, level=0.5):
     return float(np.mean(tally.std_per_primary()[hot] / m[hot]))
 
 
-def checkpoint_path(cfg):
-    return os.path.abspath(cfg.output.path) + ".checkpoint.npz"
-
-
-def _config_fingerprint(cfg):
-    import hashlib
-
-    d = cfg.model_dump(mode="json")
-    for k in ("target_uncertainty", "time_limit_s", "checkpoint_interval_s"):
-        d["run"].pop(k, None)  # stopping rules may change between a run and its resumption
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
-
-
-def _write_checkpoint(path, total, rounds_done, primaries_done, elapsed, fingerprint):
-    arrays = {name: a for name, a in total.arrays()}
-    arrays["counts"] = total.counts()
-    if total.spots is not None:
-        k, i, v = total.spots.arrays()
-        arrays.update(spot_k=k, spot_i=i, spot_v=v)
-    meta = {"rounds_done": rounds_done, "primaries_done": primaries_done, "elapsed_s": elapsed,
-            "fingerprint": fingerprint}
-    d = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-ckpt-", suffix=".npz", dir=d)
-    os.close(fd)
-    try:
-        np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _read_checkpoint(path, total, fingerprint):
-    if not os.path.isfile(path):
-        raise ConfigError(f"--resume: no checkpoint {path!r} to resume from (it is written beside output.path)")
-    with np.load(path, allow_pickle=False) as f:
-        meta = json.loads(str(f["meta"]))
-        if meta["fingerprint"] != fingerprint:
-            raise ConfigError(f"--resume: the checkpoint {path!r} belongs to a different configuration; resume "
-                              "with the same config (only run.target_uncertainty, time_limit_s and "
-                              "checkpoint_interval_s may change) or start afresh without --resume")
-        for name, a in total.arrays():
-            a[...] = f[name]
-        total.set_counts(f["counts"])
-        if total.spots is not None:
-            total.spots.absorb(f["spot_k"], f["spot_i"], f["spot_v"])
-    return meta
-
-
 def _collect_spots(comm, local, total):
     """Move the committed per-spot entries of every rank into rank 0's store."""
     parts = comm.gather(local.spots.export())
@@ -326,14 +276,14 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
         primaries_max = cfg.run.primaries
     K = cfg.run.round_batches
     rounds = [(lo, min(lo + K, len(sizes))) for lo in range(0, len(sizes), K)]
-    fingerprint = _config_fingerprint(cfg)
+    fingerprint = config_fingerprint(cfg)
     ckpt = checkpoint_path(cfg)
     start_round, done, elapsed0 = 0, 0, 0.0
     if resume:
         meta = None
         if comm.rank == 0:
             try:
-                meta = _read_checkpoint(ckpt, total, fingerprint)
+                meta = read_checkpoint(ckpt, total, fingerprint)
             except ConfigError as exc:
                 meta = {"error": str(exc)}
         meta = comm.bcast(meta)
@@ -422,7 +372,7 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
                     local.spots.discard()
                     _collect_spots(comm, local, total)
                 if comm.rank == 0:
-                    _write_checkpoint(ckpt, total, rounds_done, done, elapsed0 + time.perf_counter() - t0, fingerprint)
+                    write_checkpoint(ckpt, total, rounds_done, done, elapsed0 + time.perf_counter() - t0, fingerprint)
                 raise RunInterrupted(f"interrupted after {done} primaries; checkpoint {ckpt}; continue with --resume")
             # sum the round into rank 0
             local.reduce_into(comm, total)
@@ -453,7 +403,7 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
             if local.spots is not None and (comm.size == 1 or stop is not None or need_ckpt):
                 _collect_spots(comm, local, total)
             if need_ckpt and comm.rank == 0:
-                _write_checkpoint(ckpt, total, rounds_done, done, elapsed0 + time.perf_counter() - t0, fingerprint)
+                write_checkpoint(ckpt, total, rounds_done, done, elapsed0 + time.perf_counter() - t0, fingerprint)
                 last_ckpt = time.perf_counter()
             if bar is not None:
                 bar.update(n_round)
