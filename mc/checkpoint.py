@@ -4,8 +4,8 @@ resumed (``--resume``) and give the result of an uninterrupted one.
 
 Format (``numpy.savez``): ``meta``, a JSON string with ``rounds_done``, ``primaries_done``,
 ``elapsed_s`` (seconds of transport so far) and ``fingerprint`` (:func:`config_fingerprint`);
-every array of :meth:`mc.run.Accumulators.arrays` under its name (energy sums in MeV);
-``counts`` (:meth:`mc.run.Accumulators.counts`: primaries and batches summed); in per-spot
+every array of :meth:`mc.tally.RankTallies.arrays` under its name (energy sums in MeV);
+``counts`` (:meth:`mc.tally.RankTallies.counts`: primaries and batches summed); in per-spot
 mode the committed per-spot entries as ``spot_k`` (spot), ``spot_i`` (flat voxel index) and
 ``spot_v`` (weighted deposit, MeV).
 """
@@ -35,7 +35,7 @@ def config_fingerprint(cfg):
 
 
 def write_checkpoint(path, total, rounds_done, primaries_done, elapsed, fingerprint):
-    """Write the run totals ``total`` (a :class:`mc.run.Accumulators`) after ``rounds_done``
+    """Write the run totals ``total`` (a :class:`mc.tally.RankTallies`) after ``rounds_done``
     rounds of ``primaries_done`` primaries and ``elapsed`` seconds of transport to ``path``,
     atomically (a temporary file beside it, then renamed)."""
     arrays = {name: a for name, a in total.arrays()}
@@ -58,7 +58,7 @@ def write_checkpoint(path, total, rounds_done, primaries_done, elapsed, fingerpr
 
 
 def read_checkpoint(path, total, fingerprint):
-    """Load the checkpoint ``path`` into ``total`` (a :class:`mc.run.Accumulators` of the same
+    """Load the checkpoint ``path`` into ``total`` (a :class:`mc.tally.RankTallies` of the same
     configuration) and return its meta data; ConfigError if there is none or it belongs to
     another configuration (``fingerprint``, see :func:`config_fingerprint`)."""
     if not os.path.isfile(path):

@@ -29,9 +29,7 @@ from .source import build_spots
 from . import transport as tr
 from .balance import energy_balance
 from .batch import batch_seed, kernel_params, run_batch, spot_seed
-from .spot_dose import SpotDose
-from .tally import (BatchBuffers, EnergyTally, LetTally, clear_cols, cols_size, empty_box, empty_cols,
-                    energy_to_dose, widen_box, widen_cols)
+from .tally import BatchBuffers, RankTallies, compile_kernels, energy_to_dose, mean_relative_uncertainty
 
 
 @dataclass
@@ -91,131 +89,6 @@ class RunInterrupted(Exception):
     """The run stopped on SIGTERM/SIGINT after writing a checkpoint (resume with --resume)."""
 
 
-class Accumulators:
-    """The tallies of one process (or, on rank 0, of the whole run): dose, optional dose to
-    water, secondary dose and LET sums, primary fluence along z and the energy counters."""
-
-    def __init__(self, shape, water, sec, let, per_spot_spots=0):
-        self.dose = EnergyTally(shape)
-        self.water = EnergyTally(shape) if water else None
-        self.sec = EnergyTally(shape) if sec else None
-        self.let = LetTally(shape) if let else None
-        self.fluence = np.zeros(shape[2])
-        self.counters = np.zeros(tr.N_COUNTERS)
-        self.spots = SpotDose(per_spot_spots, shape) if per_spot_spots else None
-        self.shape = tuple(shape)
-        # the voxels with tallies added since the last reduction: a block, and in it a range of
-        # layers per column along z
-        self.box = empty_box()
-        self.col_z = empty_cols(self.shape[0] * self.shape[1])
-
-    def add(self, buf, n):
-        box, cols = buf.bbox, buf.col_z
-        self.dose.add_batch(buf.edep, n, box, cols)
-        if self.water is not None:
-            self.water.add_batch(buf.edep_water, n, box, cols)
-        if self.sec is not None:
-            self.sec.add_batch(buf.edep_sec, n, box, cols)
-        if self.let is not None:
-            self.let.add_batch(buf.let, box, cols)
-        widen_box(self.box, box)
-        widen_cols(self.col_z, cols)
-        box[:] = empty_box()
-        clear_cols(cols)
-        self.fluence += buf.fluence_z
-        buf.fluence_z[:] = 0.0
-        self.counters += buf.counters
-        buf.counters[:] = 0.0
-
-    def reduce_into(self, comm, total):
-        """Sum this round's tallies of every rank into ``total`` (rank 0; None elsewhere) and
-        zero them here: in one process over the column layer ranges of the block written, with
-        several ranks over the block any rank wrote (chunked MPI reductions)."""
-        if comm.size == 1:
-            box, cols = self.box, self.col_z
-        else:
-            box, cols = comm.union_box(self.box), comm.union_cols(self.col_z)
-        dst = dict(total.arrays()) if total is not None else {}
-        per_array = cols_size(box, cols, self.shape[1]) if comm.size > 1 else 0
-        for name, a in self.arrays():
-            if a.ndim < 3 or a.shape[-3:] != self.shape:  # fluence, counters
-                comm.reduce_add(a, dst.get(name))
-                continue
-            a4 = a if a.ndim == 4 else a[None]
-            d4 = None if total is None else (dst[name] if a.ndim == 4 else dst[name][None])
-            if comm.size == 1:
-                tr.move_columns(a4, d4, box, cols)
-                continue
-            # several ranks: the layer ranges of every rank, packed, summed into rank 0's buffer
-            packed = np.empty(per_array * a4.shape[0])
-            tr.pack_columns(a4, box, cols, packed)
-            comm.reduce_inplace(packed)
-            if total is not None:
-                tr.unpack_add_columns(d4, box, cols, packed)
-        self.box = empty_box()
-        clear_cols(self.col_z)
-
-    def tallies(self):
-        return [t for t in (self.dose, self.water, self.sec) if t is not None]
-
-    def touch(self):
-        """Write the dose tally arrays once (zeros), so that the memory pages of the grid are
-        mapped during set-up rather than by the first batches (first-touch page faults cost
-        ~2 ms per MB on the development VM, a few per cent of a short run's batch loop)."""
-        self.dose.a1.fill(0.0)
-        self.dose.a2.fill(0.0)
-
-    def arrays(self):
-        """(name, array) of every summed quantity, in a fixed order (reduction, checkpoint)."""
-        out = []
-        for name, t in (("dose", self.dose), ("water", self.water), ("sec", self.sec)):
-            if t is not None:
-                out += [(f"{name}_a1", t.a1), (f"{name}_a2", t.a2)]
-        if self.let is not None:
-            out += [("let_sums", self.let.sums), ("let_m2", self.let.m2)]
-        out += [("fluence", self.fluence), ("counters", self.counters)]
-        return out
-
-    def counts(self):
-        c = [t.n_primaries for t in self.tallies()] + [t.n_batches for t in self.tallies()]
-        if self.let is not None:
-            c.append(self.let.n_batches)
-        return np.array(c, np.int64)
-
-    def set_counts(self, c):
-        ts = self.tallies()
-        for i, t in enumerate(ts):
-            t.n_primaries = int(c[i])
-            t.n_batches = int(c[len(ts) + i])
-        if self.let is not None:
-            self.let.n_batches = int(c[2 * len(ts)])
-
-    def zero(self):
-        for _, a in self.arrays():
-            a[...] = 0
-        self.set_counts(np.zeros_like(self.counts()))
-        self.box = empty_box()
-        clear_cols(self.col_z)
-
-
-def mean_relative_uncertainty(tally, level=0.5):
-    """Mean relative standard error of a tally over the voxels at >= ``level`` of its maximum."""
-    m = tally.mean_per_primary()
-    mx = m.max() if m.size else 0.0
-    if mx <= 0 or tally.n_batches < 2:
-        return float("inf")
-    hot = m >= level * mx
-    return float(np.mean(tally.std_per_primary()[hot] / m[hot]))
-
-
-def _collect_spots(comm, local, total):
-    """Move the committed per-spot entries of every rank into rank 0's store."""
-    parts = comm.gather(local.spots.export())
-    if comm.rank == 0:
-        for k, i, v in parts:
-            total.spots.absorb(k, i, v)
-
-
 _STOP_SIGNAL = {"flag": False}
 
 
@@ -257,8 +130,8 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
     let = cfg.output.let or cfg.rbe is not None
     params = kernel_params(cfg.physics, water, sec, let)
     n_spots = spots.weight.size if per_spot else 0
-    local = Accumulators(grid.shape, water, sec, let, n_spots)
-    total = Accumulators(grid.shape, water, sec, let, n_spots) if comm.rank == 0 else None
+    local = RankTallies(grid.shape, water, sec, let, n_spots)
+    total = RankTallies(grid.shape, water, sec, let, n_spots) if comm.rank == 0 else None
     buf = BatchBuffers(grid.shape, water, sec, let)
     if per_spot:
         alloc = spot_allocation(spots.weight, cfg.run.primaries, cfg.run.batches)
@@ -303,13 +176,7 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
     if per_spot:
         warm.enable_touched()
     run_batch(batch_seed(cfg.run.seed, 0), 0, spots, grid, tables, params, warm, nuclear)
-    EnergyTally((1, 1, 1)).add_batch(np.zeros((1, 1, 1)), 1)
-    if let:
-        LetTally((1, 1, 1)).add_batch(np.zeros((tr.N_LET, 1, 1, 1)))
-    one4, no_cols = np.zeros((1, 1, 1, 1)), empty_cols(1)
-    tr.move_columns(one4, one4, empty_box(), no_cols)
-    tr.pack_columns(one4, empty_box(), no_cols, np.zeros(0))
-    tr.unpack_add_columns(one4, empty_box(), no_cols, np.zeros(0))
+    compile_kernels(let)
     local.touch()
     if total is not None and not resume:  # (a resumed total holds the checkpoint)
         total.touch()
@@ -370,18 +237,13 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
                 local.zero()
                 if local.spots is not None:
                     local.spots.discard()
-                    _collect_spots(comm, local, total)
+                    local.gather_spots_into(comm, total)
                 if comm.rank == 0:
                     write_checkpoint(ckpt, total, rounds_done, done, elapsed0 + time.perf_counter() - t0, fingerprint)
                 raise RunInterrupted(f"interrupted after {done} primaries; checkpoint {ckpt}; continue with --resume")
             # sum the round into rank 0
             local.reduce_into(comm, total)
-            c_loc = local.counts()
-            c_sum = np.zeros_like(c_loc)
-            comm.reduce_add(c_loc, c_sum)
-            local.set_counts(np.zeros_like(c_sum))
-            if total is not None:
-                total.set_counts(total.counts() + c_sum)
+            local.reduce_counts_into(comm, total)
             if local.spots is not None:
                 local.spots.commit()
             rounds_done = r + 1
@@ -401,7 +263,7 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
                 need_ckpt = stop is None and now - last_ckpt >= cfg.run.checkpoint_interval_s
             stop, need_ckpt = comm.bcast((stop, need_ckpt))
             if local.spots is not None and (comm.size == 1 or stop is not None or need_ckpt):
-                _collect_spots(comm, local, total)
+                local.gather_spots_into(comm, total)
             if need_ckpt and comm.rank == 0:
                 write_checkpoint(ckpt, total, rounds_done, done, elapsed0 + time.perf_counter() - t0, fingerprint)
                 last_ckpt = time.perf_counter()

@@ -1,4 +1,6 @@
-"""Batch tallies: energy deposit per voxel with batch statistics, and the energy balance.
+"""Tallies: energy deposit per voxel with batch statistics, LET, the batch buffers the kernel
+writes into, and the tallies of one process (:class:`RankTallies`) with their reduction over
+MPI ranks. Energies in MeV, doses in Gy, LET in keV/um.
 
 For batch b with n_b primaries depositing E_b [MeV] in a voxel, the tally keeps
 A1 = sum_b E_b and A2 = sum_b E_b^2 / n_b. With N = sum_b n_b and B batches, the mean deposit
@@ -6,6 +8,12 @@ per primary is m = A1/N and its standard error (batch method; e.g. Walters, Kawr
 2002, Med. Phys. 29:2745, "History by history statistical estimators") is
 sqrt((A2 - A1^2/N) / (N (B - 1))), which for equal batches is the usual
 sqrt(sum_b (d_b - m)^2 / (B (B - 1))) of the per-batch means d_b = E_b/n_b.
+
+Only the voxels a batch reached are visited: the kernel reports the block of voxels it
+deposited in (``box``, :func:`empty_box`) and, per column of voxels along z, the range of
+layers (``col_z``, :func:`empty_cols`); the njit helpers :func:`accumulate_batch`,
+:func:`move_columns`, :func:`pack_columns` and :func:`unpack_add_columns` work over those
+column ranges.
 """
 
 import numpy as np
@@ -14,8 +22,9 @@ from physics.constants import J_PER_MEV
 
 from numba import njit
 
+from .spot_dose import SpotDose
 from .transport import (LET_EPS, LET_EPS_LM, LET_EPS_LW, LET_LEN, LET_LEN_LM, LET_LEN_LW, LET_PRIMARY, N_COUNTERS,
-                        N_LET, PAR_DOSE_TO_WATER, PAR_LET, PAR_SECONDARY_TALLY, accumulate_batch)
+                        N_LET, PAR_DOSE_TO_WATER, PAR_LET, PAR_SECONDARY_TALLY)
 
 
 class EnergyTally:
@@ -97,7 +106,7 @@ def clear_cols(cols):
 
 def cols_size(box, cols, ny):
     """Number of voxels in the layer ranges ``cols`` of the columns of ``box`` (grid of ``ny``
-    columns along y): the size of :func:`mc.transport.pack_columns`'s output per array."""
+    columns along y): the size of :func:`pack_columns`'s output per array."""
     ix, iy = np.meshgrid(np.arange(box[0], box[3] + 1), np.arange(box[1], box[4] + 1), indexing="ij")
     c = (ix * ny + iy).ravel()
     lo = np.maximum(cols[0, c], box[2])
@@ -109,6 +118,70 @@ def widen_cols(cols, other):
     """Widen the layer ranges ``cols`` in place to cover ``other`` too."""
     np.minimum(cols[0], other[0], out=cols[0])
     np.maximum(cols[1], other[1], out=cols[1])
+
+
+@njit(cache=True, error_model="numpy")
+def accumulate_batch(edep, a1, a2, inv_n, box, col_z):
+    """Add one batch's deposits to the tallies (a1 += E, a2 += E^2/n) and zero ``edep``, over
+    the voxel block ``box`` (int64[6], lowest x, y, z index then highest, inclusive; the
+    kernel's ``bbox``) and in it, per z-column (flat ix ny + iy), the layers
+    col_z[0]..col_z[1] (the kernel's ranges, left as they are), outside which the batch
+    deposited nothing; all arrays have the grid's shape."""
+    ny = edep.shape[1]
+    for i in range(box[0], box[3] + 1):
+        for j in range(box[1], box[4] + 1):
+            c = i * ny + j
+            for k in range(max(col_z[0, c], box[2]), min(col_z[1, c], box[5]) + 1):
+                x = edep[i, j, k]
+                if x != 0.0:
+                    a1[i, j, k] += x
+                    a2[i, j, k] += x * x * inv_n
+                    edep[i, j, k] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def move_columns(s4, d4, box, col_z):
+    """d4 += s4 and s4 = 0 over the column ranges of ``box`` (as :func:`accumulate_batch`);
+    ``s4`` and ``d4`` have shape (k,) + the grid's shape (a 3D array is passed as a[None])."""
+    ny = s4.shape[2]
+    for c in range(s4.shape[0]):
+        for i in range(box[0], box[3] + 1):
+            for j in range(box[1], box[4] + 1):
+                q = i * ny + j
+                for k in range(max(col_z[0, q], box[2]), min(col_z[1, q], box[5]) + 1):
+                    d4[c, i, j, k] += s4[c, i, j, k]
+                    s4[c, i, j, k] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def pack_columns(s4, box, col_z, out):
+    """Move the column ranges of ``box`` of ``s4`` (shape (k,) + grid, see
+    :func:`move_columns`) into the flat array ``out`` (of :func:`cols_size` values
+    per array k) in a fixed order, zeroing them in ``s4``."""
+    ny = s4.shape[2]
+    n = 0
+    for c in range(s4.shape[0]):
+        for i in range(box[0], box[3] + 1):
+            for j in range(box[1], box[4] + 1):
+                q = i * ny + j
+                for k in range(max(col_z[0, q], box[2]), min(col_z[1, q], box[5]) + 1):
+                    out[n] = s4[c, i, j, k]
+                    s4[c, i, j, k] = 0.0
+                    n += 1
+
+
+@njit(cache=True, error_model="numpy")
+def unpack_add_columns(d4, box, col_z, src):
+    """Inverse of :func:`pack_columns`: add the flat ``src`` to the column ranges of ``box``."""
+    ny = d4.shape[2]
+    n = 0
+    for c in range(d4.shape[0]):
+        for i in range(box[0], box[3] + 1):
+            for j in range(box[1], box[4] + 1):
+                q = i * ny + j
+                for k in range(max(col_z[0, q], box[2]), min(col_z[1, q], box[5]) + 1):
+                    d4[c, i, j, k] += src[n]
+                    n += 1
 
 
 def new_counters():
@@ -305,3 +378,154 @@ class LetTally:
             var = self._ratio(B / (B - 1.0) * np.maximum(q, 0.0), den * den)
             out[name] = np.sqrt(var)
         return out
+
+
+class RankTallies:
+    """The tallies of one process (or, on rank 0, of the whole run): dose, optional dose to
+    water, secondary dose and LET sums, primary fluence along z, the energy counters and, in
+    per-spot mode, the per-spot deposits (:class:`mc.spot_dose.SpotDose`). Batches are added
+    from a :class:`BatchBuffers` (:meth:`add`); at the end of a round the ranks' tallies are
+    summed into rank 0's (:meth:`reduce_into`, :meth:`reduce_counts_into`,
+    :meth:`gather_spots_into`)."""
+
+    def __init__(self, shape, water, sec, let, per_spot_spots=0):
+        self.dose = EnergyTally(shape)
+        self.water = EnergyTally(shape) if water else None
+        self.sec = EnergyTally(shape) if sec else None
+        self.let = LetTally(shape) if let else None
+        self.fluence = np.zeros(shape[2])
+        self.counters = np.zeros(N_COUNTERS)
+        self.spots = SpotDose(per_spot_spots, shape) if per_spot_spots else None
+        self.shape = tuple(shape)
+        # the voxels with tallies added since the last reduction: a block, and in it a range of
+        # layers per column along z
+        self.box = empty_box()
+        self.col_z = empty_cols(self.shape[0] * self.shape[1])
+
+    def add(self, buf, n):
+        box, cols = buf.bbox, buf.col_z
+        self.dose.add_batch(buf.edep, n, box, cols)
+        if self.water is not None:
+            self.water.add_batch(buf.edep_water, n, box, cols)
+        if self.sec is not None:
+            self.sec.add_batch(buf.edep_sec, n, box, cols)
+        if self.let is not None:
+            self.let.add_batch(buf.let, box, cols)
+        widen_box(self.box, box)
+        widen_cols(self.col_z, cols)
+        box[:] = empty_box()
+        clear_cols(cols)
+        self.fluence += buf.fluence_z
+        buf.fluence_z[:] = 0.0
+        self.counters += buf.counters
+        buf.counters[:] = 0.0
+
+    def reduce_into(self, comm, total):
+        """Sum this round's tallies of every rank into ``total`` (rank 0; None elsewhere) and
+        zero them here: in one process over the column layer ranges of the block written, with
+        several ranks over the block any rank wrote (chunked MPI reductions)."""
+        if comm.size == 1:
+            box, cols = self.box, self.col_z
+        else:
+            box, cols = comm.union_box(self.box), comm.union_cols(self.col_z)
+        dst = dict(total.arrays()) if total is not None else {}
+        per_array = cols_size(box, cols, self.shape[1]) if comm.size > 1 else 0
+        for name, a in self.arrays():
+            if a.ndim < 3 or a.shape[-3:] != self.shape:  # fluence, counters
+                comm.reduce_add(a, dst.get(name))
+                continue
+            a4 = a if a.ndim == 4 else a[None]
+            d4 = None if total is None else (dst[name] if a.ndim == 4 else dst[name][None])
+            if comm.size == 1:
+                move_columns(a4, d4, box, cols)
+                continue
+            # several ranks: the layer ranges of every rank, packed, summed into rank 0's buffer
+            packed = np.empty(per_array * a4.shape[0])
+            pack_columns(a4, box, cols, packed)
+            comm.reduce_inplace(packed)
+            if total is not None:
+                unpack_add_columns(d4, box, cols, packed)
+        self.box = empty_box()
+        clear_cols(self.col_z)
+
+    def reduce_counts_into(self, comm, total):
+        """Sum this round's primary and batch counts of every rank into ``total`` (rank 0; None
+        elsewhere) and zero them here."""
+        c_loc = self.counts()
+        c_sum = np.zeros_like(c_loc)
+        comm.reduce_add(c_loc, c_sum)
+        self.set_counts(np.zeros_like(c_sum))
+        if total is not None:
+            total.set_counts(total.counts() + c_sum)
+
+    def gather_spots_into(self, comm, total):
+        """Move the committed per-spot entries of every rank into ``total``'s store (rank 0)."""
+        parts = comm.gather(self.spots.export())
+        if comm.rank == 0:
+            for k, i, v in parts:
+                total.spots.absorb(k, i, v)
+
+    def tallies(self):
+        return [t for t in (self.dose, self.water, self.sec) if t is not None]
+
+    def touch(self):
+        """Write the dose tally arrays once (zeros), so that the memory pages of the grid are
+        mapped during set-up rather than by the first batches (first-touch page faults cost
+        ~2 ms per MB on the development VM, a few per cent of a short run's batch loop)."""
+        self.dose.a1.fill(0.0)
+        self.dose.a2.fill(0.0)
+
+    def arrays(self):
+        """(name, array) of every summed quantity, in a fixed order (reduction, checkpoint)."""
+        out = []
+        for name, t in (("dose", self.dose), ("water", self.water), ("sec", self.sec)):
+            if t is not None:
+                out += [(f"{name}_a1", t.a1), (f"{name}_a2", t.a2)]
+        if self.let is not None:
+            out += [("let_sums", self.let.sums), ("let_m2", self.let.m2)]
+        out += [("fluence", self.fluence), ("counters", self.counters)]
+        return out
+
+    def counts(self):
+        c = [t.n_primaries for t in self.tallies()] + [t.n_batches for t in self.tallies()]
+        if self.let is not None:
+            c.append(self.let.n_batches)
+        return np.array(c, np.int64)
+
+    def set_counts(self, c):
+        ts = self.tallies()
+        for i, t in enumerate(ts):
+            t.n_primaries = int(c[i])
+            t.n_batches = int(c[len(ts) + i])
+        if self.let is not None:
+            self.let.n_batches = int(c[2 * len(ts)])
+
+    def zero(self):
+        for _, a in self.arrays():
+            a[...] = 0
+        self.set_counts(np.zeros_like(self.counts()))
+        self.box = empty_box()
+        clear_cols(self.col_z)
+
+
+def mean_relative_uncertainty(tally, level=0.5):
+    """Mean relative standard error of a tally over the voxels at >= ``level`` of its maximum."""
+    m = tally.mean_per_primary()
+    mx = m.max() if m.size else 0.0
+    if mx <= 0 or tally.n_batches < 2:
+        return float("inf")
+    hot = m >= level * mx
+    return float(np.mean(tally.std_per_primary()[hot] / m[hot]))
+
+
+def compile_kernels(let):
+    """Compile (or load from the numba cache) the tally kernels a run calls, on one-voxel
+    arrays: the batch accumulation (with ``let``, the LET one too) and the column moves of the
+    reduction."""
+    EnergyTally((1, 1, 1)).add_batch(np.zeros((1, 1, 1)), 1)
+    if let:
+        LetTally((1, 1, 1)).add_batch(np.zeros((N_LET, 1, 1, 1)))
+    one4, no_cols = np.zeros((1, 1, 1, 1)), empty_cols(1)
+    move_columns(one4, one4, empty_box(), no_cols)
+    pack_columns(one4, empty_box(), no_cols, np.zeros(0))
+    unpack_add_columns(one4, empty_box(), no_cols, np.zeros(0))
