@@ -5,10 +5,17 @@ generator seeded by ``numpy.random.SeedSequence(seed, spawn_key=(b,))``, so a ba
 do not depend on which process or thread runs it. Dose is reported per primary and scaled to
 the number of protons delivered (``beam.protons``; else the sum of the spot weights when
 ``beam.spots`` is given; else the number of primaries simulated).
+
+:func:`simulate` runs the steps in turn: :func:`prepare` (grid, spots, tables, batches and
+rounds, tallies: a :class:`RunState`), :func:`resume_from_checkpoint` (``--resume``),
+:func:`warm_up` (compilation before the clock starts), :func:`run_rounds` (the round loop:
+transport, reduction into rank 0, stopping rules, checkpoints, signals) and :func:`finalize`
+(the :class:`RunResult`). :func:`main` is the command line.
 """
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -19,17 +26,17 @@ import yaml
 
 from physics.tables import build_tables
 
+from .balance import energy_balance
+from .batch import batch_seed, kernel_params, run_batch, spot_seed
 from .checkpoint import checkpoint_path, config_fingerprint, read_checkpoint, write_checkpoint
-from .config import load_config, load_configs
+from .config import load_configs
 from .errors import ConfigError
+from .parallel import get_comm
 from .problem import build_geometry
 from .rbe_dose import apply_rbe
 from .source import build_spots
-
-from . import transport as tr
-from .balance import energy_balance
-from .batch import batch_seed, kernel_params, run_batch, spot_seed
 from .tally import BatchBuffers, RankTallies, compile_kernels, energy_to_dose, mean_relative_uncertainty
+from .transport import COUNTER_SEGMENTS, COUNTER_STEPS
 
 
 @dataclass
@@ -89,11 +96,359 @@ class RunInterrupted(Exception):
     """The run stopped on SIGTERM/SIGINT after writing a checkpoint (resume with --resume)."""
 
 
+@dataclass
+class SpotPlan:
+    """Per-spot mode: ``alloc[k, b]`` histories of spot k in batch b (:func:`spot_allocation`),
+    the weight ``factor[k, b]`` of their deposits, each spot's arrays alone (``singles``) and
+    the buffer (``scratch``, with a touched-voxel list) that one spot's histories are
+    transported into before they are read out and moved to the batch buffer."""
+
+    alloc: np.ndarray
+    factor: np.ndarray
+    singles: list
+    scratch: BatchBuffers
+
+
+@dataclass
+class RunState:
+    """A run from set-up to result (see :func:`prepare`): what is transported (grid, spots,
+    physics tables, kernel parameters), how (primaries per batch, rounds of batches, per-spot
+    plan), the tallies of this rank (``local``) and of the run (``total``, rank 0 only), the
+    batch buffer, the checkpoint, and how far the run has gone. Times in seconds."""
+
+    cfg: object  # mc.config.Config
+    comm: object  # mc.parallel.SerialComm or MPIComm
+    grid: object  # geometry.voxel.VoxelGrid
+    spots: object  # mc.source.SpotArrays
+    tables: object  # physics.tables tables of the grid's materials
+    params: np.ndarray  # kernel parameters (mc.batch.kernel_params)
+    nuclear: bool
+    sizes: list  # primaries of each batch
+    rounds: list  # (first batch, end batch) of each round
+    primaries_max: int  # primaries of all rounds
+    local: RankTallies
+    total: RankTallies | None
+    buf: BatchBuffers
+    checkpoint: str  # path (mc.checkpoint.checkpoint_path)
+    fingerprint: str  # mc.checkpoint.config_fingerprint
+    spot_threshold: float  # per-spot storage threshold, fraction of the spot's maximum dose
+    spot_plan: SpotPlan | None = None  # per-spot mode
+    start_round: int = 0  # first round to transport (after the checkpoint's rounds)
+    rounds_done: int = 0  # rounds transported and summed into total
+    done: int = 0  # primaries of those rounds
+    elapsed0: float = 0.0  # transport time before the checkpoint resumed from
+    t0: float = 0.0  # time.perf_counter() when the batch loop started
+    last_ckpt: float = 0.0  # time.perf_counter() of the last checkpoint
+
+    @property
+    def per_spot(self):
+        return self.spot_plan is not None
+
+    def elapsed(self):
+        """Transport time so far, that before a resumption included."""
+        return self.elapsed0 + time.perf_counter() - self.t0
+
+
 _STOP_SIGNAL = {"flag": False}
 
 
 def _on_signal(signum, frame):  # pragma: no cover  (exercised through the subprocess test)
     _STOP_SIGNAL["flag"] = True
+
+
+def _spot_plan(cfg, spots, shape, water, sec, let):
+    """The :class:`SpotPlan` of a per-spot run and the primaries of each batch."""
+    alloc = spot_allocation(spots.weight, cfg.run.primaries, cfg.run.batches)
+    sizes = [int(x) for x in alloc.sum(axis=0)]
+    scratch = BatchBuffers(shape, water, sec, let)
+    scratch.enable_touched()
+    singles = [spots.single(k) for k in range(spots.weight.size)]
+    # batch b weights spot k's deposits by (P_k/P) n_b / n_kb: every batch is an unbiased
+    # estimate of n_b times the mean deposit per primary, wherever the run stops
+    factor = (spots.weight / spots.weight.sum())[:, None] * np.asarray(sizes, float)[None, :] \
+        / np.maximum(alloc, 1)
+    return SpotPlan(alloc, factor, singles, scratch), sizes
+
+
+def prepare(cfg, grid=None, per_spot=None, comm=None, spot_threshold=None):
+    """Set a run up on this rank (arguments as :func:`simulate`): grid, spots, physics tables,
+    kernel parameters, the primaries of each batch and the rounds, the tallies and buffers,
+    the checkpoint's path and the configuration's fingerprint. Returns the :class:`RunState`."""
+    comm = comm or get_comm()
+    if per_spot is None:
+        per_spot = getattr(cfg, "flash", None) is not None
+    grid = build_geometry(cfg) if grid is None else grid
+    spots = build_spots(cfg.beam, grid)
+    tables = build_tables(grid.materials, cfg.physics.mean_excitation_energy_eV)
+    water = cfg.output.dose_to_water
+    sec = cfg.output.secondary_dose
+    let = cfg.output.let or cfg.rbe is not None
+    params = kernel_params(cfg.physics, water, sec, let)
+    n_spots = spots.weight.size if per_spot else 0
+    local = RankTallies(grid.shape, water, sec, let, n_spots)
+    total = RankTallies(grid.shape, water, sec, let, n_spots) if comm.rank == 0 else None
+    buf = BatchBuffers(grid.shape, water, sec, let)
+    plan = None
+    if per_spot:
+        plan, sizes = _spot_plan(cfg, spots, grid.shape, water, sec, let)
+        primaries_max = int(plan.alloc.sum())
+    else:
+        sizes = batch_sizes(cfg.run.primaries, cfg.run.batches)
+        primaries_max = cfg.run.primaries
+    K = cfg.run.round_batches
+    rounds = [(lo, min(lo + K, len(sizes))) for lo in range(0, len(sizes), K)]
+    if spot_threshold is None:
+        spot_threshold = getattr(getattr(cfg, "flash", None), "spot_dose_threshold", 0.0)
+    return RunState(cfg=cfg, comm=comm, grid=grid, spots=spots, tables=tables, params=params,
+                    nuclear=cfg.physics.nuclear, sizes=sizes, rounds=rounds, primaries_max=primaries_max,
+                    local=local, total=total, buf=buf, checkpoint=checkpoint_path(cfg),
+                    fingerprint=config_fingerprint(cfg), spot_threshold=spot_threshold, spot_plan=plan)
+
+
+def resume_from_checkpoint(st):
+    """Load the run's checkpoint into rank 0's totals and continue after its last round (every
+    rank; ConfigError on every rank if there is none or it belongs to another configuration)."""
+    meta = None
+    if st.comm.rank == 0:
+        try:
+            meta = read_checkpoint(st.checkpoint, st.total, st.fingerprint)
+        except ConfigError as exc:
+            meta = {"error": str(exc)}
+    meta = st.comm.bcast(meta)
+    if "error" in meta:
+        raise ConfigError(meta["error"])
+    st.start_round, st.done, st.elapsed0 = meta["rounds_done"], meta["primaries_done"], meta["elapsed_s"]
+
+
+def progress_bar(st):
+    """The tqdm bar of the run's primaries on stderr (rank 0)."""
+    from tqdm import tqdm
+
+    return tqdm(total=st.primaries_max, initial=st.done, unit="p", desc="protons", file=sys.stderr, smoothing=0.1)
+
+
+def warm_up(st, resumed=False):
+    """Compile (or load from the numba cache) the kernels the run calls before the clock starts,
+    so that the reported rate is the transport rate; write the dose tallies and the batch
+    buffer once (their memory pages mapped before the batch loop; a resumed total holds the
+    checkpoint and is left as it is); wait for every rank (set-up times differ between ranks)."""
+    # (per spot: a touched-voxel list, longer than the one-element placeholder, selects the
+    # kernel with the optional tallies, see mc.transport.transport_batch)
+    warm = BatchBuffers((2, 1, 1) if st.per_spot else (1, 1, 1))
+    if st.per_spot:
+        warm.enable_touched()
+    run_batch(batch_seed(st.cfg.run.seed, 0), 0, st.spots, st.grid, st.tables, st.params, warm, st.nuclear)
+    compile_kernels(st.local.let is not None)
+    st.local.touch()
+    if st.total is not None and not resumed:
+        st.total.touch()
+    st.buf.edep.fill(0.0)
+    st.comm.barrier()
+
+
+def _catch_stop_signals():
+    """Let SIGTERM and SIGINT ask the run to stop (:data:`_STOP_SIGNAL`) and clear the request;
+    returns the previous handlers (none outside the main thread, where none are installed)."""
+    old = {}
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            old[sig] = signal.signal(sig, _on_signal)
+    except ValueError:  # not the main thread
+        old = {}
+    _STOP_SIGNAL["flag"] = False
+    return old
+
+
+def _transport_spot_batch(st, b):
+    """Per-spot mode: transport batch ``b`` spot by spot into the batch buffer, each spot's
+    deposits weighted by its factor and also read out into ``st.local.spots``."""
+    plan, buf, scratch = st.spot_plan, st.buf, st.spot_plan.scratch
+    for k in range(st.spots.weight.size):
+        if plan.alloc[k, b] == 0:
+            continue
+        run_batch(spot_seed(st.cfg.run.seed, b, k), int(plan.alloc[k, b]), plan.singles[k], st.grid, st.tables,
+                  st.params, scratch, st.nuclear)
+        idx = scratch.take_touched()
+        vals = scratch.move_to(buf, idx, plan.factor[k, b])
+        st.local.spots.add(k, idx, vals)
+    buf.fluence_z += scratch.fluence_z
+    scratch.fluence_z[:] = 0.0
+    buf.counters += scratch.counters
+    scratch.counters[:] = 0.0
+
+
+def _transport_round(st, r, fail_batch):
+    """Transport this rank's batches of round ``r`` and add them to ``st.local``; True if a
+    stop signal arrived first. A rank whose batch fails prints the error and, with several
+    ranks, aborts the whole job (``fail_batch``: the batch that fails on purpose, for tests)."""
+    comm = st.comm
+    lo, hi = st.rounds[r]
+    try:
+        for b in comm.batches(lo, hi, st.cfg.run.schedule == "dynamic"):
+            if _STOP_SIGNAL["flag"]:
+                return True
+            if b == fail_batch:
+                raise RuntimeError(f"injected failure in batch {b} (FLASHMC_TEST_FAIL_BATCH)")
+            if st.per_spot:
+                _transport_spot_batch(st, b)
+            else:
+                run_batch(batch_seed(st.cfg.run.seed, b), st.sizes[b], st.spots, st.grid, st.tables, st.params,
+                          st.buf, st.nuclear)
+            st.local.add(st.buf, st.sizes[b])
+    except Exception as exc:  # a failing rank takes the whole job down, loudly
+        import traceback
+
+        traceback.print_exc()
+        print(f"flashmc: error: rank {comm.rank} of {comm.size} failed in round {r}: {exc}; "
+              "aborting the run (no output written)", file=sys.stderr)
+        if comm.size > 1:
+            comm.abort(1)
+        raise
+    return False
+
+
+def _stop_interrupted(st):
+    """After a stop signal: abandon the round in progress, write the checkpoint of the last
+    complete round (rank 0) and raise :class:`RunInterrupted`."""
+    st.local.zero()
+    if st.local.spots is not None:
+        st.local.spots.discard()
+        st.local.gather_spots_into(st.comm, st.total)
+    if st.comm.rank == 0:
+        write_checkpoint(st.checkpoint, st.total, st.rounds_done, st.done, st.elapsed(), st.fingerprint)
+    raise RunInterrupted(f"interrupted after {st.done} primaries; checkpoint {st.checkpoint}; continue with --resume")
+
+
+def _sum_round(st, r):
+    """Sum round ``r``'s tallies of every rank into rank 0's totals; returns its primaries."""
+    st.local.reduce_into(st.comm, st.total)
+    st.local.reduce_counts_into(st.comm, st.total)
+    if st.local.spots is not None:
+        st.local.spots.commit()
+    st.rounds_done = r + 1
+    lo, hi = st.rounds[r]
+    n_round = int(sum(st.sizes[lo:hi]))
+    st.done += n_round
+    return n_round
+
+
+def _stopping_rules(st):
+    """Rank 0 at the end of a round: (the stop reason or None, whether a checkpoint is due)."""
+    run = st.cfg.run
+    now = time.perf_counter()
+    stop = None
+    if st.rounds_done == len(st.rounds):
+        stop = "primaries"
+    elif run.target_uncertainty is not None and mean_relative_uncertainty(st.total.dose) <= run.target_uncertainty:
+        stop = "target_uncertainty"
+    elif run.time_limit_s is not None and st.elapsed0 + now - st.t0 >= run.time_limit_s:
+        stop = "time_limit"
+    return stop, stop is None and now - st.last_ckpt >= run.checkpoint_interval_s
+
+
+def _end_round(st):
+    """Apply the stopping rules (decided on rank 0, sent to every rank), gather the per-spot
+    entries into rank 0 when needed and write a checkpoint when due; returns the stop reason
+    or None."""
+    comm = st.comm
+    stop, need_ckpt = _stopping_rules(st) if comm.rank == 0 else (None, False)
+    stop, need_ckpt = comm.bcast((stop, need_ckpt))
+    if st.local.spots is not None and (comm.size == 1 or stop is not None or need_ckpt):
+        st.local.gather_spots_into(comm, st.total)
+    if need_ckpt and comm.rank == 0:
+        write_checkpoint(st.checkpoint, st.total, st.rounds_done, st.done, st.elapsed(), st.fingerprint)
+        st.last_ckpt = time.perf_counter()
+    return stop
+
+
+def run_rounds(st, bar=None):
+    """Transport the rounds from ``st.start_round`` on (every rank), summing each into rank 0,
+    until a stopping rule holds; ``bar``: a progress bar (rank 0) or None. A stop signal
+    writes the checkpoint and raises :class:`RunInterrupted`. Returns (stop reason, transport
+    time in s); the signal handlers are restored, the bar closed and the communicator
+    released on every way out."""
+    old = _catch_stop_signals()
+    fail_batch = int(os.environ.get("FLASHMC_TEST_FAIL_BATCH", "-1"))  # fault injection for tests
+    st.t0 = time.perf_counter()
+    st.last_ckpt = st.t0
+    stop_reason = "primaries"
+    st.rounds_done = st.start_round
+    try:
+        for r in range(st.start_round, len(st.rounds)):
+            interrupted = _transport_round(st, r, fail_batch)
+            if st.comm.any(interrupted or _STOP_SIGNAL["flag"]):
+                _stop_interrupted(st)
+            n_round = _sum_round(st, r)
+            stop = _end_round(st)
+            if bar is not None:
+                bar.update(n_round)
+            if stop is not None:
+                stop_reason = stop
+                break
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+        if bar is not None:
+            bar.close()
+        st.comm.release()
+    return stop_reason, st.elapsed()
+
+
+def delivered_protons(cfg, spots, primaries):
+    """Protons the dose is scaled to: ``beam.protons``; else the sum of the spot weights when
+    ``beam.spots`` is given; else the number of primaries simulated."""
+    if cfg.beam.protons is not None:
+        return float(cfg.beam.protons)
+    if cfg.beam.spots:
+        return float(spots.weight.sum())
+    return float(primaries)
+
+
+def finalize(st, stop_reason, elapsed):
+    """Rank 0, after the last round: remove the checkpoint (the run is complete) and turn the
+    run's tallies into the :class:`RunResult` (doses in Gy for the delivered protons)."""
+    cfg, grid, total = st.cfg, st.grid, st.total
+    if os.path.exists(st.checkpoint):
+        os.unlink(st.checkpoint)  # the run is complete
+    primaries = st.done
+    tally, counters = total.dose, total.counters
+
+    def dose(edep):
+        return energy_to_dose(edep, grid.density, grid.voxel_volume_cm3)
+
+    dpp = dose(tally.mean_per_primary())
+    dpp_std = dose(tally.std_per_primary())
+    protons = delivered_protons(cfg, st.spots, primaries)
+    eb = energy_balance(counters)
+    result = RunResult(
+        grid=grid, dose=dpp * protons, dose_std=dpp_std * protons, dose_per_primary=dpp,
+        edep_per_primary=tally.mean_per_primary(), protons=protons, primaries=primaries,
+        energy_balance=eb,
+        run_info={"elapsed_s": elapsed, "primaries": primaries, "batches": cfg.run.batches,
+                  "seed": cfg.run.seed, "protons_per_s": primaries / max(elapsed, 1e-12),
+                  "steps": counters[COUNTER_STEPS], "segments": counters[COUNTER_SEGMENTS],
+                  "nuclear": bool(st.nuclear), "per_spot": bool(st.per_spot),
+                  "stop_reason": stop_reason, "ranks": st.comm.size,
+                  "mean_relative_uncertainty": mean_relative_uncertainty(tally)},
+        primary_fluence_z=total.fluence / primaries, spots=st.spots,
+    )
+    if st.per_spot:
+        # Gy per MeV of deposit in each voxel, for the delivered protons
+        to_gy = energy_to_dose(np.ones(grid.shape), grid.density, grid.voxel_volume_cm3) * protons / primaries
+        result.spot_dose = total.spots.finalize(to_gy, st.spot_threshold)
+    if total.water is not None:
+        result.dose_to_water = dose(total.water.mean_per_primary()) * protons
+        result.dose_to_water_std = dose(total.water.std_per_primary()) * protons
+    if total.sec is not None:
+        result.edep_secondary_per_primary = total.sec.mean_per_primary()
+        result.dose_secondary = dose(total.sec.mean_per_primary()) * protons
+        result.dose_secondary_std = dose(total.sec.std_per_primary()) * protons
+    if total.let is not None:
+        result.let = total.let.averages()
+        result.let_std = total.let.std()
+    if cfg.rbe is not None:
+        apply_rbe(result, cfg.rbe)
+    return result
 
 
 def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None, comm=None, resume=False):
@@ -116,220 +471,15 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
     per-spot doses exactly and estimates the same dose as random spot sampling. ``spot_threshold``
     (default ``flash.spot_dose_threshold``, else 0): per-spot entries below this fraction of
     the spot's maximum dose are kept only in the per-voxel remainder."""
-    from .parallel import get_comm
-
-    comm = comm or get_comm()
-    if per_spot is None:
-        per_spot = getattr(cfg, "flash", None) is not None
-    grid = build_geometry(cfg) if grid is None else grid
-    spots = build_spots(cfg.beam, grid)
-    tables = build_tables(grid.materials, cfg.physics.mean_excitation_energy_eV)
-    water = cfg.output.dose_to_water
-    sec = cfg.output.secondary_dose
-    nuclear = cfg.physics.nuclear
-    let = cfg.output.let or cfg.rbe is not None
-    params = kernel_params(cfg.physics, water, sec, let)
-    n_spots = spots.weight.size if per_spot else 0
-    local = RankTallies(grid.shape, water, sec, let, n_spots)
-    total = RankTallies(grid.shape, water, sec, let, n_spots) if comm.rank == 0 else None
-    buf = BatchBuffers(grid.shape, water, sec, let)
-    if per_spot:
-        alloc = spot_allocation(spots.weight, cfg.run.primaries, cfg.run.batches)
-        sizes = [int(x) for x in alloc.sum(axis=0)]
-        scratch = BatchBuffers(grid.shape, water, sec, let)
-        scratch.enable_touched()
-        primaries_max = int(alloc.sum())
-        one = [spots.single(k) for k in range(n_spots)]
-        # batch b weights spot k's deposits by (P_k/P) n_b / n_kb: every batch is an unbiased
-        # estimate of n_b times the mean deposit per primary, wherever the run stops
-        factor = (spots.weight / spots.weight.sum())[:, None] * np.asarray(sizes, float)[None, :] \
-            / np.maximum(alloc, 1)
-    else:
-        sizes = batch_sizes(cfg.run.primaries, cfg.run.batches)
-        primaries_max = cfg.run.primaries
-    K = cfg.run.round_batches
-    rounds = [(lo, min(lo + K, len(sizes))) for lo in range(0, len(sizes), K)]
-    fingerprint = config_fingerprint(cfg)
-    ckpt = checkpoint_path(cfg)
-    start_round, done, elapsed0 = 0, 0, 0.0
+    st = prepare(cfg, grid, per_spot, comm, spot_threshold)
     if resume:
-        meta = None
-        if comm.rank == 0:
-            try:
-                meta = read_checkpoint(ckpt, total, fingerprint)
-            except ConfigError as exc:
-                meta = {"error": str(exc)}
-        meta = comm.bcast(meta)
-        if "error" in meta:
-            raise ConfigError(meta["error"])
-        start_round, done, elapsed0 = meta["rounds_done"], meta["primaries_done"], meta["elapsed_s"]
-    bar = None
-    if progress and comm.rank == 0:
-        from tqdm import tqdm
-
-        bar = tqdm(total=primaries_max, initial=done, unit="p", desc="protons", file=sys.stderr, smoothing=0.1)
-    # compile (or load from the numba cache) before the clock starts: the reported rate is the
-    # transport rate
-    # (per spot: a touched-voxel list, longer than the one-element placeholder, selects the
-    # kernel with the optional tallies, see mc.transport.transport_batch)
-    warm = BatchBuffers((2, 1, 1) if per_spot else (1, 1, 1))
-    if per_spot:
-        warm.enable_touched()
-    run_batch(batch_seed(cfg.run.seed, 0), 0, spots, grid, tables, params, warm, nuclear)
-    compile_kernels(let)
-    local.touch()
-    if total is not None and not resume:  # (a resumed total holds the checkpoint)
-        total.touch()
-    buf.edep.fill(0.0)
-    # the clock starts when every rank is ready (set-up times differ between ranks)
-    comm.barrier()
-    import signal
-
-    old = {}
-    try:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            old[sig] = signal.signal(sig, _on_signal)
-    except ValueError:  # not the main thread
-        old = {}
-    _STOP_SIGNAL["flag"] = False
-    fail_batch = int(os.environ.get("FLASHMC_TEST_FAIL_BATCH", "-1"))  # fault injection for tests
-    t0 = time.perf_counter()
-    last_ckpt = t0
-    stop_reason = "primaries"
-    rounds_done = start_round
-    try:
-        for r in range(start_round, len(rounds)):
-            lo, hi = rounds[r]
-            interrupted = False
-            try:
-                for b in comm.batches(lo, hi, cfg.run.schedule == "dynamic"):
-                    if _STOP_SIGNAL["flag"]:
-                        interrupted = True
-                        break
-                    if b == fail_batch:
-                        raise RuntimeError(f"injected failure in batch {b} (FLASHMC_TEST_FAIL_BATCH)")
-                    if per_spot:
-                        for k in range(n_spots):
-                            if alloc[k, b] == 0:
-                                continue
-                            run_batch(spot_seed(cfg.run.seed, b, k), int(alloc[k, b]), one[k], grid, tables, params,
-                                      scratch, nuclear)
-                            idx = scratch.take_touched()
-                            vals = scratch.move_to(buf, idx, factor[k, b])
-                            local.spots.add(k, idx, vals)
-                        buf.fluence_z += scratch.fluence_z
-                        scratch.fluence_z[:] = 0.0
-                        buf.counters += scratch.counters
-                        scratch.counters[:] = 0.0
-                    else:
-                        run_batch(batch_seed(cfg.run.seed, b), sizes[b], spots, grid, tables, params, buf, nuclear)
-                    local.add(buf, sizes[b])
-            except Exception as exc:  # a failing rank takes the whole job down, loudly
-                import traceback
-
-                traceback.print_exc()
-                print(f"flashmc: error: rank {comm.rank} of {comm.size} failed in round {r}: {exc}; "
-                      "aborting the run (no output written)", file=sys.stderr)
-                if comm.size > 1:
-                    comm.abort(1)
-                raise
-            if comm.any(interrupted or _STOP_SIGNAL["flag"]):
-                local.zero()
-                if local.spots is not None:
-                    local.spots.discard()
-                    local.gather_spots_into(comm, total)
-                if comm.rank == 0:
-                    write_checkpoint(ckpt, total, rounds_done, done, elapsed0 + time.perf_counter() - t0, fingerprint)
-                raise RunInterrupted(f"interrupted after {done} primaries; checkpoint {ckpt}; continue with --resume")
-            # sum the round into rank 0
-            local.reduce_into(comm, total)
-            local.reduce_counts_into(comm, total)
-            if local.spots is not None:
-                local.spots.commit()
-            rounds_done = r + 1
-            n_round = int(sum(sizes[lo:hi]))
-            done += n_round
-            stop = None
-            need_ckpt = False
-            if comm.rank == 0:
-                now = time.perf_counter()
-                if rounds_done == len(rounds):
-                    stop = "primaries"
-                elif cfg.run.target_uncertainty is not None and \
-                        mean_relative_uncertainty(total.dose) <= cfg.run.target_uncertainty:
-                    stop = "target_uncertainty"
-                elif cfg.run.time_limit_s is not None and elapsed0 + now - t0 >= cfg.run.time_limit_s:
-                    stop = "time_limit"
-                need_ckpt = stop is None and now - last_ckpt >= cfg.run.checkpoint_interval_s
-            stop, need_ckpt = comm.bcast((stop, need_ckpt))
-            if local.spots is not None and (comm.size == 1 or stop is not None or need_ckpt):
-                local.gather_spots_into(comm, total)
-            if need_ckpt and comm.rank == 0:
-                write_checkpoint(ckpt, total, rounds_done, done, elapsed0 + time.perf_counter() - t0, fingerprint)
-                last_ckpt = time.perf_counter()
-            if bar is not None:
-                bar.update(n_round)
-            if stop is not None:
-                stop_reason = stop
-                break
-    finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)
-        if bar is not None:
-            bar.close()
-        comm.release()
-    elapsed = elapsed0 + time.perf_counter() - t0
-    if comm.rank != 0:
+        resume_from_checkpoint(st)
+    bar = progress_bar(st) if progress and st.comm.rank == 0 else None
+    warm_up(st, resumed=resume)
+    stop_reason, elapsed = run_rounds(st, bar)
+    if st.comm.rank != 0:
         return None
-    if os.path.exists(ckpt):
-        os.unlink(ckpt)  # the run is complete
-    primaries = done
-    tally, tally_w, tally_s, tally_l = total.dose, total.water, total.sec, total.let
-    fluence, counters = total.fluence, total.counters
-    spot_store = total.spots
-
-    def dose(edep):
-        return energy_to_dose(edep, grid.density, grid.voxel_volume_cm3)
-
-    dpp = dose(tally.mean_per_primary())
-    dpp_std = dose(tally.std_per_primary())
-    if cfg.beam.protons is not None:
-        protons = float(cfg.beam.protons)
-    elif cfg.beam.spots:
-        protons = float(spots.weight.sum())
-    else:
-        protons = float(primaries)
-    eb = energy_balance(counters)
-    result = RunResult(
-        grid=grid, dose=dpp * protons, dose_std=dpp_std * protons, dose_per_primary=dpp,
-        edep_per_primary=tally.mean_per_primary(), protons=protons, primaries=primaries,
-        energy_balance=eb,
-        run_info={"elapsed_s": elapsed, "primaries": primaries, "batches": cfg.run.batches,
-                  "seed": cfg.run.seed, "protons_per_s": primaries / max(elapsed, 1e-12),
-                  "steps": counters[tr.COUNTER_STEPS], "segments": counters[tr.COUNTER_SEGMENTS], "nuclear": bool(nuclear), "per_spot": bool(per_spot),
-                  "stop_reason": stop_reason, "ranks": comm.size,
-                  "mean_relative_uncertainty": mean_relative_uncertainty(tally)},
-        primary_fluence_z=fluence / primaries, spots=spots,
-    )
-    if per_spot:
-        # Gy per MeV of deposit in each voxel, for the delivered protons
-        to_gy = energy_to_dose(np.ones(grid.shape), grid.density, grid.voxel_volume_cm3) * protons / primaries
-        if spot_threshold is None:
-            spot_threshold = getattr(getattr(cfg, "flash", None), "spot_dose_threshold", 0.0)
-        result.spot_dose = spot_store.finalize(to_gy, spot_threshold)
-    if tally_w is not None:
-        result.dose_to_water = dose(tally_w.mean_per_primary()) * protons
-        result.dose_to_water_std = dose(tally_w.std_per_primary()) * protons
-    if tally_s is not None:
-        result.edep_secondary_per_primary = tally_s.mean_per_primary()
-        result.dose_secondary = dose(tally_s.mean_per_primary()) * protons
-        result.dose_secondary_std = dose(tally_s.std_per_primary()) * protons
-    if tally_l is not None:
-        result.let = tally_l.averages()
-        result.let_std = tally_l.std()
-    if cfg.rbe is not None:
-        apply_rbe(result, cfg.rbe)
-    return result
+    return finalize(st, stop_reason, elapsed)
 
 
 def check_output_path(path):
@@ -360,8 +510,6 @@ def _parser():
 
 
 def main(argv=None):
-    from .parallel import get_comm
-
     args = _parser().parse_args(argv)
     comm = get_comm()
     try:
