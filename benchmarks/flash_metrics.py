@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from flash.doserate import dose_rates, voxel_table  # noqa: E402
 from flash.oxygen import OxygenParams, TISSUE_PO2_MMHG, oxygen_voxels  # noqa: E402
 from flash.timing import DeliveryParams, deliver  # noqa: E402
-from mc.tally import SpotDoseMap  # noqa: E402
+from mc.spot_dose import SpotDoseMap  # noqa: E402
 
 
 def synthetic_map(n=100, layers=10, per_side=10, sigma_vox=4.0):

@@ -88,7 +88,9 @@ def _worker(cfg_path, tmp, idx, duration):
     import numpy as np
 
     from mc.config import load_config
-    from mc.run import batch_seed, build_geometry, build_spots, kernel_params, run_batch
+    from mc.batch import batch_seed, kernel_params, run_batch
+    from mc.problem import build_geometry
+    from mc.source import build_spots
     from mc.tally import BatchBuffers
     from physics.tables import build_tables
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mc.output import save_figure
-from mc.source import build_spots
+from physics.tissue import TISSUE_PO2_MMHG
 
 from .doserate import dose_rates, drvh, voxel_table
-from .oxygen import FLASH_DOSE_RATE_GY_S, TISSUE_PO2_MMHG, OxygenParams, fem_dose, oxygen_voxels
+from .oxygen import FLASH_DOSE_RATE_GY_S, OxygenParams, fem_dose, oxygen_voxels
 from .timing import DeliveryParams, deliver
 
 #: Names of the per-voxel maps written to /flash (all grid-shaped).
@@ -64,6 +64,40 @@ class FlashResult:
                 f"(conventional delivery {s['mean_dmf_conventional']:.4f}); median dose {s['d50_physical_Gy']:.3g} Gy "
                 f"physical, {s['d50_flash_Gy']:.3g} Gy FLASH-modified (oxygen), {s['d50_fem_Gy']:.3g} Gy (FEM)")
 
+    def write_hdf5(self, f, grid_attrs):
+        """Write this analysis to the open HDF5 file ``f`` under /flash (schema in README);
+        ``grid_attrs(dataset, units)`` gives a grid-shaped dataset its units and grid
+        attributes (spacing, origin, axes)."""
+        g = f.create_group("flash")
+        for name, arr in self.maps.items():
+            ds = g.create_dataset(name, data=np.asarray(arr, np.float32), compression="gzip", compression_opts=1)
+            grid_attrs(ds, MAP_UNITS[name])
+            ds.attrs["description"] = MAP_DESCRIPTIONS[name]
+        g.attrs["structure"] = self.structure
+        for k, v in self.stats.items():
+            g.attrs[k] = v
+        for k, v in self.params.items():
+            g.attrs[k] = v
+        for name, dl in (("delivery", self.delivery), ("delivery_conventional", self.delivery_conventional)):
+            h = g.create_group(name)
+            h.create_dataset("order", data=dl.order)
+            h.create_dataset("spot_start_s", data=dl.spot_start_s)
+            h.create_dataset("spot_end_s", data=dl.spot_end_s)
+            h.create_dataset("beam_on_s", data=dl.beam_on_s)
+            h.attrs["total_time_s"] = dl.total_time_s
+        for name, entry in getattr(self, "per_material", {}).items():
+            h = g.create_group(f"histograms/{name}")
+            for k, v in entry.items():
+                if np.ndim(v):
+                    h.create_dataset(k, data=np.asarray(v))
+                else:
+                    h.attrs[k] = v
+            h.attrs["description"] = ("cumulative DVHs (fraction of the material's irradiated voxels at >= "
+                                      "dose_levels_Gy) and dose-rate volume histograms (fraction of voxels, and of "
+                                      "dose, at >= dose_rate_levels_Gy_per_s) of the FLASH delivery")
+        g.create_dataset("spot_protons", data=self.spot_protons)
+        g.create_dataset("spot_energy_MeV", data=self.spot_energy)
+
 
 def _po2_map(grid, fcfg):
     def value(v):
@@ -84,10 +118,9 @@ def _delivery_params(dcfg, current_nA=None):
         train_period_s=dcfg.train_period_s)
 
 
-def spot_geometry(cfg, grid):
+def spot_geometry(spots):
     """Transverse spot positions [mm] (along the beam's two transverse axes), energies [MeV]
-    and relative weights of the run's spots."""
-    spots = build_spots(cfg.beam, grid)
+    and relative weights of a run's spots (``spots``: :class:`mc.source.SpotArrays`)."""
     pos_mm = spots.pos * 10.0
     xy = np.column_stack([np.einsum("ij,ij->i", pos_mm, spots.ax1), np.einsum("ij,ij->i", pos_mm, spots.ax2)])
     return xy, spots.energy.copy(), spots.weight / spots.weight.sum()
@@ -113,7 +146,9 @@ def analyse(result, cfg):
     sd = result.spot_dose
     if sd is None:
         raise ValueError("the FLASH analysis needs per-spot doses: run with a flash block (per-spot mode)")
-    xy, energy, w = spot_geometry(cfg, grid)
+    if getattr(result, "spots", None) is None:
+        raise ValueError("the FLASH analysis needs the run's spot arrays (RunResult.spots, set by mc.run.simulate)")
+    xy, energy, w = spot_geometry(result.spots)
     protons = result.protons * w
     d_flash = deliver(xy, energy, protons, _delivery_params(fcfg.delivery))
     d_conv = deliver(xy, energy, protons, _delivery_params(fcfg.delivery, fcfg.conventional_current_nA))
@@ -209,40 +244,6 @@ def analyse(result, cfg):
     fr = FlashResult(maps, d_flash, d_conv, protons, energy, fcfg.structure, stats, params)
     fr.per_material = stats_per
     return fr
-
-
-def write_flash(f, result, grid_attrs):
-    """Write ``result.flash`` to the open HDF5 file ``f`` under /flash (schema in README)."""
-    fr = result.flash
-    g = f.create_group("flash")
-    for name, arr in fr.maps.items():
-        ds = g.create_dataset(name, data=np.asarray(arr, np.float32), compression="gzip", compression_opts=1)
-        grid_attrs(ds, result.grid, MAP_UNITS[name])
-        ds.attrs["description"] = MAP_DESCRIPTIONS[name]
-    g.attrs["structure"] = fr.structure
-    for k, v in fr.stats.items():
-        g.attrs[k] = v
-    for k, v in fr.params.items():
-        g.attrs[k] = v
-    for name, dl in (("delivery", fr.delivery), ("delivery_conventional", fr.delivery_conventional)):
-        h = g.create_group(name)
-        h.create_dataset("order", data=dl.order)
-        h.create_dataset("spot_start_s", data=dl.spot_start_s)
-        h.create_dataset("spot_end_s", data=dl.spot_end_s)
-        h.create_dataset("beam_on_s", data=dl.beam_on_s)
-        h.attrs["total_time_s"] = dl.total_time_s
-    for name, entry in getattr(fr, "per_material", {}).items():
-        h = g.create_group(f"histograms/{name}")
-        for k, v in entry.items():
-            if np.ndim(v):
-                h.create_dataset(k, data=np.asarray(v))
-            else:
-                h.attrs[k] = v
-        h.attrs["description"] = ("cumulative DVHs (fraction of the material's irradiated voxels at >= dose_levels_Gy) "
-                                  "and dose-rate volume histograms (fraction of voxels, and of dose, at >= "
-                                  "dose_rate_levels_Gy_per_s) of the FLASH delivery")
-    g.create_dataset("spot_protons", data=fr.spot_protons)
-    g.create_dataset("spot_energy_MeV", data=fr.spot_energy)
 
 
 def plot_flash(path_png, result, title=None):

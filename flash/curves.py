@@ -25,9 +25,11 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mc.config import ConfigError, FemConfig, OxygenConfig, apply_overrides, format_validation_error
+from mc.config import FemConfig, OxygenConfig, apply_overrides, format_validation_error
+from mc.errors import ConfigError
+from physics.tissue import TISSUE_PO2_MMHG
 
-from .oxygen import TISSUE_PO2_MMHG, OxygenParams
+from .oxygen import OxygenParams
 from .sparing import curve_rows, plot_curves, write_csv
 
 

@@ -94,7 +94,7 @@ def dose_rate_voxels(vptr, spot, dose, seg_ptr, seg_t0, seg_t1, seg_frac, spot_t
 
 
 def voxel_table(spot_dose_map, delivery):
-    """Per-voxel spot lists in delivery order from a :class:`mc.tally.SpotDoseMap`:
+    """Per-voxel spot lists in delivery order from a :class:`mc.spot_dose.SpotDoseMap`:
     (voxels, vptr, spot, dose)."""
     m = spot_dose_map
     spot = np.repeat(np.arange(m.n_spots), np.diff(m.ptr))

@@ -40,11 +40,8 @@ defaults D_T = 4 Gy and factor 0.7 (a 0.6-0.8 range is used in FLASH planning st
 this model, e.g. Wuyckens et al. 2025). The exact parametrisation of Krieger et al. could not
 be checked here: this is our statement of the model, with every parameter exposed.
 
-Tissue pO2 presets (:data:`TISSUE_PO2_MMHG`): bone marrow 9.9 mmHg (Spencer et al. 2014,
-Nature 508:269: peri-sinusoidal marrow, where haematopoietic stem cells reside; the marrow as a
-whole is below 32 mmHg), well-oxygenated normal tissue 45.8 mmHg and hypoxic tumour 2.5 mmHg
-(McKeown 2014, Br. J. Radiol. 87:20130676: mean of normal tissues; prostate 2.4, pancreas
-2.7 mmHg).
+Tissue pO2 presets (:data:`TISSUE_PO2_MMHG`, defined with their sources in
+:mod:`physics.tissue`): bone marrow 9.9 mmHg, normal tissue 45.8 mmHg, hypoxic tumour 2.5 mmHg.
 """
 
 import math
@@ -53,12 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-#: Baseline pO2 [mmHg] of tissue presets (sources in the module docstring).
-TISSUE_PO2_MMHG = {
-    "bone_marrow": 9.9,
-    "normal_tissue": 45.8,
-    "hypoxic_tumour": 2.5,
-}
+from physics.tissue import TISSUE_PO2_MMHG  # noqa: F401  (the presets, importable from here too)
 
 #: FLASH dose-rate threshold [Gy/s]: the >= 40 Gy/s commonly taken as the onset of the FLASH
 #: effect and used in the first clinical proton FLASH trial (Mascia et al. 2023, JAMA Oncol.

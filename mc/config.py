@@ -18,10 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from physics.materials import get_material, material_names
 from physics.tables import T_MAX_MEV
+from physics.tissue import TISSUE_PO2_MMHG
 
-
-class ConfigError(ValueError):
-    """Invalid configuration; the message names the offending field and how to fix it."""
+from .errors import ConfigError  # (defined in mc.errors; ``from mc.config import ConfigError`` works too)
 
 
 #: Highest beam energy accepted [MeV] (the tables extend to T_MAX_MEV; beyond ~300 MeV
@@ -426,8 +425,6 @@ _PO2 = float | str
 
 
 def _check_po2(v):
-    from flash.oxygen import TISSUE_PO2_MMHG
-
     return _preset_or_number(v, TISSUE_PO2_MMHG, "tissue pO2", "pO2 in mmHg", 0.0, 760.0)
 
 

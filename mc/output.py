@@ -143,10 +143,8 @@ def write_result(path, result, config_text, resolved_yaml):
                                             "voxel (physics.rbe); /dose_rbe/<model> = RBE x /dose, i.e. for the "
                                             "protons of /dose, not per fraction. Voxels without dose have RBE 0; "
                                             "in low-dose voxels LETd, hence RBE, is noisy")
-        if getattr(result, "flash", None) is not None:
-            from flash.analysis import write_flash
-
-            write_flash(f, result, _grid_attrs)
+        if getattr(result, "flash", None) is not None:  # a flash.analysis.FlashResult
+            result.flash.write_hdf5(f, lambda ds, units: _grid_attrs(ds, grid, units))
         if result.primary_fluence_z is not None:
             ds = f.create_dataset("primary_fluence_z", data=result.primary_fluence_z)
             ds.attrs["units"] = "fraction of primaries"

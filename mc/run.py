@@ -5,11 +5,17 @@ generator seeded by ``numpy.random.SeedSequence(seed, spawn_key=(b,))``, so a ba
 do not depend on which process or thread runs it. Dose is reported per primary and scaled to
 the number of protons delivered (``beam.protons``; else the sum of the spot weights when
 ``beam.spots`` is given; else the number of primaries simulated).
+
+:func:`simulate` runs the steps in turn: :func:`prepare` (grid, spots, tables, batches and
+rounds, tallies: a :class:`RunState`), :func:`resume_from_checkpoint` (``--resume``),
+:func:`warm_up` (compilation before the clock starts), :func:`run_rounds` (the round loop:
+transport, reduction into rank 0, stopping rules, checkpoints, signals) and :func:`finalize`
+(the :class:`RunResult`). :func:`main` is the command line.
 """
 
 import argparse
-import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -18,20 +24,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import yaml
 
-from geometry.phantoms import box, load_voxel_file, long_bone, slabs
-from physics.species import species_arrays
-from physics.nuclear import product_model_parameters
-from physics.tables import build_tables, majorant_sigma
+from physics.tables import build_tables
 
-from .config import ConfigError, load_config, load_configs
+from .balance import energy_balance
+from .batch import batch_seed, kernel_params, run_batch, spot_seed
+from .checkpoint import checkpoint_path, config_fingerprint, read_checkpoint, write_checkpoint
+from .config import load_configs
+from .errors import ConfigError
+from .parallel import get_comm
+from .problem import build_geometry
+from .rbe_dose import apply_rbe
 from .source import build_spots
-
-from . import transport as tr
-from .tally import (BatchBuffers, EnergyTally, LetTally, SpotDose, clear_cols, cols_size, empty_box, empty_cols,
-                    energy_to_dose, widen_box, widen_cols)
-from .transport import (FACE_NAMES, N_PARAMS, PAR_DOSE_TO_WATER, PAR_FINAL_RANGE, PAR_LET, PAR_MAX_RANGE_FRACTION,
-                        PAR_MAX_STEP, PAR_SCATTERING, PAR_SECONDARY_TALLY, PAR_STRAGGLING, PAR_T_CUT, PAR_VOXEL_STEPS,
-                        transport_batch)
+from .tally import BatchBuffers, RankTallies, compile_kernels, energy_to_dose, mean_relative_uncertainty
+from .transport import COUNTER_SEGMENTS, COUNTER_STEPS
 
 
 @dataclass
@@ -53,65 +58,14 @@ class RunResult:
     dose_secondary_std: np.ndarray | None = None
     edep_secondary_per_primary: np.ndarray | None = None
     primary_fluence_z: np.ndarray | None = None
-    spot_dose: object | None = None  # mc.tally.SpotDoseMap (per-spot mode)
+    spot_dose: object | None = None  # mc.spot_dose.SpotDoseMap (per-spot mode)
     flash: object | None = None  # flash.analysis.FlashResult
     let: dict | None = None  # name -> LET array [keV/um] (mc.tally.LetTally.averages)
     let_std: dict | None = None  # let_d, let_t standard errors [keV/um]
     rbe: dict | None = None  # model -> RBE array
     dose_rbe: dict | None = None  # model -> RBE-weighted dose [Gy(RBE)]
     rbe_info: dict | None = None  # alpha/beta map, fraction-dose scaling
-
-
-def build_geometry(cfg):
-    """Voxel grid described by ``cfg.geometry`` (ConfigError naming the field on failure)."""
-    g = cfg.geometry
-    vox = np.asarray(g.voxel_mm) / 10.0
-    corner = None if g.corner_mm is None else np.asarray(g.corner_mm) / 10.0
-    try:
-        if g.type == "box":
-            return box(g.material, np.asarray(g.size_mm) / 10.0, vox, g.density_g_cm3, corner)
-        if g.type == "bone":
-            b = g.bone
-            return long_bone(np.asarray(g.size_mm) / 10.0, vox, b.centre_depth_mm / 10.0, b.outer_radius_mm / 10.0,
-                             b.cortical_thickness_mm / 10.0, g.material, b.cortical, b.marrow, corner)
-        if g.type == "slabs":
-            layers = [(s.material, s.thickness_mm / 10.0, s.density_g_cm3) for s in g.slabs]
-            return slabs(layers, np.asarray(g.size_mm[:2]) / 10.0, vox, corner)
-        return load_voxel_file(g.file)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-
-
-def kernel_params(physics_cfg, dose_to_water=False, secondary=False, let=False):
-    """Kernel parameter vector (``mc.transport.PAR_*``)."""
-    p = np.zeros(N_PARAMS)
-    p[PAR_T_CUT] = physics_cfg.cutoff_MeV
-    p[PAR_MAX_RANGE_FRACTION] = physics_cfg.max_range_fraction
-    p[PAR_STRAGGLING] = float(physics_cfg.straggling)
-    p[PAR_SCATTERING] = float(physics_cfg.multiple_scattering)
-    p[PAR_DOSE_TO_WATER] = float(dose_to_water)
-    p[PAR_SECONDARY_TALLY] = float(secondary)
-    p[PAR_LET] = float(let)
-    p[PAR_FINAL_RANGE] = physics_cfg.final_range_mm * 0.1  # mm of water -> g/cm^2
-    p[PAR_VOXEL_STEPS] = float(physics_cfg.voxel_steps)
-    p[PAR_MAX_STEP] = physics_cfg.max_step_mm * 0.1  # mm -> cm
-    return p
-
-
-def batch_seed(seed, batch):
-    """Generator state (uint64[4], never all zero) of batch ``batch`` of a run with ``seed``."""
-    state = np.random.SeedSequence(int(seed), spawn_key=(int(batch),)).generate_state(4, np.uint64)
-    if not state.any():  # pragma: no cover  (probability 2^-256)
-        state[0] = 1
-    return state
-
-
-def spot_seed(seed, batch, spot):
-    """Generator state of spot ``spot`` in batch ``batch`` (per-spot mode)."""
-    state = np.random.SeedSequence(int(seed), spawn_key=(int(batch), int(spot))).generate_state(4, np.uint64)
-    if not state.any():  # pragma: no cover
-        state[0] = 1
-    return state
+    spots: object | None = None  # mc.source.SpotArrays: the beam's spots as transported
 
 
 def spot_allocation(weights, primaries, batches):
@@ -138,228 +92,61 @@ def batch_sizes(primaries, batches):
     return [base + (1 if b < extra else 0) for b in range(batches)]
 
 
-_NUC_PAR = product_model_parameters()
-
-
-_MAJORANTS = {}
-
-
-def _majorant(tables, max_range_fraction, final_range):
-    key = (id(tables), float(max_range_fraction), float(final_range))
-    hit = _MAJORANTS.get(key)
-    if hit is None or hit[0] is not tables:
-        hit = (tables, majorant_sigma(tables, max_range_fraction, final_range))
-        hit[1].setflags(write=False)
-        _MAJORANTS[key] = hit
-    return hit[1]
-
-
-def kernel_geometry_tables(grid, tables, params, nuclear=True):
-    """Geometry, physics-table and nuclear-channel arguments of
-    :func:`mc.transport.transport_batch`, in order; the free-path cross section is the step
-    majorant for the step limit in ``params`` (:func:`physics.tables.majorant_sigma`);
-    ``nuclear=False`` switches every nuclear interaction off."""
-    if nuclear:
-        sigma = _majorant(tables, params[PAR_MAX_RANGE_FRACTION], params[PAR_FINAL_RANGE])
-    else:
-        sigma = np.zeros_like(tables.sigma_nuclear)
-    return (grid.material_id, grid.density, grid.lower_cm, grid.spacing_cm,
-            tables.lnT0, tables.inv_dlnT, tables.energy.reshape(1, -1), tables.range_gcm2,
-            tables.water_ratio, sigma, tables.lg_pv, tables.inv_pv2, tables.range_straggling,
-            tables.inv_scattering_length, tables.range_bins, tables.range_bin0, _CHARGE, _MASS,
-            tables.chan_xs, tables.chan_kind, _NUC_PAR, tables.stopping, tables.stopping_integral,
-            tables.energy_slope, tables.scattering_integral)
-
-
-_CHARGE, _MASS = species_arrays()
-
-
-def run_batch(seed, n, spots, grid, tables, params, buf, nuclear=True):
-    """Transport one batch of ``n`` primaries (generator state ``seed``, see :func:`batch_seed`)
-    into the :class:`mc.tally.BatchBuffers` ``buf``."""
-    if n > 0:
-        buf.check(grid.shape, params)
-    transport_batch(n, seed, *spots.kernel_args(), *kernel_geometry_tables(grid, tables, params, nuclear),
-                    params, *buf.kernel_args())
-
-
 class RunInterrupted(Exception):
     """The run stopped on SIGTERM/SIGINT after writing a checkpoint (resume with --resume)."""
 
 
-class Accumulators:
-    """The tallies of one process (or, on rank 0, of the whole run): dose, optional dose to
-    water, secondary dose and LET sums, primary fluence along z and the energy counters."""
+@dataclass
+class SpotPlan:
+    """Per-spot mode: ``alloc[k, b]`` histories of spot k in batch b (:func:`spot_allocation`),
+    the weight ``factor[k, b]`` of their deposits, each spot's arrays alone (``singles``) and
+    the buffer (``scratch``, with a touched-voxel list) that one spot's histories are
+    transported into before they are read out and moved to the batch buffer."""
 
-    def __init__(self, shape, water, sec, let, per_spot_spots=0):
-        self.dose = EnergyTally(shape)
-        self.water = EnergyTally(shape) if water else None
-        self.sec = EnergyTally(shape) if sec else None
-        self.let = LetTally(shape) if let else None
-        self.fluence = np.zeros(shape[2])
-        self.counters = np.zeros(tr.N_COUNTERS)
-        self.spots = SpotDose(per_spot_spots, shape) if per_spot_spots else None
-        self.shape = tuple(shape)
-        # the voxels with tallies added since the last reduction: a block, and in it a range of
-        # layers per column along z
-        self.box = empty_box()
-        self.col_z = empty_cols(self.shape[0] * self.shape[1])
-
-    def add(self, buf, n):
-        box, cols = buf.bbox, buf.col_z
-        self.dose.add_batch(buf.edep, n, box, cols)
-        if self.water is not None:
-            self.water.add_batch(buf.edep_water, n, box, cols)
-        if self.sec is not None:
-            self.sec.add_batch(buf.edep_sec, n, box, cols)
-        if self.let is not None:
-            self.let.add_batch(buf.let, box, cols)
-        widen_box(self.box, box)
-        widen_cols(self.col_z, cols)
-        box[:] = empty_box()
-        clear_cols(cols)
-        self.fluence += buf.fluence_z
-        buf.fluence_z[:] = 0.0
-        self.counters += buf.counters
-        buf.counters[:] = 0.0
-
-    def reduce_into(self, comm, total):
-        """Sum this round's tallies of every rank into ``total`` (rank 0; None elsewhere) and
-        zero them here: in one process over the column layer ranges of the block written, with
-        several ranks over the block any rank wrote (chunked MPI reductions)."""
-        if comm.size == 1:
-            box, cols = self.box, self.col_z
-        else:
-            box, cols = comm.union_box(self.box), comm.union_cols(self.col_z)
-        dst = dict(total.arrays()) if total is not None else {}
-        per_array = cols_size(box, cols, self.shape[1]) if comm.size > 1 else 0
-        for name, a in self.arrays():
-            if a.ndim < 3 or a.shape[-3:] != self.shape:  # fluence, counters
-                comm.reduce_add(a, dst.get(name))
-                continue
-            a4 = a if a.ndim == 4 else a[None]
-            d4 = None if total is None else (dst[name] if a.ndim == 4 else dst[name][None])
-            if comm.size == 1:
-                tr.move_columns(a4, d4, box, cols)
-                continue
-            # several ranks: the layer ranges of every rank, packed, summed into rank 0's buffer
-            packed = np.empty(per_array * a4.shape[0])
-            tr.pack_columns(a4, box, cols, packed)
-            comm.reduce_inplace(packed)
-            if total is not None:
-                tr.unpack_add_columns(d4, box, cols, packed)
-        self.box = empty_box()
-        clear_cols(self.col_z)
-
-    def tallies(self):
-        return [t for t in (self.dose, self.water, self.sec) if t is not None]
-
-    def touch(self):
-        """Write the dose tally arrays once (zeros), so that the memory pages of the grid are
-        mapped during set-up rather than by the first batches (first-touch page faults cost
-        ~2 ms per MB on the development VM, a few per cent of a short run's batch loop)."""
-        self.dose.a1.fill(0.0)
-        self.dose.a2.fill(0.0)
-
-    def arrays(self):
-        """(name, array) of every summed quantity, in a fixed order (reduction, checkpoint)."""
-        out = []
-        for name, t in (("dose", self.dose), ("water", self.water), ("sec", self.sec)):
-            if t is not None:
-                out += [(f"{name}_a1", t.a1), (f"{name}_a2", t.a2)]
-        if self.let is not None:
-            out += [("let_sums", self.let.sums), ("let_m2", self.let.m2)]
-        out += [("fluence", self.fluence), ("counters", self.counters)]
-        return out
-
-    def counts(self):
-        c = [t.n_primaries for t in self.tallies()] + [t.n_batches for t in self.tallies()]
-        if self.let is not None:
-            c.append(self.let.n_batches)
-        return np.array(c, np.int64)
-
-    def set_counts(self, c):
-        ts = self.tallies()
-        for i, t in enumerate(ts):
-            t.n_primaries = int(c[i])
-            t.n_batches = int(c[len(ts) + i])
-        if self.let is not None:
-            self.let.n_batches = int(c[2 * len(ts)])
-
-    def zero(self):
-        for _, a in self.arrays():
-            a[...] = 0
-        self.set_counts(np.zeros_like(self.counts()))
-        self.box = empty_box()
-        clear_cols(self.col_z)
+    alloc: np.ndarray
+    factor: np.ndarray
+    singles: list
+    scratch: BatchBuffers
 
 
-def mean_relative_uncertainty(tally, level=0.5):
-    """Mean relative standard error of a tally over the voxels at >= ``level`` of its maximum."""
-    m = tally.mean_per_primary()
-    mx = m.max() if m.size else 0.0
-    if mx <= 0 or tally.n_batches < 2:
-        return float("inf")
-    hot = m >= level * mx
-    return float(np.mean(tally.std_per_primary()[hot] / m[hot]))
+@dataclass
+class RunState:
+    """A run from set-up to result (see :func:`prepare`): what is transported (grid, spots,
+    physics tables, kernel parameters), how (primaries per batch, rounds of batches, per-spot
+    plan), the tallies of this rank (``local``) and of the run (``total``, rank 0 only), the
+    batch buffer, the checkpoint, and how far the run has gone. Times in seconds."""
 
+    cfg: object  # mc.config.Config
+    comm: object  # mc.parallel.SerialComm or MPIComm
+    grid: object  # geometry.voxel.VoxelGrid
+    spots: object  # mc.source.SpotArrays
+    tables: object  # physics.tables tables of the grid's materials
+    params: np.ndarray  # kernel parameters (mc.batch.kernel_params)
+    nuclear: bool
+    sizes: list  # primaries of each batch
+    rounds: list  # (first batch, end batch) of each round
+    primaries_max: int  # primaries of all rounds
+    local: RankTallies
+    total: RankTallies | None
+    buf: BatchBuffers
+    checkpoint: str  # path (mc.checkpoint.checkpoint_path)
+    fingerprint: str  # mc.checkpoint.config_fingerprint
+    spot_threshold: float  # per-spot storage threshold, fraction of the spot's maximum dose
+    spot_plan: SpotPlan | None = None  # per-spot mode
+    start_round: int = 0  # first round to transport (after the checkpoint's rounds)
+    rounds_done: int = 0  # rounds transported and summed into total
+    done: int = 0  # primaries of those rounds
+    elapsed0: float = 0.0  # transport time before the checkpoint resumed from
+    t0: float = 0.0  # time.perf_counter() when the batch loop started
+    last_ckpt: float = 0.0  # time.perf_counter() of the last checkpoint
 
-def checkpoint_path(cfg):
-    return os.path.abspath(cfg.output.path) + ".checkpoint.npz"
+    @property
+    def per_spot(self):
+        return self.spot_plan is not None
 
-
-def _config_fingerprint(cfg):
-    import hashlib
-
-    d = cfg.model_dump(mode="json")
-    for k in ("target_uncertainty", "time_limit_s", "checkpoint_interval_s"):
-        d["run"].pop(k, None)  # stopping rules may change between a run and its resumption
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
-
-
-def _write_checkpoint(path, total, rounds_done, primaries_done, elapsed, fingerprint):
-    arrays = {name: a for name, a in total.arrays()}
-    arrays["counts"] = total.counts()
-    if total.spots is not None:
-        k, i, v = total.spots.arrays()
-        arrays.update(spot_k=k, spot_i=i, spot_v=v)
-    meta = {"rounds_done": rounds_done, "primaries_done": primaries_done, "elapsed_s": elapsed,
-            "fingerprint": fingerprint}
-    d = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-ckpt-", suffix=".npz", dir=d)
-    os.close(fd)
-    try:
-        np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _read_checkpoint(path, total, fingerprint):
-    if not os.path.isfile(path):
-        raise ConfigError(f"--resume: no checkpoint {path!r} to resume from (it is written beside output.path)")
-    with np.load(path, allow_pickle=False) as f:
-        meta = json.loads(str(f["meta"]))
-        if meta["fingerprint"] != fingerprint:
-            raise ConfigError(f"--resume: the checkpoint {path!r} belongs to a different configuration; resume "
-                              "with the same config (only run.target_uncertainty, time_limit_s and "
-                              "checkpoint_interval_s may change) or start afresh without --resume")
-        for name, a in total.arrays():
-            a[...] = f[name]
-        total.set_counts(f["counts"])
-        if total.spots is not None:
-            total.spots.absorb(f["spot_k"], f["spot_i"], f["spot_v"])
-    return meta
-
-
-def _collect_spots(comm, local, total):
-    """Move the committed per-spot entries of every rank into rank 0's store."""
-    parts = comm.gather(local.spots.export())
-    if comm.rank == 0:
-        for k, i, v in parts:
-            total.spots.absorb(k, i, v)
+    def elapsed(self):
+        """Transport time so far, that before a resumption included."""
+        return self.elapsed0 + time.perf_counter() - self.t0
 
 
 _STOP_SIGNAL = {"flag": False}
@@ -367,6 +154,301 @@ _STOP_SIGNAL = {"flag": False}
 
 def _on_signal(signum, frame):  # pragma: no cover  (exercised through the subprocess test)
     _STOP_SIGNAL["flag"] = True
+
+
+def _spot_plan(cfg, spots, shape, water, sec, let):
+    """The :class:`SpotPlan` of a per-spot run and the primaries of each batch."""
+    alloc = spot_allocation(spots.weight, cfg.run.primaries, cfg.run.batches)
+    sizes = [int(x) for x in alloc.sum(axis=0)]
+    scratch = BatchBuffers(shape, water, sec, let)
+    scratch.enable_touched()
+    singles = [spots.single(k) for k in range(spots.weight.size)]
+    # batch b weights spot k's deposits by (P_k/P) n_b / n_kb: every batch is an unbiased
+    # estimate of n_b times the mean deposit per primary, wherever the run stops
+    factor = (spots.weight / spots.weight.sum())[:, None] * np.asarray(sizes, float)[None, :] \
+        / np.maximum(alloc, 1)
+    return SpotPlan(alloc, factor, singles, scratch), sizes
+
+
+def prepare(cfg, grid=None, per_spot=None, comm=None, spot_threshold=None):
+    """Set a run up on this rank (arguments as :func:`simulate`): grid, spots, physics tables,
+    kernel parameters, the primaries of each batch and the rounds, the tallies and buffers,
+    the checkpoint's path and the configuration's fingerprint. Returns the :class:`RunState`."""
+    comm = comm or get_comm()
+    if per_spot is None:
+        per_spot = getattr(cfg, "flash", None) is not None
+    grid = build_geometry(cfg) if grid is None else grid
+    spots = build_spots(cfg.beam, grid)
+    tables = build_tables(grid.materials, cfg.physics.mean_excitation_energy_eV)
+    water = cfg.output.dose_to_water
+    sec = cfg.output.secondary_dose
+    let = cfg.output.let or cfg.rbe is not None
+    params = kernel_params(cfg.physics, water, sec, let)
+    n_spots = spots.weight.size if per_spot else 0
+    local = RankTallies(grid.shape, water, sec, let, n_spots)
+    total = RankTallies(grid.shape, water, sec, let, n_spots) if comm.rank == 0 else None
+    buf = BatchBuffers(grid.shape, water, sec, let)
+    plan = None
+    if per_spot:
+        plan, sizes = _spot_plan(cfg, spots, grid.shape, water, sec, let)
+        primaries_max = int(plan.alloc.sum())
+    else:
+        sizes = batch_sizes(cfg.run.primaries, cfg.run.batches)
+        primaries_max = cfg.run.primaries
+    K = cfg.run.round_batches
+    rounds = [(lo, min(lo + K, len(sizes))) for lo in range(0, len(sizes), K)]
+    if spot_threshold is None:
+        spot_threshold = getattr(getattr(cfg, "flash", None), "spot_dose_threshold", 0.0)
+    return RunState(cfg=cfg, comm=comm, grid=grid, spots=spots, tables=tables, params=params,
+                    nuclear=cfg.physics.nuclear, sizes=sizes, rounds=rounds, primaries_max=primaries_max,
+                    local=local, total=total, buf=buf, checkpoint=checkpoint_path(cfg),
+                    fingerprint=config_fingerprint(cfg), spot_threshold=spot_threshold, spot_plan=plan)
+
+
+def resume_from_checkpoint(st):
+    """Load the run's checkpoint into rank 0's totals and continue after its last round (every
+    rank; ConfigError on every rank if there is none or it belongs to another configuration)."""
+    meta = None
+    if st.comm.rank == 0:
+        try:
+            meta = read_checkpoint(st.checkpoint, st.total, st.fingerprint)
+        except ConfigError as exc:
+            meta = {"error": str(exc)}
+    meta = st.comm.bcast(meta)
+    if "error" in meta:
+        raise ConfigError(meta["error"])
+    st.start_round, st.done, st.elapsed0 = meta["rounds_done"], meta["primaries_done"], meta["elapsed_s"]
+
+
+def progress_bar(st):
+    """The tqdm bar of the run's primaries on stderr (rank 0)."""
+    from tqdm import tqdm
+
+    return tqdm(total=st.primaries_max, initial=st.done, unit="p", desc="protons", file=sys.stderr, smoothing=0.1)
+
+
+def warm_up(st, resumed=False):
+    """Compile (or load from the numba cache) the kernels the run calls before the clock starts,
+    so that the reported rate is the transport rate; write the dose tallies and the batch
+    buffer once (their memory pages mapped before the batch loop; a resumed total holds the
+    checkpoint and is left as it is); wait for every rank (set-up times differ between ranks)."""
+    # (per spot: a touched-voxel list, longer than the one-element placeholder, selects the
+    # kernel with the optional tallies, see mc.transport.transport_batch)
+    warm = BatchBuffers((2, 1, 1) if st.per_spot else (1, 1, 1))
+    if st.per_spot:
+        warm.enable_touched()
+    run_batch(batch_seed(st.cfg.run.seed, 0), 0, st.spots, st.grid, st.tables, st.params, warm, st.nuclear)
+    compile_kernels(st.local.let is not None)
+    st.local.touch()
+    if st.total is not None and not resumed:
+        st.total.touch()
+    st.buf.edep.fill(0.0)
+    st.comm.barrier()
+
+
+def _catch_stop_signals():
+    """Let SIGTERM and SIGINT ask the run to stop (:data:`_STOP_SIGNAL`) and clear the request;
+    returns the previous handlers (none outside the main thread, where none are installed)."""
+    old = {}
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            old[sig] = signal.signal(sig, _on_signal)
+    except ValueError:  # not the main thread
+        old = {}
+    _STOP_SIGNAL["flag"] = False
+    return old
+
+
+def _transport_spot_batch(st, b):
+    """Per-spot mode: transport batch ``b`` spot by spot into the batch buffer, each spot's
+    deposits weighted by its factor and also read out into ``st.local.spots``."""
+    plan, buf, scratch = st.spot_plan, st.buf, st.spot_plan.scratch
+    for k in range(st.spots.weight.size):
+        if plan.alloc[k, b] == 0:
+            continue
+        run_batch(spot_seed(st.cfg.run.seed, b, k), int(plan.alloc[k, b]), plan.singles[k], st.grid, st.tables,
+                  st.params, scratch, st.nuclear)
+        idx = scratch.take_touched()
+        vals = scratch.move_to(buf, idx, plan.factor[k, b])
+        st.local.spots.add(k, idx, vals)
+    buf.fluence_z += scratch.fluence_z
+    scratch.fluence_z[:] = 0.0
+    buf.counters += scratch.counters
+    scratch.counters[:] = 0.0
+
+
+def _transport_round(st, r, fail_batch):
+    """Transport this rank's batches of round ``r`` and add them to ``st.local``; True if a
+    stop signal arrived first. A rank whose batch fails prints the error and, with several
+    ranks, aborts the whole job (``fail_batch``: the batch that fails on purpose, for tests)."""
+    comm = st.comm
+    lo, hi = st.rounds[r]
+    try:
+        for b in comm.batches(lo, hi, st.cfg.run.schedule == "dynamic"):
+            if _STOP_SIGNAL["flag"]:
+                return True
+            if b == fail_batch:
+                raise RuntimeError(f"injected failure in batch {b} (FLASHMC_TEST_FAIL_BATCH)")
+            if st.per_spot:
+                _transport_spot_batch(st, b)
+            else:
+                run_batch(batch_seed(st.cfg.run.seed, b), st.sizes[b], st.spots, st.grid, st.tables, st.params,
+                          st.buf, st.nuclear)
+            st.local.add(st.buf, st.sizes[b])
+    except Exception as exc:  # a failing rank takes the whole job down, loudly
+        import traceback
+
+        traceback.print_exc()
+        print(f"flashmc: error: rank {comm.rank} of {comm.size} failed in round {r}: {exc}; "
+              "aborting the run (no output written)", file=sys.stderr)
+        if comm.size > 1:
+            comm.abort(1)
+        raise
+    return False
+
+
+def _stop_interrupted(st):
+    """After a stop signal: abandon the round in progress, write the checkpoint of the last
+    complete round (rank 0) and raise :class:`RunInterrupted`."""
+    st.local.zero()
+    if st.local.spots is not None:
+        st.local.spots.discard()
+        st.local.gather_spots_into(st.comm, st.total)
+    if st.comm.rank == 0:
+        write_checkpoint(st.checkpoint, st.total, st.rounds_done, st.done, st.elapsed(), st.fingerprint)
+    raise RunInterrupted(f"interrupted after {st.done} primaries; checkpoint {st.checkpoint}; continue with --resume")
+
+
+def _sum_round(st, r):
+    """Sum round ``r``'s tallies of every rank into rank 0's totals; returns its primaries."""
+    st.local.reduce_into(st.comm, st.total)
+    st.local.reduce_counts_into(st.comm, st.total)
+    if st.local.spots is not None:
+        st.local.spots.commit()
+    st.rounds_done = r + 1
+    lo, hi = st.rounds[r]
+    n_round = int(sum(st.sizes[lo:hi]))
+    st.done += n_round
+    return n_round
+
+
+def _stopping_rules(st):
+    """Rank 0 at the end of a round: (the stop reason or None, whether a checkpoint is due)."""
+    run = st.cfg.run
+    now = time.perf_counter()
+    stop = None
+    if st.rounds_done == len(st.rounds):
+        stop = "primaries"
+    elif run.target_uncertainty is not None and mean_relative_uncertainty(st.total.dose) <= run.target_uncertainty:
+        stop = "target_uncertainty"
+    elif run.time_limit_s is not None and st.elapsed0 + now - st.t0 >= run.time_limit_s:
+        stop = "time_limit"
+    return stop, stop is None and now - st.last_ckpt >= run.checkpoint_interval_s
+
+
+def _end_round(st):
+    """Apply the stopping rules (decided on rank 0, sent to every rank), gather the per-spot
+    entries into rank 0 when needed and write a checkpoint when due; returns the stop reason
+    or None."""
+    comm = st.comm
+    stop, need_ckpt = _stopping_rules(st) if comm.rank == 0 else (None, False)
+    stop, need_ckpt = comm.bcast((stop, need_ckpt))
+    if st.local.spots is not None and (comm.size == 1 or stop is not None or need_ckpt):
+        st.local.gather_spots_into(comm, st.total)
+    if need_ckpt and comm.rank == 0:
+        write_checkpoint(st.checkpoint, st.total, st.rounds_done, st.done, st.elapsed(), st.fingerprint)
+        st.last_ckpt = time.perf_counter()
+    return stop
+
+
+def run_rounds(st, bar=None):
+    """Transport the rounds from ``st.start_round`` on (every rank), summing each into rank 0,
+    until a stopping rule holds; ``bar``: a progress bar (rank 0) or None. A stop signal
+    writes the checkpoint and raises :class:`RunInterrupted`. Returns (stop reason, transport
+    time in s); the signal handlers are restored, the bar closed and the communicator
+    released on every way out."""
+    old = _catch_stop_signals()
+    fail_batch = int(os.environ.get("FLASHMC_TEST_FAIL_BATCH", "-1"))  # fault injection for tests
+    st.t0 = time.perf_counter()
+    st.last_ckpt = st.t0
+    stop_reason = "primaries"
+    st.rounds_done = st.start_round
+    try:
+        for r in range(st.start_round, len(st.rounds)):
+            interrupted = _transport_round(st, r, fail_batch)
+            if st.comm.any(interrupted or _STOP_SIGNAL["flag"]):
+                _stop_interrupted(st)
+            n_round = _sum_round(st, r)
+            stop = _end_round(st)
+            if bar is not None:
+                bar.update(n_round)
+            if stop is not None:
+                stop_reason = stop
+                break
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+        if bar is not None:
+            bar.close()
+        st.comm.release()
+    return stop_reason, st.elapsed()
+
+
+def delivered_protons(cfg, spots, primaries):
+    """Protons the dose is scaled to: ``beam.protons``; else the sum of the spot weights when
+    ``beam.spots`` is given; else the number of primaries simulated."""
+    if cfg.beam.protons is not None:
+        return float(cfg.beam.protons)
+    if cfg.beam.spots:
+        return float(spots.weight.sum())
+    return float(primaries)
+
+
+def finalize(st, stop_reason, elapsed):
+    """Rank 0, after the last round: remove the checkpoint (the run is complete) and turn the
+    run's tallies into the :class:`RunResult` (doses in Gy for the delivered protons)."""
+    cfg, grid, total = st.cfg, st.grid, st.total
+    if os.path.exists(st.checkpoint):
+        os.unlink(st.checkpoint)  # the run is complete
+    primaries = st.done
+    tally, counters = total.dose, total.counters
+
+    def dose(edep):
+        return energy_to_dose(edep, grid.density, grid.voxel_volume_cm3)
+
+    dpp = dose(tally.mean_per_primary())
+    dpp_std = dose(tally.std_per_primary())
+    protons = delivered_protons(cfg, st.spots, primaries)
+    eb = energy_balance(counters)
+    result = RunResult(
+        grid=grid, dose=dpp * protons, dose_std=dpp_std * protons, dose_per_primary=dpp,
+        edep_per_primary=tally.mean_per_primary(), protons=protons, primaries=primaries,
+        energy_balance=eb,
+        run_info={"elapsed_s": elapsed, "primaries": primaries, "batches": cfg.run.batches,
+                  "seed": cfg.run.seed, "protons_per_s": primaries / max(elapsed, 1e-12),
+                  "steps": counters[COUNTER_STEPS], "segments": counters[COUNTER_SEGMENTS],
+                  "nuclear": bool(st.nuclear), "per_spot": bool(st.per_spot),
+                  "stop_reason": stop_reason, "ranks": st.comm.size,
+                  "mean_relative_uncertainty": mean_relative_uncertainty(tally)},
+        primary_fluence_z=total.fluence / primaries, spots=st.spots,
+    )
+    if st.per_spot:
+        # Gy per MeV of deposit in each voxel, for the delivered protons
+        to_gy = energy_to_dose(np.ones(grid.shape), grid.density, grid.voxel_volume_cm3) * protons / primaries
+        result.spot_dose = total.spots.finalize(to_gy, st.spot_threshold)
+    if total.water is not None:
+        result.dose_to_water = dose(total.water.mean_per_primary()) * protons
+        result.dose_to_water_std = dose(total.water.std_per_primary()) * protons
+    if total.sec is not None:
+        result.edep_secondary_per_primary = total.sec.mean_per_primary()
+        result.dose_secondary = dose(total.sec.mean_per_primary()) * protons
+        result.dose_secondary_std = dose(total.sec.std_per_primary()) * protons
+    if total.let is not None:
+        result.let = total.let.averages()
+        result.let_std = total.let.std()
+    if cfg.rbe is not None:
+        apply_rbe(result, cfg.rbe)
+    return result
 
 
 def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None, comm=None, resume=False):
@@ -383,304 +465,21 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
     Returns the :class:`RunResult` on rank 0 and None on the other ranks.
 
     ``per_spot`` (default: on when the config has a ``flash`` block) scores the dose of every
-    spot separately (:class:`mc.tally.SpotDose`): histories are allocated to spots in
+    spot separately (:class:`mc.spot_dose.SpotDose`): histories are allocated to spots in
     proportion to their weights (:func:`spot_allocation`, stratified sampling) and in batch b
     spot k's deposits are weighted by (P_k/P)(n_b/n_kb), so the total dose is the sum of the
     per-spot doses exactly and estimates the same dose as random spot sampling. ``spot_threshold``
     (default ``flash.spot_dose_threshold``, else 0): per-spot entries below this fraction of
     the spot's maximum dose are kept only in the per-voxel remainder."""
-    from .parallel import get_comm
-
-    comm = comm or get_comm()
-    if per_spot is None:
-        per_spot = getattr(cfg, "flash", None) is not None
-    grid = build_geometry(cfg) if grid is None else grid
-    spots = build_spots(cfg.beam, grid)
-    tables = build_tables(grid.materials, cfg.physics.mean_excitation_energy_eV)
-    water = cfg.output.dose_to_water
-    sec = cfg.output.secondary_dose
-    nuclear = cfg.physics.nuclear
-    let = cfg.output.let or cfg.rbe is not None
-    params = kernel_params(cfg.physics, water, sec, let)
-    n_spots = spots.weight.size if per_spot else 0
-    local = Accumulators(grid.shape, water, sec, let, n_spots)
-    total = Accumulators(grid.shape, water, sec, let, n_spots) if comm.rank == 0 else None
-    buf = BatchBuffers(grid.shape, water, sec, let)
-    if per_spot:
-        alloc = spot_allocation(spots.weight, cfg.run.primaries, cfg.run.batches)
-        sizes = [int(x) for x in alloc.sum(axis=0)]
-        scratch = BatchBuffers(grid.shape, water, sec, let)
-        scratch.enable_touched()
-        primaries_max = int(alloc.sum())
-        one = [spots.single(k) for k in range(n_spots)]
-        # batch b weights spot k's deposits by (P_k/P) n_b / n_kb: every batch is an unbiased
-        # estimate of n_b times the mean deposit per primary, wherever the run stops
-        factor = (spots.weight / spots.weight.sum())[:, None] * np.asarray(sizes, float)[None, :] \
-            / np.maximum(alloc, 1)
-    else:
-        sizes = batch_sizes(cfg.run.primaries, cfg.run.batches)
-        primaries_max = cfg.run.primaries
-    K = cfg.run.round_batches
-    rounds = [(lo, min(lo + K, len(sizes))) for lo in range(0, len(sizes), K)]
-    fingerprint = _config_fingerprint(cfg)
-    ckpt = checkpoint_path(cfg)
-    start_round, done, elapsed0 = 0, 0, 0.0
+    st = prepare(cfg, grid, per_spot, comm, spot_threshold)
     if resume:
-        meta = None
-        if comm.rank == 0:
-            try:
-                meta = _read_checkpoint(ckpt, total, fingerprint)
-            except ConfigError as exc:
-                meta = {"error": str(exc)}
-        meta = comm.bcast(meta)
-        if "error" in meta:
-            raise ConfigError(meta["error"])
-        start_round, done, elapsed0 = meta["rounds_done"], meta["primaries_done"], meta["elapsed_s"]
-    bar = None
-    if progress and comm.rank == 0:
-        from tqdm import tqdm
-
-        bar = tqdm(total=primaries_max, initial=done, unit="p", desc="protons", file=sys.stderr, smoothing=0.1)
-    # compile (or load from the numba cache) before the clock starts: the reported rate is the
-    # transport rate
-    # (per spot: a touched-voxel list, longer than the one-element placeholder, selects the
-    # kernel with the optional tallies, see mc.transport.transport_batch)
-    warm = BatchBuffers((2, 1, 1) if per_spot else (1, 1, 1))
-    if per_spot:
-        warm.enable_touched()
-    run_batch(batch_seed(cfg.run.seed, 0), 0, spots, grid, tables, params, warm, nuclear)
-    EnergyTally((1, 1, 1)).add_batch(np.zeros((1, 1, 1)), 1)
-    if let:
-        LetTally((1, 1, 1)).add_batch(np.zeros((tr.N_LET, 1, 1, 1)))
-    one4, no_cols = np.zeros((1, 1, 1, 1)), empty_cols(1)
-    tr.move_columns(one4, one4, empty_box(), no_cols)
-    tr.pack_columns(one4, empty_box(), no_cols, np.zeros(0))
-    tr.unpack_add_columns(one4, empty_box(), no_cols, np.zeros(0))
-    local.touch()
-    if total is not None and not resume:  # (a resumed total holds the checkpoint)
-        total.touch()
-    buf.edep.fill(0.0)
-    # the clock starts when every rank is ready (set-up times differ between ranks)
-    comm.barrier()
-    import signal
-
-    old = {}
-    try:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            old[sig] = signal.signal(sig, _on_signal)
-    except ValueError:  # not the main thread
-        old = {}
-    _STOP_SIGNAL["flag"] = False
-    fail_batch = int(os.environ.get("FLASHMC_TEST_FAIL_BATCH", "-1"))  # fault injection for tests
-    t0 = time.perf_counter()
-    last_ckpt = t0
-    stop_reason = "primaries"
-    rounds_done = start_round
-    try:
-        for r in range(start_round, len(rounds)):
-            lo, hi = rounds[r]
-            interrupted = False
-            try:
-                for b in comm.batches(lo, hi, cfg.run.schedule == "dynamic"):
-                    if _STOP_SIGNAL["flag"]:
-                        interrupted = True
-                        break
-                    if b == fail_batch:
-                        raise RuntimeError(f"injected failure in batch {b} (FLASHMC_TEST_FAIL_BATCH)")
-                    if per_spot:
-                        for k in range(n_spots):
-                            if alloc[k, b] == 0:
-                                continue
-                            run_batch(spot_seed(cfg.run.seed, b, k), int(alloc[k, b]), one[k], grid, tables, params,
-                                      scratch, nuclear)
-                            idx = scratch.take_touched()
-                            vals = scratch.move_to(buf, idx, factor[k, b])
-                            local.spots.add(k, idx, vals)
-                        buf.fluence_z += scratch.fluence_z
-                        scratch.fluence_z[:] = 0.0
-                        buf.counters += scratch.counters
-                        scratch.counters[:] = 0.0
-                    else:
-                        run_batch(batch_seed(cfg.run.seed, b), sizes[b], spots, grid, tables, params, buf, nuclear)
-                    local.add(buf, sizes[b])
-            except Exception as exc:  # a failing rank takes the whole job down, loudly
-                import traceback
-
-                traceback.print_exc()
-                print(f"flashmc: error: rank {comm.rank} of {comm.size} failed in round {r}: {exc}; "
-                      "aborting the run (no output written)", file=sys.stderr)
-                if comm.size > 1:
-                    comm.abort(1)
-                raise
-            if comm.any(interrupted or _STOP_SIGNAL["flag"]):
-                local.zero()
-                if local.spots is not None:
-                    local.spots.discard()
-                    _collect_spots(comm, local, total)
-                if comm.rank == 0:
-                    _write_checkpoint(ckpt, total, rounds_done, done, elapsed0 + time.perf_counter() - t0, fingerprint)
-                raise RunInterrupted(f"interrupted after {done} primaries; checkpoint {ckpt}; continue with --resume")
-            # sum the round into rank 0
-            local.reduce_into(comm, total)
-            c_loc = local.counts()
-            c_sum = np.zeros_like(c_loc)
-            comm.reduce_add(c_loc, c_sum)
-            local.set_counts(np.zeros_like(c_sum))
-            if total is not None:
-                total.set_counts(total.counts() + c_sum)
-            if local.spots is not None:
-                local.spots.commit()
-            rounds_done = r + 1
-            n_round = int(sum(sizes[lo:hi]))
-            done += n_round
-            stop = None
-            need_ckpt = False
-            if comm.rank == 0:
-                now = time.perf_counter()
-                if rounds_done == len(rounds):
-                    stop = "primaries"
-                elif cfg.run.target_uncertainty is not None and \
-                        mean_relative_uncertainty(total.dose) <= cfg.run.target_uncertainty:
-                    stop = "target_uncertainty"
-                elif cfg.run.time_limit_s is not None and elapsed0 + now - t0 >= cfg.run.time_limit_s:
-                    stop = "time_limit"
-                need_ckpt = stop is None and now - last_ckpt >= cfg.run.checkpoint_interval_s
-            stop, need_ckpt = comm.bcast((stop, need_ckpt))
-            if local.spots is not None and (comm.size == 1 or stop is not None or need_ckpt):
-                _collect_spots(comm, local, total)
-            if need_ckpt and comm.rank == 0:
-                _write_checkpoint(ckpt, total, rounds_done, done, elapsed0 + time.perf_counter() - t0, fingerprint)
-                last_ckpt = time.perf_counter()
-            if bar is not None:
-                bar.update(n_round)
-            if stop is not None:
-                stop_reason = stop
-                break
-    finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)
-        if bar is not None:
-            bar.close()
-        comm.release()
-    elapsed = elapsed0 + time.perf_counter() - t0
-    if comm.rank != 0:
+        resume_from_checkpoint(st)
+    bar = progress_bar(st) if progress and st.comm.rank == 0 else None
+    warm_up(st, resumed=resume)
+    stop_reason, elapsed = run_rounds(st, bar)
+    if st.comm.rank != 0:
         return None
-    if os.path.exists(ckpt):
-        os.unlink(ckpt)  # the run is complete
-    primaries = done
-    tally, tally_w, tally_s, tally_l = total.dose, total.water, total.sec, total.let
-    fluence, counters = total.fluence, total.counters
-    spot_store = total.spots
-
-    def dose(edep):
-        return energy_to_dose(edep, grid.density, grid.voxel_volume_cm3)
-
-    dpp = dose(tally.mean_per_primary())
-    dpp_std = dose(tally.std_per_primary())
-    if cfg.beam.protons is not None:
-        protons = float(cfg.beam.protons)
-    elif cfg.beam.spots:
-        protons = float(spots.weight.sum())
-    else:
-        protons = float(primaries)
-    eb = energy_balance(counters)
-    result = RunResult(
-        grid=grid, dose=dpp * protons, dose_std=dpp_std * protons, dose_per_primary=dpp,
-        edep_per_primary=tally.mean_per_primary(), protons=protons, primaries=primaries,
-        energy_balance=eb,
-        run_info={"elapsed_s": elapsed, "primaries": primaries, "batches": cfg.run.batches,
-                  "seed": cfg.run.seed, "protons_per_s": primaries / max(elapsed, 1e-12),
-                  "steps": counters[tr.COUNTER_STEPS], "segments": counters[tr.COUNTER_SEGMENTS], "nuclear": bool(nuclear), "per_spot": bool(per_spot),
-                  "stop_reason": stop_reason, "ranks": comm.size,
-                  "mean_relative_uncertainty": mean_relative_uncertainty(tally)},
-        primary_fluence_z=fluence / primaries,
-    )
-    if per_spot:
-        # Gy per MeV of deposit in each voxel, for the delivered protons
-        to_gy = energy_to_dose(np.ones(grid.shape), grid.density, grid.voxel_volume_cm3) * protons / primaries
-        if spot_threshold is None:
-            spot_threshold = getattr(getattr(cfg, "flash", None), "spot_dose_threshold", 0.0)
-        result.spot_dose = spot_store.finalize(to_gy, spot_threshold)
-    if tally_w is not None:
-        result.dose_to_water = dose(tally_w.mean_per_primary()) * protons
-        result.dose_to_water_std = dose(tally_w.std_per_primary()) * protons
-    if tally_s is not None:
-        result.edep_secondary_per_primary = tally_s.mean_per_primary()
-        result.dose_secondary = dose(tally_s.mean_per_primary()) * protons
-        result.dose_secondary_std = dose(tally_s.std_per_primary()) * protons
-    if tally_l is not None:
-        result.let = tally_l.averages()
-        result.let_std = tally_l.std()
-    if cfg.rbe is not None:
-        apply_rbe(result, cfg.rbe)
-    return result
-
-
-def apply_rbe(result, rbe_cfg):
-    """Fill ``result.rbe``/``dose_rbe`` from its dose and water LETd (``physics.rbe``)."""
-    from physics.rbe import alpha_beta_map, rbe
-
-    grid = result.grid
-    ab = alpha_beta_map(grid.material_id, grid.materials, rbe_cfg.alpha_beta_Gy, rbe_cfg.default_alpha_beta_Gy)
-    D = result.dose
-    dmax = float(D.max())
-    if rbe_cfg.dose_per_fraction_Gy is not None and dmax > 0:
-        d_ref = float(D[D >= 0.95 * dmax].mean())
-        scale = rbe_cfg.dose_per_fraction_Gy / d_ref
-    else:
-        d_ref, scale = float("nan"), 1.0
-    d_frac = D * scale
-    let_w = result.let["let_d_water"]
-    result.rbe, result.dose_rbe = {}, {}
-    for model in rbe_cfg.models:
-        r = rbe(model, d_frac, let_w, ab)
-        r[D <= 0] = 0.0
-        result.rbe[model] = r
-        result.dose_rbe[model] = r * D
-    result.rbe_info = {"alpha_beta_Gy": ab, "reference_dose_Gy": d_ref, "fraction_dose_scale": scale,
-                       "dose_per_fraction_Gy": rbe_cfg.dose_per_fraction_Gy}
-
-
-def energy_balance(counters):
-    """Energy bookkeeping [MeV, summed over all simulated primaries] from the kernel counters.
-
-    ``relative_imbalance`` = (incident - deposited - missed - escaped - neutral - binding) /
-    incident; ``deposit_split_imbalance`` = (deposited - the sum of its parts by particle
-    class) / incident. Both are rounding-level when the bookkeeping is right."""
-    c = counters
-    eb = {
-        "incident_MeV": c[tr.COUNTER_INCIDENT],
-        "deposited_MeV": c[tr.COUNTER_DEPOSITED],
-        "missed_MeV": c[tr.COUNTER_MISSED],
-        "neutral_MeV": c[tr.COUNTER_NEUTRAL],
-        "binding_MeV": c[tr.COUNTER_BINDING],
-        "cutoff_MeV": c[tr.COUNTER_CUTOFF],
-        "deposited_primary_MeV": c[tr.COUNTER_DEP_PRIMARY],
-        "deposited_secondary_proton_MeV": c[tr.COUNTER_DEP_SEC_PROTON],
-        "deposited_secondary_other_MeV": c[tr.COUNTER_DEP_SEC_OTHER],
-        "deposited_local_fragments_MeV": c[tr.COUNTER_DEP_LOCAL],
-        "histories": c[tr.COUNTER_HISTORIES],
-        "nonelastic_events": c[tr.COUNTER_NONELASTIC],
-        "nonelastic_energy_MeV": c[tr.COUNTER_NONELASTIC_ENERGY],
-        "pp_elastic_events": c[tr.COUNTER_PP_ELASTIC],
-        "po_elastic_events": c[tr.COUNTER_PO_ELASTIC],
-        "primary_nonelastic_events": c[tr.COUNTER_NONELASTIC_PRIMARY],
-        "primary_nonelastic_energy_MeV": c[tr.COUNTER_NONELASTIC_PRIMARY_ENERGY],
-        "not_transported_MeV": c[tr.COUNTER_NOT_TRANSPORTED],
-        "rejected_interaction_sites": c[tr.COUNTER_REJECTED],
-    }
-    esc = 0.0
-    for i, name in enumerate(FACE_NAMES):
-        eb[f"escaped_{name}_MeV"] = c[tr.COUNTER_ESCAPED + i]
-        esc += c[tr.COUNTER_ESCAPED + i]
-    eb["escaped_MeV"] = esc
-    inc = eb["incident_MeV"]
-    out = eb["deposited_MeV"] + eb["missed_MeV"] + esc + eb["neutral_MeV"] + eb["binding_MeV"]
-    parts = (eb["deposited_primary_MeV"] + eb["deposited_secondary_proton_MeV"]
-             + eb["deposited_secondary_other_MeV"] + eb["deposited_local_fragments_MeV"])
-    eb["relative_imbalance"] = (inc - out) / inc if inc else 0.0
-    eb["deposit_split_imbalance"] = (eb["deposited_MeV"] - parts) / inc if inc else 0.0
-    return eb
+    return finalize(st, stop_reason, elapsed)
 
 
 def check_output_path(path):
@@ -711,8 +510,6 @@ def _parser():
 
 
 def main(argv=None):
-    from .parallel import get_comm
-
     args = _parser().parse_args(argv)
     comm = get_comm()
     try:

@@ -15,7 +15,7 @@ import numpy as np
 
 from physics.species import SPECIES_INDEX
 
-from .config import ConfigError
+from .errors import ConfigError
 
 
 @dataclass

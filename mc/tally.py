@@ -1,4 +1,6 @@
-"""Batch tallies: energy deposit per voxel with batch statistics, and the energy balance.
+"""Tallies: energy deposit per voxel with batch statistics, LET, the batch buffers the kernel
+writes into, and the tallies of one process (:class:`RankTallies`) with their reduction over
+MPI ranks. Energies in MeV, doses in Gy, LET in keV/um.
 
 For batch b with n_b primaries depositing E_b [MeV] in a voxel, the tally keeps
 A1 = sum_b E_b and A2 = sum_b E_b^2 / n_b. With N = sum_b n_b and B batches, the mean deposit
@@ -6,6 +8,12 @@ per primary is m = A1/N and its standard error (batch method; e.g. Walters, Kawr
 2002, Med. Phys. 29:2745, "History by history statistical estimators") is
 sqrt((A2 - A1^2/N) / (N (B - 1))), which for equal batches is the usual
 sqrt(sum_b (d_b - m)^2 / (B (B - 1))) of the per-batch means d_b = E_b/n_b.
+
+Only the voxels a batch reached are visited: the kernel reports the block of voxels it
+deposited in (``box``, :func:`empty_box`) and, per column of voxels along z, the range of
+layers (``col_z``, :func:`empty_cols`); the njit helpers :func:`accumulate_batch`,
+:func:`move_columns`, :func:`pack_columns` and :func:`unpack_add_columns` work over those
+column ranges.
 """
 
 import numpy as np
@@ -14,8 +22,9 @@ from physics.constants import J_PER_MEV
 
 from numba import njit
 
+from .spot_dose import SpotDose
 from .transport import (LET_EPS, LET_EPS_LM, LET_EPS_LW, LET_LEN, LET_LEN_LM, LET_LEN_LW, LET_PRIMARY, N_COUNTERS,
-                        N_LET, PAR_DOSE_TO_WATER, PAR_LET, PAR_SECONDARY_TALLY, accumulate_batch)
+                        N_LET, PAR_DOSE_TO_WATER, PAR_LET, PAR_SECONDARY_TALLY)
 
 
 class EnergyTally:
@@ -97,7 +106,7 @@ def clear_cols(cols):
 
 def cols_size(box, cols, ny):
     """Number of voxels in the layer ranges ``cols`` of the columns of ``box`` (grid of ``ny``
-    columns along y): the size of :func:`mc.transport.pack_columns`'s output per array."""
+    columns along y): the size of :func:`pack_columns`'s output per array."""
     ix, iy = np.meshgrid(np.arange(box[0], box[3] + 1), np.arange(box[1], box[4] + 1), indexing="ij")
     c = (ix * ny + iy).ravel()
     lo = np.maximum(cols[0, c], box[2])
@@ -109,6 +118,70 @@ def widen_cols(cols, other):
     """Widen the layer ranges ``cols`` in place to cover ``other`` too."""
     np.minimum(cols[0], other[0], out=cols[0])
     np.maximum(cols[1], other[1], out=cols[1])
+
+
+@njit(cache=True, error_model="numpy")
+def accumulate_batch(edep, a1, a2, inv_n, box, col_z):
+    """Add one batch's deposits to the tallies (a1 += E, a2 += E^2/n) and zero ``edep``, over
+    the voxel block ``box`` (int64[6], lowest x, y, z index then highest, inclusive; the
+    kernel's ``bbox``) and in it, per z-column (flat ix ny + iy), the layers
+    col_z[0]..col_z[1] (the kernel's ranges, left as they are), outside which the batch
+    deposited nothing; all arrays have the grid's shape."""
+    ny = edep.shape[1]
+    for i in range(box[0], box[3] + 1):
+        for j in range(box[1], box[4] + 1):
+            c = i * ny + j
+            for k in range(max(col_z[0, c], box[2]), min(col_z[1, c], box[5]) + 1):
+                x = edep[i, j, k]
+                if x != 0.0:
+                    a1[i, j, k] += x
+                    a2[i, j, k] += x * x * inv_n
+                    edep[i, j, k] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def move_columns(s4, d4, box, col_z):
+    """d4 += s4 and s4 = 0 over the column ranges of ``box`` (as :func:`accumulate_batch`);
+    ``s4`` and ``d4`` have shape (k,) + the grid's shape (a 3D array is passed as a[None])."""
+    ny = s4.shape[2]
+    for c in range(s4.shape[0]):
+        for i in range(box[0], box[3] + 1):
+            for j in range(box[1], box[4] + 1):
+                q = i * ny + j
+                for k in range(max(col_z[0, q], box[2]), min(col_z[1, q], box[5]) + 1):
+                    d4[c, i, j, k] += s4[c, i, j, k]
+                    s4[c, i, j, k] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def pack_columns(s4, box, col_z, out):
+    """Move the column ranges of ``box`` of ``s4`` (shape (k,) + grid, see
+    :func:`move_columns`) into the flat array ``out`` (of :func:`cols_size` values
+    per array k) in a fixed order, zeroing them in ``s4``."""
+    ny = s4.shape[2]
+    n = 0
+    for c in range(s4.shape[0]):
+        for i in range(box[0], box[3] + 1):
+            for j in range(box[1], box[4] + 1):
+                q = i * ny + j
+                for k in range(max(col_z[0, q], box[2]), min(col_z[1, q], box[5]) + 1):
+                    out[n] = s4[c, i, j, k]
+                    s4[c, i, j, k] = 0.0
+                    n += 1
+
+
+@njit(cache=True, error_model="numpy")
+def unpack_add_columns(d4, box, col_z, src):
+    """Inverse of :func:`pack_columns`: add the flat ``src`` to the column ranges of ``box``."""
+    ny = d4.shape[2]
+    n = 0
+    for c in range(d4.shape[0]):
+        for i in range(box[0], box[3] + 1):
+            for j in range(box[1], box[4] + 1):
+                q = i * ny + j
+                for k in range(max(col_z[0, q], box[2]), min(col_z[1, q], box[5]) + 1):
+                    d4[c, i, j, k] += src[n]
+                    n += 1
 
 
 def new_counters():
@@ -307,144 +380,152 @@ class LetTally:
         return out
 
 
-class SpotDose:
-    """Dose of each spot, kept sparse while the run goes on: a batch's read-outs are staged,
-    and on :meth:`commit` merged into one entry per (spot, voxel), so the memory is bounded by
-    the number of distinct voxels each spot has reached (16 bytes each), not by the number of
-    batches. :meth:`finalize` thresholds and converts them into a :class:`SpotDoseMap`."""
+class RankTallies:
+    """The tallies of one process (or, on rank 0, of the whole run): dose, optional dose to
+    water, secondary dose and LET sums, primary fluence along z, the energy counters and, in
+    per-spot mode, the per-spot deposits (:class:`mc.spot_dose.SpotDose`). Batches are added
+    from a :class:`BatchBuffers` (:meth:`add`); at the end of a round the ranks' tallies are
+    summed into rank 0's (:meth:`reduce_into`, :meth:`reduce_counts_into`,
+    :meth:`gather_spots_into`)."""
 
-    def __init__(self, n_spots, shape):
+    def __init__(self, shape, water, sec, let, per_spot_spots=0):
+        self.dose = EnergyTally(shape)
+        self.water = EnergyTally(shape) if water else None
+        self.sec = EnergyTally(shape) if sec else None
+        self.let = LetTally(shape) if let else None
+        self.fluence = np.zeros(shape[2])
+        self.counters = np.zeros(N_COUNTERS)
+        self.spots = SpotDose(per_spot_spots, shape) if per_spot_spots else None
         self.shape = tuple(shape)
-        self.idx = [np.zeros(0, np.int64) for _ in range(n_spots)]
-        self.val = [np.zeros(0) for _ in range(n_spots)]
-        self.staged = []
-        self.peak_entries = 0
+        # the voxels with tallies added since the last reduction: a block, and in it a range of
+        # layers per column along z
+        self.box = empty_box()
+        self.col_z = empty_cols(self.shape[0] * self.shape[1])
 
-    @property
-    def entries(self):
-        return int(sum(i.size for i in self.idx))
+    def add(self, buf, n):
+        box, cols = buf.bbox, buf.col_z
+        self.dose.add_batch(buf.edep, n, box, cols)
+        if self.water is not None:
+            self.water.add_batch(buf.edep_water, n, box, cols)
+        if self.sec is not None:
+            self.sec.add_batch(buf.edep_sec, n, box, cols)
+        if self.let is not None:
+            self.let.add_batch(buf.let, box, cols)
+        widen_box(self.box, box)
+        widen_cols(self.col_z, cols)
+        box[:] = empty_box()
+        clear_cols(cols)
+        self.fluence += buf.fluence_z
+        buf.fluence_z[:] = 0.0
+        self.counters += buf.counters
+        buf.counters[:] = 0.0
 
-    def add(self, k, idx, vals):
-        """Deposits [MeV, weighted] of spot ``k`` at flat voxel indices ``idx``; staged until
-        :meth:`commit` (a round of batches that is abandoned is :meth:`discard`-ed)."""
-        if idx.size:
-            self.staged.append((k, idx, vals))
+    def reduce_into(self, comm, total):
+        """Sum this round's tallies of every rank into ``total`` (rank 0; None elsewhere) and
+        zero them here: in one process over the column layer ranges of the block written, with
+        several ranks over the block any rank wrote (chunked MPI reductions)."""
+        if comm.size == 1:
+            box, cols = self.box, self.col_z
+        else:
+            box, cols = comm.union_box(self.box), comm.union_cols(self.col_z)
+        dst = dict(total.arrays()) if total is not None else {}
+        per_array = cols_size(box, cols, self.shape[1]) if comm.size > 1 else 0
+        for name, a in self.arrays():
+            if a.ndim < 3 or a.shape[-3:] != self.shape:  # fluence, counters
+                comm.reduce_add(a, dst.get(name))
+                continue
+            a4 = a if a.ndim == 4 else a[None]
+            d4 = None if total is None else (dst[name] if a.ndim == 4 else dst[name][None])
+            if comm.size == 1:
+                move_columns(a4, d4, box, cols)
+                continue
+            # several ranks: the layer ranges of every rank, packed, summed into rank 0's buffer
+            packed = np.empty(per_array * a4.shape[0])
+            pack_columns(a4, box, cols, packed)
+            comm.reduce_inplace(packed)
+            if total is not None:
+                unpack_add_columns(d4, box, cols, packed)
+        self.box = empty_box()
+        clear_cols(self.col_z)
 
-    def _merge(self, k, idx_parts, val_parts):
-        i = np.concatenate([self.idx[k]] + idx_parts)
-        v = np.concatenate([self.val[k]] + val_parts)
-        u, inv = np.unique(i, return_inverse=True)
-        self.idx[k] = u
-        self.val[k] = np.bincount(inv, weights=v, minlength=u.size)
+    def reduce_counts_into(self, comm, total):
+        """Sum this round's primary and batch counts of every rank into ``total`` (rank 0; None
+        elsewhere) and zero them here."""
+        c_loc = self.counts()
+        c_sum = np.zeros_like(c_loc)
+        comm.reduce_add(c_loc, c_sum)
+        self.set_counts(np.zeros_like(c_sum))
+        if total is not None:
+            total.set_counts(total.counts() + c_sum)
 
-    def _merge_groups(self, items):
-        groups = {}
-        for k, idx, vals in items:
-            g = groups.setdefault(int(k), ([], []))
-            g[0].append(np.asarray(idx, np.int64))
-            g[1].append(vals)
-        for k, (ii, vv) in groups.items():
-            self._merge(k, ii, vv)
-        self.peak_entries = max(self.peak_entries, self.entries)
+    def gather_spots_into(self, comm, total):
+        """Move the committed per-spot entries of every rank into ``total``'s store (rank 0)."""
+        parts = comm.gather(self.spots.export())
+        if comm.rank == 0:
+            for k, i, v in parts:
+                total.spots.absorb(k, i, v)
 
-    def commit(self):
-        self._merge_groups(self.staged)
-        self.staged = []
+    def tallies(self):
+        return [t for t in (self.dose, self.water, self.sec) if t is not None]
 
-    def discard(self):
-        self.staged = []
+    def touch(self):
+        """Write the dose tally arrays once (zeros), so that the memory pages of the grid are
+        mapped during set-up rather than by the first batches (first-touch page faults cost
+        ~2 ms per MB on the development VM, a few per cent of a short run's batch loop)."""
+        self.dose.a1.fill(0.0)
+        self.dose.a2.fill(0.0)
 
     def arrays(self):
-        """Committed entries as flat arrays (spot, voxel, value)."""
-        ks = [np.full(self.idx[k].size, k, np.int64) for k in range(len(self.idx))]
-        return (np.concatenate(ks) if ks else np.zeros(0, np.int64),
-                np.concatenate(self.idx) if self.idx else np.zeros(0, np.int64),
-                np.concatenate(self.val) if self.val else np.zeros(0))
-
-    def export(self):
-        """Committed entries as flat arrays (spot, voxel, value); clears them here."""
-        out = self.arrays()
-        self.idx = [np.zeros(0, np.int64) for _ in self.idx]
-        self.val = [np.zeros(0) for _ in self.val]
+        """(name, array) of every summed quantity, in a fixed order (reduction, checkpoint)."""
+        out = []
+        for name, t in (("dose", self.dose), ("water", self.water), ("sec", self.sec)):
+            if t is not None:
+                out += [(f"{name}_a1", t.a1), (f"{name}_a2", t.a2)]
+        if self.let is not None:
+            out += [("let_sums", self.let.sums), ("let_m2", self.let.m2)]
+        out += [("fluence", self.fluence), ("counters", self.counters)]
         return out
 
-    def absorb(self, spot, idx, val):
-        """Add exported entries (from another rank or a checkpoint)."""
-        if spot.size == 0:
-            return
-        order = np.argsort(spot, kind="stable")
-        spot, idx, val = spot[order], idx[order], val[order]
-        bounds = np.searchsorted(spot, np.arange(len(self.idx) + 1))
-        self._merge_groups((k, idx[bounds[k]:bounds[k + 1]], val[bounds[k]:bounds[k + 1]])
-                           for k in range(len(self.idx)) if bounds[k + 1] > bounds[k])
+    def counts(self):
+        c = [t.n_primaries for t in self.tallies()] + [t.n_batches for t in self.tallies()]
+        if self.let is not None:
+            c.append(self.let.n_batches)
+        return np.array(c, np.int64)
 
-    def finalize(self, to_gy, threshold_fraction=0.0):
-        """Convert to Gy (``to_gy``: Gy per MeV of deposit, grid-shaped, for the delivered
-        protons). Entries below ``threshold_fraction`` of the spot's maximum go to the
-        per-voxel ``remainder``, so stored doses + remainder = total dose exactly."""
-        g = np.asarray(to_gy).reshape(-1)
-        ptr = [0]
-        vox, dose = [], []
-        remainder = np.zeros(g.size)
-        before = self.entries
-        for k in range(len(self.idx)):
-            u = self.idx[k]
-            d = self.val[k] * g[u]
-            keep = d >= threshold_fraction * d.max() if d.size else np.zeros(0, bool)
-            remainder[u[~keep]] += d[~keep]
-            vox.append(u[keep])
-            dose.append(d[keep])
-            ptr.append(ptr[-1] + int(keep.sum()))
-            self.idx[k] = np.zeros(0, np.int64)
-            self.val[k] = np.zeros(0)
-        vox = np.concatenate(vox) if vox else np.zeros(0, np.int64)
-        dose = np.concatenate(dose) if dose else np.zeros(0)
-        idx_type = np.int32 if g.size < 2**31 else np.int64
-        m = SpotDoseMap(self.shape, np.asarray(ptr, np.int64), vox.astype(idx_type), dose,
-                        remainder.reshape(self.shape), float(threshold_fraction))
-        m.entries_before_threshold = before
-        m.peak_entries_during_run = max(self.peak_entries, before)
-        return m
+    def set_counts(self, c):
+        ts = self.tallies()
+        for i, t in enumerate(ts):
+            t.n_primaries = int(c[i])
+            t.n_batches = int(c[len(ts) + i])
+        if self.let is not None:
+            self.let.n_batches = int(c[2 * len(ts)])
+
+    def zero(self):
+        for _, a in self.arrays():
+            a[...] = 0
+        self.set_counts(np.zeros_like(self.counts()))
+        self.box = empty_box()
+        clear_cols(self.col_z)
 
 
-class SpotDoseMap:
-    """Per-spot dose [Gy] in compressed sparse rows: spot k has voxels ``voxel[ptr[k]:ptr[k+1]]``
-    (flat indices into the grid) with doses ``dose[ptr[k]:ptr[k+1]]``; ``remainder`` (grid) is
-    the dose of entries below the storage threshold. Memory: 12 bytes per stored entry (int32
-    voxel index, float64 dose) plus the grid-sized remainder."""
+def mean_relative_uncertainty(tally, level=0.5):
+    """Mean relative standard error of a tally over the voxels at >= ``level`` of its maximum."""
+    m = tally.mean_per_primary()
+    mx = m.max() if m.size else 0.0
+    if mx <= 0 or tally.n_batches < 2:
+        return float("inf")
+    hot = m >= level * mx
+    return float(np.mean(tally.std_per_primary()[hot] / m[hot]))
 
-    def __init__(self, shape, ptr, voxel, dose, remainder, threshold_fraction):
-        self.shape = tuple(shape)
-        self.ptr = ptr
-        self.voxel = voxel
-        self.dose = dose
-        self.remainder = remainder
-        self.threshold_fraction = threshold_fraction
 
-    @property
-    def n_spots(self):
-        return self.ptr.size - 1
-
-    @property
-    def nbytes(self):
-        return self.ptr.nbytes + self.voxel.nbytes + self.dose.nbytes
-
-    def total(self):
-        """Sum over spots of the stored doses plus the remainder [Gy], grid-shaped."""
-        out = np.bincount(self.voxel, weights=self.dose, minlength=int(np.prod(self.shape)))
-        return out.reshape(self.shape) + self.remainder
-
-    def spot(self, k):
-        s = slice(self.ptr[k], self.ptr[k + 1])
-        return self.voxel[s], self.dose[s]
-
-    def by_voxel(self):
-        """The same entries grouped by voxel: (voxels, vptr, spot, dose) with voxel
-        ``voxels[j]`` receiving doses ``dose[vptr[j]:vptr[j+1]]`` from spots
-        ``spot[vptr[j]:vptr[j+1]]`` in increasing spot order."""
-        spot = np.repeat(np.arange(self.n_spots), np.diff(self.ptr))
-        order = np.lexsort((spot, self.voxel))
-        v = self.voxel[order]
-        voxels, start = np.unique(v, return_index=True)
-        vptr = np.append(start, v.size).astype(np.int64)
-        return voxels, vptr, spot[order], self.dose[order]
+def compile_kernels(let):
+    """Compile (or load from the numba cache) the tally kernels a run calls, on one-voxel
+    arrays: the batch accumulation (with ``let``, the LET one too) and the column moves of the
+    reduction."""
+    EnergyTally((1, 1, 1)).add_batch(np.zeros((1, 1, 1)), 1)
+    if let:
+        LetTally((1, 1, 1)).add_batch(np.zeros((N_LET, 1, 1, 1)))
+    one4, no_cols = np.zeros((1, 1, 1, 1)), empty_cols(1)
+    move_columns(one4, one4, empty_box(), no_cols)
+    pack_columns(one4, empty_box(), no_cols, np.zeros(0))
+    unpack_add_columns(one4, empty_box(), no_cols, np.zeros(0))

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from mc.config import ConfigError, load_config, load_config_text
-from mc.run import build_geometry, main
+from mc.problem import build_geometry
+from mc.run import main
 from mc.source import build_spots
 
 GOOD = """

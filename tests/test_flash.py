@@ -98,7 +98,7 @@ def test_dose_rate_definitions_two_spot_toy():
 
 def test_dose_rates_follow_delivery_order_and_pulses():
     from flash.doserate import voxel_table
-    from mc.tally import SpotDoseMap
+    from mc.spot_dose import SpotDoseMap
 
     # spot 0 at 100 MeV, spot 1 at 120 MeV: the higher layer is delivered first, so the voxel's
     # history starts with spot 1 (3 Gy) and ends with spot 0 (1 Gy) after a 0.6 s layer switch

@@ -130,7 +130,8 @@ def test_free_paths_are_exponential_with_constant_cross_section():
     # exp(-0.01 z) exactly, within binomial noise (4 s.d.); primaries do not stop or leave
     # the 40 cm wide grid within 10 cm at 150 MeV.
     from mc.config import load_config_text
-    from mc.run import batch_seed, build_geometry, kernel_geometry_tables, kernel_params
+    from mc.batch import batch_seed, kernel_geometry_tables, kernel_params
+    from mc.problem import build_geometry
     from mc.source import build_spots
     from mc.tally import BatchBuffers
     from mc.transport import transport_batch
@@ -158,7 +159,7 @@ run: {primaries: 10}""")
     ref = np.exp(-0.01 * z)
     got = buf.fluence_z / n
     assert np.all(np.abs(got - ref) < 4.0 * np.sqrt(ref * (1.0 - ref) / n) + 1e-12)
-    from mc.run import energy_balance
+    from mc.balance import energy_balance
     eb = energy_balance(buf.counters)
     assert eb["rejected_interaction_sites"] == pytest.approx(eb["nonelastic_events"], rel=0.1)
 

@@ -6,7 +6,8 @@ import pytest
 
 from mc.analysis import r_distal
 from mc.config import load_config_text
-from mc.run import batch_seed, build_geometry, kernel_params, run_batch
+from mc.batch import batch_seed, kernel_params, run_batch
+from mc.problem import build_geometry
 from mc.source import build_spots
 from mc.tally import BatchBuffers
 from physics.tables import build_tables

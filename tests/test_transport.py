@@ -5,7 +5,9 @@ import pytest
 
 from mc.analysis import r_distal
 from mc.config import load_config_text
-from mc.run import batch_seed, build_geometry, energy_balance, kernel_params, run_batch
+from mc.balance import energy_balance
+from mc.batch import batch_seed, kernel_params, run_batch
+from mc.problem import build_geometry
 from mc.source import build_spots
 from mc.tally import BatchBuffers
 from physics.materials import get_material

@@ -1,0 +1,32 @@
+"""The phantom a configuration describes: :func:`build_geometry` turns ``cfg.geometry`` (lengths
+in mm) into a :class:`geometry.voxel.VoxelGrid` (lengths in cm, densities in g/cm^3). The
+other objects of a run are built beside it: the beam's spots by :func:`mc.source.build_spots`,
+the physics tables by :func:`physics.tables.build_tables`, the kernel parameters by
+:func:`mc.batch.kernel_params`.
+"""
+
+import numpy as np
+
+from geometry.phantoms import box, load_voxel_file, long_bone, slabs
+
+from .errors import ConfigError
+
+
+def build_geometry(cfg):
+    """Voxel grid described by ``cfg.geometry`` (ConfigError naming the field on failure)."""
+    g = cfg.geometry
+    vox = np.asarray(g.voxel_mm) / 10.0
+    corner = None if g.corner_mm is None else np.asarray(g.corner_mm) / 10.0
+    try:
+        if g.type == "box":
+            return box(g.material, np.asarray(g.size_mm) / 10.0, vox, g.density_g_cm3, corner)
+        if g.type == "bone":
+            b = g.bone
+            return long_bone(np.asarray(g.size_mm) / 10.0, vox, b.centre_depth_mm / 10.0, b.outer_radius_mm / 10.0,
+                             b.cortical_thickness_mm / 10.0, g.material, b.cortical, b.marrow, corner)
+        if g.type == "slabs":
+            layers = [(s.material, s.thickness_mm / 10.0, s.density_g_cm3) for s in g.slabs]
+            return slabs(layers, np.asarray(g.size_mm[:2]) / 10.0, vox, corner)
+        return load_voxel_file(g.file)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
