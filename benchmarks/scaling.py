@@ -88,7 +88,7 @@ def _worker(cfg_path, tmp, idx, duration):
     import numpy as np
 
     from mc.config import load_config
-    from mc.batch import batch_seed, kernel_params, run_batch
+    from mc.batch import batch_seed, kernel_inputs, run_batch
     from mc.problem import build_geometry
     from mc.source import build_spots
     from mc.tally import BatchBuffers
@@ -98,9 +98,9 @@ def _worker(cfg_path, tmp, idx, duration):
     grid = build_geometry(cfg)
     spots = build_spots(cfg.beam, grid)
     tab = build_tables(grid.materials)
-    params = kernel_params(cfg.physics)
+    inputs = kernel_inputs(grid, tab, spots, cfg.physics)
     buf = BatchBuffers(grid.shape)
-    run_batch(batch_seed(idx, 0), 200, spots, grid, tab, params, buf)
+    run_batch(batch_seed(idx, 0), 200, inputs, buf)
     open(os.path.join(tmp, f"ready{idx}"), "w").close()
     go = os.path.join(tmp, "go")
     while not os.path.exists(go):
@@ -112,7 +112,7 @@ def _worker(cfg_path, tmp, idx, duration):
     n, b = 0, 1
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < duration:
-        run_batch(batch_seed(1000 + idx, b), 2000, spots, grid, tab, params, buf)
+        run_batch(batch_seed(1000 + idx, b), 2000, inputs, buf)
         buf.edep[...] = 0.0
         n += 2000
         b += 1

@@ -29,10 +29,11 @@ within segments), not rounded to whole spots.
 """
 
 import numpy as np
-from numba import njit
+
+from mc.jit import jit
 
 
-@njit(cache=True)
+@jit
 def _crossing(vptr_lo, vptr_hi, spot, dose, seg_ptr, seg_t0, seg_t1, seg_frac, level):
     """Time at which the cumulative dose of one voxel reaches ``level`` [Gy]."""
     cum = 0.0
@@ -47,7 +48,7 @@ def _crossing(vptr_lo, vptr_hi, spot, dose, seg_ptr, seg_t0, seg_t1, seg_frac, l
     return seg_t1[seg_ptr[spot[vptr_hi - 1] + 1] - 1]
 
 
-@njit(cache=True)
+@jit
 def dose_rate_voxels(vptr, spot, dose, seg_ptr, seg_t0, seg_t1, seg_frac, spot_time, d_star, pct,
                      out_dose, out_adr, out_pbs, out_pct, out_dadr, out_time):
     """Fill, per voxel j: total dose, ADR, PBS dose rate (threshold ``d_star`` Gy), percentile

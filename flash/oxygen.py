@@ -48,7 +48,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+
+from mc.jit import jit, jit_inline
 
 from physics.tissue import TISSUE_PO2_MMHG  # noqa: F401  (the presets, importable from here too)
 
@@ -90,12 +91,12 @@ def radiosensitivity(p, m=3.0, K=7.6):
     return (m * p + K) / (p + K)
 
 
-@njit(cache=True, inline="always")
+@jit_inline
 def _S(p, m, K):
     return (m * p + K) / (p + K)
 
 
-@njit(cache=True)
+@jit
 def _inv_lin(c, b, dt, tau):
     """int_0^dt ds / (c + b exp(-s/tau)), for c + b exp(-s/tau) > 0 on [0, dt]."""
     if abs(c) > 1e-9 * (abs(b) + 1.0):
@@ -106,7 +107,7 @@ def _inv_lin(c, b, dt, tau):
     return tau * e1 / b - c * tau * e2 / (2.0 * b * b)
 
 
-@njit(cache=True)
+@jit
 def _segment(p, R, dt, p0, g, k, tau, m, K):
     """Advance pO2 ``p`` through ``dt`` s at dose rate ``R``; returns (p_end, int S(p) dt, p_min)."""
     if dt <= 0.0:
@@ -174,7 +175,7 @@ def _segment(p, R, dt, p0, g, k, tau, m, K):
     return p, integ, pm
 
 
-@njit(cache=True)
+@jit
 def oxygen_voxels(vptr, spot, dose, seg_ptr, seg_t0, seg_t1, seg_frac, p0_vox, par, out_pmin, out_dflash, out_pend):
     """For every voxel j (entries ``vptr[j]:vptr[j+1]`` of ``spot``/``dose``, spots in delivery
     order): integrate the pO2 through its time-ordered beam segments and the gaps between them;

@@ -1,11 +1,11 @@
-"""Energy balance of a run: the kernel's energy counters (``mc.transport.COUNTER_*``; energies
+"""Energy balance of a run: the kernel's energy counters (``mc.kernel.layout.COUNTER_*``; energies
 in MeV and event counts, summed over all simulated primaries) as named entries, with the two
 bookkeeping checks (see :func:`energy_balance`). The names are those of the HDF5 output's
 ``/energy_balance`` attributes.
 """
 
-from . import transport as tr
-from .transport import FACE_NAMES
+from .kernel import layout as tr
+from .kernel.layout import FACE_NAMES
 
 
 def energy_balance(counters):

@@ -27,7 +27,7 @@ import yaml
 from physics.tables import build_tables
 
 from .balance import energy_balance
-from .batch import batch_seed, kernel_params, run_batch, spot_seed
+from .batch import batch_seed, kernel_inputs, run_batch, spot_seed, with_spots
 from .checkpoint import checkpoint_path, config_fingerprint, read_checkpoint, write_checkpoint
 from .config import load_configs
 from .errors import ConfigError
@@ -36,7 +36,7 @@ from .problem import build_geometry
 from .rbe_dose import apply_rbe
 from .source import build_spots
 from .tally import BatchBuffers, RankTallies, compile_kernels, energy_to_dose, mean_relative_uncertainty
-from .transport import COUNTER_SEGMENTS, COUNTER_STEPS
+from .kernel.layout import COUNTER_SEGMENTS, COUNTER_STEPS
 
 
 @dataclass
@@ -99,13 +99,14 @@ class RunInterrupted(Exception):
 @dataclass
 class SpotPlan:
     """Per-spot mode: ``alloc[k, b]`` histories of spot k in batch b (:func:`spot_allocation`),
-    the weight ``factor[k, b]`` of their deposits, each spot's arrays alone (``singles``) and
+    the weight ``factor[k, b]`` of their deposits, the kernel's inputs with each spot alone
+    (``inputs``) and
     the buffer (``scratch``, with a touched-voxel list) that one spot's histories are
     transported into before they are read out and moved to the batch buffer."""
 
     alloc: np.ndarray
     factor: np.ndarray
-    singles: list
+    inputs: list
     scratch: BatchBuffers
 
 
@@ -121,7 +122,7 @@ class RunState:
     grid: object  # geometry.voxel.VoxelGrid
     spots: object  # mc.source.SpotArrays
     tables: object  # physics.tables tables of the grid's materials
-    params: np.ndarray  # kernel parameters (mc.batch.kernel_params)
+    inputs: object  # the kernel's inputs (mc.batch.kernel_inputs)
     nuclear: bool
     sizes: list  # primaries of each batch
     rounds: list  # (first batch, end batch) of each round
@@ -156,18 +157,18 @@ def _on_signal(signum, frame):  # pragma: no cover  (exercised through the subpr
     _STOP_SIGNAL["flag"] = True
 
 
-def _spot_plan(cfg, spots, shape, water, sec, let):
+def _spot_plan(cfg, spots, inputs, shape, water, sec, let):
     """The :class:`SpotPlan` of a per-spot run and the primaries of each batch."""
     alloc = spot_allocation(spots.weight, cfg.run.primaries, cfg.run.batches)
     sizes = [int(x) for x in alloc.sum(axis=0)]
     scratch = BatchBuffers(shape, water, sec, let)
     scratch.enable_touched()
-    singles = [spots.single(k) for k in range(spots.weight.size)]
+    per_spot = [with_spots(inputs, spots.single(k)) for k in range(spots.weight.size)]
     # batch b weights spot k's deposits by (P_k/P) n_b / n_kb: every batch is an unbiased
     # estimate of n_b times the mean deposit per primary, wherever the run stops
     factor = (spots.weight / spots.weight.sum())[:, None] * np.asarray(sizes, float)[None, :] \
         / np.maximum(alloc, 1)
-    return SpotPlan(alloc, factor, singles, scratch), sizes
+    return SpotPlan(alloc, factor, per_spot, scratch), sizes
 
 
 def prepare(cfg, grid=None, per_spot=None, comm=None, spot_threshold=None):
@@ -183,14 +184,14 @@ def prepare(cfg, grid=None, per_spot=None, comm=None, spot_threshold=None):
     water = cfg.output.dose_to_water
     sec = cfg.output.secondary_dose
     let = cfg.output.let or cfg.rbe is not None
-    params = kernel_params(cfg.physics, water, sec, let)
+    inputs = kernel_inputs(grid, tables, spots, cfg.physics, water, sec, let, cfg.physics.nuclear)
     n_spots = spots.weight.size if per_spot else 0
     local = RankTallies(grid.shape, water, sec, let, n_spots)
     total = RankTallies(grid.shape, water, sec, let, n_spots) if comm.rank == 0 else None
     buf = BatchBuffers(grid.shape, water, sec, let)
     plan = None
     if per_spot:
-        plan, sizes = _spot_plan(cfg, spots, grid.shape, water, sec, let)
+        plan, sizes = _spot_plan(cfg, spots, inputs, grid.shape, water, sec, let)
         primaries_max = int(plan.alloc.sum())
     else:
         sizes = batch_sizes(cfg.run.primaries, cfg.run.batches)
@@ -199,7 +200,7 @@ def prepare(cfg, grid=None, per_spot=None, comm=None, spot_threshold=None):
     rounds = [(lo, min(lo + K, len(sizes))) for lo in range(0, len(sizes), K)]
     if spot_threshold is None:
         spot_threshold = getattr(getattr(cfg, "flash", None), "spot_dose_threshold", 0.0)
-    return RunState(cfg=cfg, comm=comm, grid=grid, spots=spots, tables=tables, params=params,
+    return RunState(cfg=cfg, comm=comm, grid=grid, spots=spots, tables=tables, inputs=inputs,
                     nuclear=cfg.physics.nuclear, sizes=sizes, rounds=rounds, primaries_max=primaries_max,
                     local=local, total=total, buf=buf, checkpoint=checkpoint_path(cfg),
                     fingerprint=config_fingerprint(cfg), spot_threshold=spot_threshold, spot_plan=plan)
@@ -233,11 +234,11 @@ def warm_up(st, resumed=False):
     buffer once (their memory pages mapped before the batch loop; a resumed total holds the
     checkpoint and is left as it is); wait for every rank (set-up times differ between ranks)."""
     # (per spot: a touched-voxel list, longer than the one-element placeholder, selects the
-    # kernel with the optional tallies, see mc.transport.transport_batch)
+    # kernel with the optional tallies, see mc.kernel.transport.transport_batch)
     warm = BatchBuffers((2, 1, 1) if st.per_spot else (1, 1, 1))
     if st.per_spot:
         warm.enable_touched()
-    run_batch(batch_seed(st.cfg.run.seed, 0), 0, st.spots, st.grid, st.tables, st.params, warm, st.nuclear)
+    run_batch(batch_seed(st.cfg.run.seed, 0), 0, st.inputs, warm)
     compile_kernels(st.local.let is not None)
     st.local.touch()
     if st.total is not None and not resumed:
@@ -266,8 +267,7 @@ def _transport_spot_batch(st, b):
     for k in range(st.spots.weight.size):
         if plan.alloc[k, b] == 0:
             continue
-        run_batch(spot_seed(st.cfg.run.seed, b, k), int(plan.alloc[k, b]), plan.singles[k], st.grid, st.tables,
-                  st.params, scratch, st.nuclear)
+        run_batch(spot_seed(st.cfg.run.seed, b, k), int(plan.alloc[k, b]), plan.inputs[k], scratch)
         idx = scratch.take_touched()
         vals = scratch.move_to(buf, idx, plan.factor[k, b])
         st.local.spots.add(k, idx, vals)
@@ -292,8 +292,7 @@ def _transport_round(st, r, fail_batch):
             if st.per_spot:
                 _transport_spot_batch(st, b)
             else:
-                run_batch(batch_seed(st.cfg.run.seed, b), st.sizes[b], st.spots, st.grid, st.tables, st.params,
-                          st.buf, st.nuclear)
+                run_batch(batch_seed(st.cfg.run.seed, b), st.sizes[b], st.inputs, st.buf)
             st.local.add(st.buf, st.sizes[b])
     except Exception as exc:  # a failing rank takes the whole job down, loudly
         import traceback

@@ -34,10 +34,6 @@ class SpotArrays:
     species: np.ndarray
     weight: np.ndarray
 
-    def kernel_args(self):
-        return (self.cdf, self.energy, self.energy_sigma, self.pos, self.dir, self.ax1, self.ax2,
-                self.sigma, self.div, self.species)
-
     def single(self, k):
         """The arrays of spot ``k`` alone (selection probability 1)."""
         sl = slice(k, k + 1)

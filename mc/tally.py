@@ -11,7 +11,7 @@ sqrt(sum_b (d_b - m)^2 / (B (B - 1))) of the per-batch means d_b = E_b/n_b.
 
 Only the voxels a batch reached are visited: the kernel reports the block of voxels it
 deposited in (``box``, :func:`empty_box`) and, per column of voxels along z, the range of
-layers (``col_z``, :func:`empty_cols`); the njit helpers :func:`accumulate_batch`,
+layers (``col_z``, :func:`empty_cols`); the compiled helpers :func:`accumulate_batch`,
 :func:`move_columns`, :func:`pack_columns` and :func:`unpack_add_columns` work over those
 column ranges.
 """
@@ -20,11 +20,10 @@ import numpy as np
 
 from physics.constants import J_PER_MEV
 
-from numba import njit
-
+from .jit import jit
+from .kernel.layout import (LET_EPS, LET_EPS_LM, LET_EPS_LW, LET_LEN, LET_LEN_LM, LET_LEN_LW, LET_PRIMARY,
+                            N_COUNTERS, N_LET)
 from .spot_dose import SpotDose
-from .transport import (LET_EPS, LET_EPS_LM, LET_EPS_LW, LET_LEN, LET_LEN_LM, LET_LEN_LW, LET_PRIMARY, N_COUNTERS,
-                        N_LET, PAR_DOSE_TO_WATER, PAR_LET, PAR_SECONDARY_TALLY)
 
 
 class EnergyTally:
@@ -120,7 +119,7 @@ def widen_cols(cols, other):
     np.maximum(cols[1], other[1], out=cols[1])
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def accumulate_batch(edep, a1, a2, inv_n, box, col_z):
     """Add one batch's deposits to the tallies (a1 += E, a2 += E^2/n) and zero ``edep``, over
     the voxel block ``box`` (int64[6], lowest x, y, z index then highest, inclusive; the
@@ -139,7 +138,7 @@ def accumulate_batch(edep, a1, a2, inv_n, box, col_z):
                     edep[i, j, k] = 0.0
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def move_columns(s4, d4, box, col_z):
     """d4 += s4 and s4 = 0 over the column ranges of ``box`` (as :func:`accumulate_batch`);
     ``s4`` and ``d4`` have shape (k,) + the grid's shape (a 3D array is passed as a[None])."""
@@ -153,7 +152,7 @@ def move_columns(s4, d4, box, col_z):
                     s4[c, i, j, k] = 0.0
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def pack_columns(s4, box, col_z, out):
     """Move the column ranges of ``box`` of ``s4`` (shape (k,) + grid, see
     :func:`move_columns`) into the flat array ``out`` (of :func:`cols_size` values
@@ -170,7 +169,7 @@ def pack_columns(s4, box, col_z, out):
                     n += 1
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def unpack_add_columns(d4, box, col_z, src):
     """Inverse of :func:`pack_columns`: add the flat ``src`` to the column ranges of ``box``."""
     ny = d4.shape[2]
@@ -249,11 +248,11 @@ class BatchBuffers:
 
     def check(self, shape, params):
         """Raise ValueError unless the buffers fit a grid of ``shape`` and the tallies that
-        ``params`` switch on (a mismatch would make the kernel write out of bounds)."""
+        ``params`` (:class:`mc.kernel.bundles.Params`) switch on (a mismatch would make the kernel
+        write out of bounds)."""
         shape = tuple(shape)
-        need = [("edep", self.edep, True), ("edep_water", self.edep_water, params[PAR_DOSE_TO_WATER] != 0.0),
-                ("edep_sec", self.edep_sec, params[PAR_SECONDARY_TALLY] != 0.0),
-                ("let", self.let[0], params[PAR_LET] != 0.0)]
+        need = [("edep", self.edep, True), ("edep_water", self.edep_water, params.dose_to_water),
+                ("edep_sec", self.edep_sec, params.secondary), ("let", self.let[0], params.let)]
         for name, arr, on in need:
             if on and arr.shape != shape:
                 raise ValueError(f"BatchBuffers.{name} has shape {arr.shape}, the grid {shape}: "
@@ -261,9 +260,6 @@ class BatchBuffers:
         if self.fluence_z.shape != (shape[2],):
             raise ValueError(f"BatchBuffers.fluence_z has {self.fluence_z.shape[0]} layers, the grid {shape[2]}")
 
-    def kernel_args(self):
-        return (self.edep, self.edep_water, self.edep_sec, self.fluence_z, self.let, self.counters,
-                self.touched_mark, self.touched, self.n_touched, self.bbox, self.col_z)
 
 
 # second-moment layout of LetTally.m2: (numerator^2, denominator^2, numerator x denominator)
@@ -273,7 +269,7 @@ _M2_NAMES = ("let_d", "let_t", "let_d_water")
 _M2_PAIRS = np.array([[LET_EPS_LM, LET_EPS], [LET_LEN_LM, LET_LEN], [LET_EPS_LW, LET_EPS]], np.int64)
 
 
-@njit(cache=True)
+@jit
 def _accumulate_let(b, t, q, pairs, box, col_z):
     """sums ``t`` += batch ``b`` (all N_LET sums), ``q`` (m2) += the batch products of
     ``pairs``; zero ``b``. Only the column layer ranges (``col_z``) of the voxel block ``box``

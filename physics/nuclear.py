@@ -3,7 +3,7 @@
 Units: kinetic energy T in MeV, microscopic cross sections in mb (1 mb = 1e-27 cm^2), mass
 (macroscopic) cross sections in cm^2/g.
 
-Processes (the transport kernel samples them as discrete events, ``mc.transport``):
+Processes (the transport kernel samples them as discrete events, :mod:`mc.kernel.interact`):
 
 * **Non-elastic p + nucleus (Z >= 2)**: total reaction cross section of Wellisch & Axen (1996,
   Phys. Rev. C 54:1329), in the form implemented in Geant4's ``G4ProtonInelasticCrossSection``
@@ -67,7 +67,7 @@ from .species import SPECIES_PROTON
 
 MB_CM2 = 1.0e-27
 
-#: Process kinds of a nuclear channel (values shared with ``mc.transport``).
+#: Process kinds of a nuclear channel (values shared with :mod:`mc.kernel.interact`).
 CHANNEL_NONE = 0
 CHANNEL_PP_ELASTIC = 1
 CHANNEL_NONELASTIC = 2

@@ -8,7 +8,7 @@ Units: MeV, g/cm^2.
 * Vavilov parameter kappa = xi / T_max, xi = (K/2) z^2 (Z/A) rho s / beta^2 with K/2 =
   0.153537 MeV cm^2/mol (PDG). kappa >= 10 is the Gaussian regime (Vavilov 1957; GEANT3 GFLUCT).
 
-Sampling used by the transport kernel (``mc.transport``): when the mean loss exceeds five
+Sampling used by the transport kernel (:mod:`mc.kernel.step`): when the mean loss exceeds five
 standard deviations the loss is Gaussian with the Bohr variance (truncated to [0, T]); for
 thinner steps (the Landau-Vavilov regime, where a Gaussian would give negative losses) a gamma
 distribution with the same mean and variance is drawn. The gamma law reproduces the first two

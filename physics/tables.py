@@ -19,7 +19,7 @@ indexed by ``species * n_materials + material``.
 * ``scattering_integral`` int_{T_min}^T dT'/((pv)^2 S/rho) [g cm^-2 MeV^-2]: the path
                    integral int dR/(pv)^2 of the 1/(pv)^2 factor of the scattering power over
                    the residual range (trapezoidal in ln T), used to place the random hinge of a
-                   multi-voxel step where the scattering happens (:mod:`mc.transport`); its
+                   multi-voxel step where the scattering happens (:mod:`mc.kernel.step`); its
                    increments per interval fall with energy (:func:`check_scattering_increments`).
 * ``range_straggling`` Omega_R(T) = int_{T_min}^T k_B(T') <Z/A> / (S/rho)^3 dT' [g^2/cm^4]
                    (trapezoidal in ln T, 0 at T_min), with k_B <Z/A> the Bohr energy-loss
@@ -29,7 +29,7 @@ indexed by ``species * n_materials + material``.
                    the energy variance through a thick absorber: Tschalaer 1968, Nucl. Instrum.
                    Methods 61:141; ICRU Report 49, 1993; Bortfeld 1997, Med. Phys. 24:2024,
                    eq. 17). A step from T_a to T_b adds (S(T_b)/rho)^2 (Omega_R(T_a) -
-                   Omega_R(T_b)) to the energy variance at its end (:mod:`mc.transport`).
+                   Omega_R(T_b)) to the energy variance at its end (:mod:`mc.kernel.step`).
 * ``stopping_integral`` int_0^T (S/rho) dT' [MeV^2 cm^2/g] (trapezoidal in T, with
                    (2/3) T_min S(T_min) below T_min for velocity-proportional stopping): the
                    dose-weighted stopping power of a particle stopping from T is this / T.
@@ -130,7 +130,7 @@ def _cumulative_lnT(g, dlnT, first=0.0):
 
 def range_bin_table(rng):
     """Look-up table from a residual range to its interval of the range table ``rng`` (rows of
-    increasing CSDA ranges [g/cm^2] on the energy grid), for :func:`mc.transport.range_interval`.
+    increasing CSDA ranges [g/cm^2] on the energy grid), for :func:`mc.kernel.lookup.range_interval`.
 
     A positive float64 R is binned by its bit pattern shifted right by :data:`RANGE_BIN_SHIFT`:
     the exponent and the leading 9 mantissa bits, i.e. 512 bins per octave of R, uniform in R
@@ -164,7 +164,7 @@ def check_scattering_increments(scat_int):
     """Check that the increments of the scattering integral over the table intervals fall along
     every row (the integrand dR/(pv)^2 per unit ln T, T/((pv)^2 S), falls with T for every
     species and material, because T S rises with T); the hinge sampling of
-    :mod:`mc.transport` bounds the increment over a step by that of its lowest interval. Raises
+    :func:`mc.kernel.step.scattering_plan` bounds the increment over a step by that of its lowest interval. Raises
     a ValueError naming the row otherwise."""
     h = np.diff(np.asarray(scat_int, np.float64), axis=1)
     rising = np.nonzero((np.diff(h, axis=1) > 0.0).any(axis=1))[0]
@@ -270,7 +270,7 @@ def majorant_sigma(tables, max_range_fraction, final_range=0.0, energy_margin=0.
     """Majorant of the total nuclear mass cross section over one transport step [cm^2/g].
 
     A step starting at T_i with residual CSDA range R = R(T_i) [g/cm^2] loses at most the range
-    dR(R) of the step function (:mod:`mc.transport`: dR = a R + r_f (1 - a)(2 - r_f/R) for
+    dR(R) of the step function (:func:`mc.kernel.step.step_range`: dR = a R + r_f (1 - a)(2 - r_f/R) for
     R > r_f, else R, with a = ``max_range_fraction`` and r_f = ``final_range`` [g/cm^2]), so
     its mean end energy is at least T_lo = T(R - dR); the majorant table holds max sigma(T) over
     [energy_margin * T_lo, T_i]. The margin covers energy-loss straggling below the mean end

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from mc.analysis import r_distal
-from mc.transport import _cos_lab_elastic, _nonelastic
 from physics import bragg
 from physics.constants import AVOGADRO, PROTON_MASS_MEV
 from physics.elements import element
 from physics.materials import get_material
-from physics.nuclear import (CHANNEL_NONELASTIC, CHANNEL_PP_ELASTIC, build_channels, nonelastic_xs_mb,
-                             pp_elastic_xs_mb, product_model_parameters)
+from physics.nuclear import (CHANNEL_NONELASTIC, CHANNEL_PP_ELASTIC, build_channels, cos_lab_elastic,
+                             nonelastic_xs_mb, pp_elastic_xs_mb, product_model_parameters,
+                             sample_nonelastic_products)
 from physics.tables import build_tables
 
 from .reference_data import BARASHENKOV_NONELASTIC_MB
@@ -56,7 +56,7 @@ def test_pp_elastic_kinematics_conserve_momentum(T):
     M = PROTON_MASS_MEV
     for f in (0.5, 0.7, 0.95):
         T1, T2 = f * T, (1.0 - f) * T
-        c1, c2 = _cos_lab_elastic(T1, T, M), _cos_lab_elastic(T2, T, M)
+        c1, c2 = cos_lab_elastic(T1, T, M), cos_lab_elastic(T2, T, M)
         p0, p1, p2 = (np.sqrt(t * (t + 2 * M)) for t in (T, T1, T2))
         assert p1 * c1 + p2 * c2 == pytest.approx(p0, rel=1e-12)
         assert p1 * np.sqrt(1 - c1**2) == pytest.approx(p2 * np.sqrt(1 - c2**2), rel=1e-9)
@@ -68,7 +68,7 @@ def test_nonelastic_event_conserves_energy():
     prod = np.empty((64, 3))
     for T in (8.0, 60.0, 150.0, 230.0):
         for _ in range(2000):
-            n, e_loc, e_neu, e_bind, e_ovf = _nonelastic(st, T, par, prod)
+            n, e_loc, e_neu, e_bind, e_ovf = sample_nonelastic_products(st, T, par, prod)
             assert e_ovf == 0.0
             e_p = prod[:n, 1].sum()
             assert e_p + e_loc + e_neu + e_bind == pytest.approx(T, rel=1e-12)
@@ -130,11 +130,10 @@ def test_free_paths_are_exponential_with_constant_cross_section():
     # exp(-0.01 z) exactly, within binomial noise (4 s.d.); primaries do not stop or leave
     # the 40 cm wide grid within 10 cm at 150 MeV.
     from mc.config import load_config_text
-    from mc.batch import batch_seed, kernel_geometry_tables, kernel_params
+    from mc.batch import batch_seed, kernel_inputs, run_batch
     from mc.problem import build_geometry
     from mc.source import build_spots
     from mc.tally import BatchBuffers
-    from mc.transport import transport_batch
 
     cfg, _ = load_config_text("""
 geometry: {type: box, material: water, size_mm: [400, 400, 100], voxel_mm: [400, 400, 10]}
@@ -143,18 +142,18 @@ run: {primaries: 10}""")
     grid = build_geometry(cfg)
     spots = build_spots(cfg.beam, grid)
     tab = build_tables(grid.materials)
-    params = kernel_params(cfg.physics)
-    args = list(kernel_geometry_tables(grid, tab, params))
-    sigma_i, chan_i = 9, 18
-    assert args[sigma_i] is not None and args[chan_i] is tab.chan_xs
+    inputs = kernel_inputs(grid, tab, spots, cfg.physics)
+    assert inputs.nuclear.chan_xs is tab.chan_xs
     chan = np.zeros_like(tab.chan_xs)
     k = list(tab.chan_kind[0]).index(CHANNEL_NONELASTIC)
     chan[0, k, :] = 0.01
-    args[chan_i] = chan
-    args[sigma_i] = np.full_like(tab.sigma_nuclear, 0.02)
+    sigma = np.full_like(tab.sigma_nuclear, 0.02)
+    for a in (chan, sigma):
+        a.setflags(write=False)  # (read-only as the tables: the kernel already compiled)
+    inputs = inputs._replace(nuclear=inputs.nuclear._replace(chan_xs=chan, sigma=sigma))
     n = 20000
     buf = BatchBuffers(grid.shape)
-    transport_batch(n, batch_seed(3, 0), *spots.kernel_args(), *args, params, *buf.kernel_args())
+    run_batch(batch_seed(3, 0), n, inputs, buf)
     z = np.arange(grid.shape[2]) * grid.spacing_cm[2]
     ref = np.exp(-0.01 * z)
     got = buf.fluence_z / n

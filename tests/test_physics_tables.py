@@ -77,10 +77,10 @@ def test_range_table_inverse_is_exact():
 
 def test_range_interval_lookup_equals_a_binary_search():
     # The kernel finds the range-table interval of a residual range from the float64's bit
-    # pattern (mc.transport.range_interval); it must equal numpy's binary search everywhere:
+    # pattern (mc.kernel.lookup.range_interval); it must equal numpy's binary search everywhere:
     # random ranges over the whole table, the table entries themselves and values just
     # beside them, in materials with low and high stopping powers.
-    from mc.transport import _range_index, range_interval, range_to_index
+    from mc.kernel.lookup import range_index as _range_index, range_interval, range_to_index
 
     tab = build_tables(["water", "lung", "bone_cortical", "titanium", "air"])
     R_all = tab.range_gcm2

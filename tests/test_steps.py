@@ -6,7 +6,7 @@ import pytest
 
 from mc.analysis import r_distal
 from mc.config import load_config_text
-from mc.batch import batch_seed, kernel_params, run_batch
+from mc.batch import batch_seed, kernel_inputs, run_batch
 from mc.problem import build_geometry
 from mc.source import build_spots
 from mc.tally import BatchBuffers
@@ -32,7 +32,7 @@ def test_segments_deposit_the_csda_loss_of_each_voxel():
     spots = build_spots(cfg.beam, grid)
     tab = build_tables(grid.materials)
     buf = BatchBuffers(grid.shape)
-    run_batch(batch_seed(4, 0), 1, spots, grid, tab, kernel_params(cfg.physics), buf, nuclear=False)
+    run_batch(batch_seed(4, 0), 1, kernel_inputs(grid, tab, spots, cfg.physics, nuclear=False), buf)
     dep = buf.edep[0, 0]
     dz = grid.spacing_cm[2]
     T = 100.0

@@ -6,7 +6,7 @@ import pytest
 from mc.analysis import r_distal
 from mc.config import load_config_text
 from mc.balance import energy_balance
-from mc.batch import batch_seed, kernel_params, run_batch
+from mc.batch import batch_seed, kernel_inputs, run_batch
 from mc.problem import build_geometry
 from mc.source import build_spots
 from mc.tally import BatchBuffers
@@ -148,20 +148,20 @@ run: {primaries: 400, seed: 9, batches: 4}""")
     grid = build_geometry(cfg)
     spots = build_spots(cfg.beam, grid)
     tables = build_tables(grid.materials)
-    params = kernel_params(cfg.physics, False)
+    inputs = kernel_inputs(grid, tables, spots, cfg.physics)
     totals = []
     for order in ([0, 1, 2, 3], [3, 2, 1, 0]):
         total = np.zeros(grid.shape)
         for b in order:
             buf = BatchBuffers(grid.shape)
-            run_batch(batch_seed(9, b), 100, spots, grid, tables, params, buf)
+            run_batch(batch_seed(9, b), 100, inputs, buf)
             total += buf.edep
         totals.append(total)
     assert np.allclose(totals[0], totals[1], rtol=1e-12, atol=0)
 
 
 def test_kernels_with_and_without_optional_tallies_transport_alike():
-    # mc.transport compiles the kernel twice: with the optional tallies (dose to water, LET,
+    # mc.kernel.transport compiles the kernel twice: with the optional tallies (dose to water, LET,
     # secondary dose, touched-voxel list) and without them, with its own loop for voxel-boundary
     # segments. Both must transport the same histories: the same deposits and counters for one
     # seed, to rounding (the compiler may fuse multiply-adds differently in the two), through
@@ -176,10 +176,10 @@ run: {primaries: 300, seed: 5, batches: 2}""")
     spots = build_spots(cfg.beam, grid)
     tables = build_tables(grid.materials)
     plain = BatchBuffers(grid.shape)
-    run_batch(batch_seed(5, 0), 300, spots, grid, tables, kernel_params(cfg.physics), plain)
+    run_batch(batch_seed(5, 0), 300, kernel_inputs(grid, tables, spots, cfg.physics), plain)
     full = BatchBuffers(grid.shape, True, True, True)
     full.enable_touched()
-    run_batch(batch_seed(5, 0), 300, spots, grid, tables, kernel_params(cfg.physics, True, True, True), full)
+    run_batch(batch_seed(5, 0), 300, kernel_inputs(grid, tables, spots, cfg.physics, True, True, True), full)
     assert plain.edep.sum() > 0.5 * 300 * 130.0
     assert np.allclose(full.edep, plain.edep, rtol=1e-10, atol=1e-12 * plain.edep.max())
     assert np.allclose(full.counters, plain.counters, rtol=1e-10, atol=1e-9)
@@ -230,7 +230,7 @@ def test_energy_straggling_behind_thick_slab_matches_bohr_propagation():
     # Energy spread of 150 MeV protons behind 10 cm of water (scattering off, so every path is
     # 10 cm) against the first-order thick-absorber propagation of the Bohr variance
     # (Tschalar 1968; ICRU Report 49): sigma_out^2 = S(E_out)^2 int_0^L (dOmega^2/dz) / S(E(z))^2 dz.
-    from mc.transport import COUNTER_ESCAPED
+    from mc.kernel.layout import COUNTER_ESCAPED
     from physics.straggling import bohr_variance
 
     cfg, _ = load_config_text("""
@@ -241,12 +241,12 @@ physics: {multiple_scattering: false, nuclear: false}""")
     grid = build_geometry(cfg)
     spots = build_spots(cfg.beam, grid)
     tab = build_tables(grid.materials)
-    params = kernel_params(cfg.physics, False)
+    inputs = kernel_inputs(grid, tab, spots, cfg.physics, nuclear=False)
     n = 1500
     e_out = np.empty(n)
     for b in range(n):  # one primary per batch: the +z escape counter is that proton's energy
         buf = BatchBuffers(grid.shape)
-        run_batch(batch_seed(5, b), 1, spots, grid, tab, params, buf, nuclear=False)
+        run_batch(batch_seed(5, b), 1, inputs, buf)
         e_out[b] = buf.counters[COUNTER_ESCAPED + 5]
     R0 = tab.csda_range(0, 150.0)
     z = np.linspace(0.0, 10.0, 2001)

@@ -198,3 +198,15 @@ def tallies_bundle(buf):
 def needs_optional_tallies(params, tallies):
     """Whether a batch needs the kernel compiled with the optional tallies."""
     return params.dose_to_water or params.secondary or params.let or tallies.touched.shape[0] > 1
+
+
+class KernelInputs(NamedTuple):
+    """Everything a batch needs besides its generator state and its tallies (built once per
+    run by :func:`mc.batch.kernel_inputs`)."""
+
+    source: Source
+    geometry: Geometry
+    tables: Tables
+    species: SpeciesTable
+    nuclear: Nuclear
+    params: Params

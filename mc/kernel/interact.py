@@ -17,7 +17,8 @@ from physics.species import SPECIES_PROTON
 
 from .layout import (COUNTER_BINDING, COUNTER_NEUTRAL, COUNTER_NONELASTIC, COUNTER_NONELASTIC_ENERGY,
                      COUNTER_NONELASTIC_PRIMARY, COUNTER_NONELASTIC_PRIMARY_ENERGY, COUNTER_NOT_TRANSPORTED,
-                     COUNTER_PO_ELASTIC, COUNTER_PP_ELASTIC, PRODUCT_COS, PRODUCT_SPECIES, PRODUCT_T)
+                     COUNTER_PO_ELASTIC, COUNTER_PP_ELASTIC, COUNTER_REJECTED, PRODUCT_COS, PRODUCT_SPECIES,
+                     PRODUCT_T)
 from .lookup import U, lin3
 from .rng import uniform
 from .score import deposit_local, deposit_product
@@ -153,3 +154,40 @@ def nonelastic(st, T, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, st
                             tal, tab, do_sec, do_water, do_let)
     deposit_local(e_loc, ix, iy, iz, row, fT, dep, tal, tab, do_sec, do_water)
     return n_stack
+
+
+# ---- what an interaction did to the particle -----------------------------------------------
+OUTCOME_FICTITIOUS = 0  # a rejected site of the majorant sampling: nothing happened
+OUTCOME_DEFLECTED = 1  # elastic scattering on a nucleus: new energy and direction, same track
+OUTCOME_NEW_TRACK = 2  # p-p elastic: the continuing proton starts anew (its initial pv for f_dM)
+OUTCOME_ABSORBED = 3  # non-elastic: the projectile is gone, its products on the stack
+
+
+@jit_inline
+def interact(st, T, M, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, maj, work, n_stack, spc, nuc, dep,
+             tal, tab, opt):
+    """The discrete interaction at a site: the channel (:func:`select_channel`, a fictitious
+    site counted in ``COUNTER_REJECTED``), then p-p elastic, p-16O elastic or a non-elastic
+    reaction of the particle (kinetic energy ``T`` [MeV], mass ``M`` [MeV], direction (u, v, w),
+    position (x, y, z) [cm] in voxel (ix, iy, iz) of material ``m``, density ``rho``, table row
+    ``row``, index ``fT``; ``maj`` the step majorant [cm^2/g]). ``work`` holds the stack, the
+    product buffer and the channel scratch; ``opt`` the switches of the optional tallies
+    (secondary dose, dose to water, LET, touched voxels). Returns (outcome ``OUTCOME_*``, T, u,
+    v, w, n_stack)."""
+    stack, prod, part = work
+    do_sec, do_water, do_let, _ = opt
+    kind = select_channel(st, row, m, fT, maj, nuc, part)
+    if kind == CHANNEL_NONE:
+        tal.counters[COUNTER_REJECTED] += 1.0
+        return OUTCOME_FICTITIOUS, T, u, v, w, n_stack
+    cph, sph = azimuth(st)
+    if kind == CHANNEL_PP_ELASTIC:
+        T, u, v, w, n_stack = pp_elastic(st, T, u, v, w, cph, sph, x, y, z, ix, iy, iz, m, rho, stack, n_stack, spc,
+                                         dep, tal, tab, do_sec, do_water, do_let)
+        return OUTCOME_NEW_TRACK, T, u, v, w, n_stack
+    if kind == CHANNEL_PO_ELASTIC:
+        T, u, v, w = po_elastic(st, T, M, u, v, w, cph, sph, ix, iy, iz, row, fT, dep, tal, tab, do_sec, do_water)
+        return OUTCOME_DEFLECTED, T, u, v, w, n_stack
+    n_stack = nonelastic(st, T, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, stack, n_stack, prod, spc,
+                         nuc, dep, tal, tab, do_sec, do_water, do_let)
+    return OUTCOME_ABSORBED, T, u, v, w, n_stack

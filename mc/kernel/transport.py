@@ -9,12 +9,13 @@ a named function of its own module.
         sample_source                                  (mc.kernel.source)
         distance_to_grid: move to the grid, or missed  (mc.kernel.walk)
         for the primary, then each particle popped from the stack (mc.kernel.stack):
-            transport_particle: for each step
+            start_particle
+            for each step:
                 locate, start_walker                   (mc.kernel.walk)
                 plan_step: length, straggling, hinge   (mc.kernel.step)
                 walk_step: the voxel walk and deposits (mc.kernel.walk)
                 deposit_track_end, or                  (mc.kernel.score)
-                select_channel and the interaction     (mc.kernel.interact)
+                interact: channel, products            (mc.kernel.interact)
 
 Units: positions and step lengths in cm, energies in MeV, densities in g/cm^3, areal densities
 and ranges in g/cm^2, angles in rad.
@@ -130,16 +131,15 @@ import math
 import numpy as np
 
 from mc.jit import jit_inline, jit_kernel
-from physics.nuclear import CHANNEL_NONE, CHANNEL_PO_ELASTIC, CHANNEL_PP_ELASTIC
 from physics.scattering import pv_of
 
 from .bundles import needs_optional_tallies
-from .interact import azimuth, nonelastic, po_elastic, pp_elastic, select_channel
+from .interact import OUTCOME_ABSORBED, OUTCOME_FICTITIOUS, OUTCOME_NEW_TRACK, interact
 from .layout import (CLASS_LOCAL, CLASS_PRIMARY, CLASS_SECONDARY_OTHER, CLASS_SECONDARY_PROTON, COUNTER_DEP_LOCAL,
                      COUNTER_DEP_PRIMARY, COUNTER_DEP_SEC_OTHER, COUNTER_DEP_SEC_PROTON, COUNTER_DEPOSITED,
-                     COUNTER_ESCAPED, COUNTER_HISTORIES, COUNTER_INCIDENT, COUNTER_MISSED, COUNTER_REJECTED,
-                     COUNTER_SEGMENTS, COUNTER_STEPS, MAX_PRODUCTS, N_CLASSES, NO_FACE, NOT_IN_GRID,
-                     PRODUCT_COLUMNS, WHY_INTERACTION, WHY_STEP_END)
+                     COUNTER_ESCAPED, COUNTER_HISTORIES, COUNTER_INCIDENT, COUNTER_MISSED, COUNTER_SEGMENTS,
+                     COUNTER_STEPS, MAX_PRODUCTS, N_CLASSES, NO_FACE, NOT_IN_GRID, PRODUCT_COLUMNS,
+                     WHY_INTERACTION, WHY_STEP_END)
 from .lookup import U, energy_index, index_after_loss, lin
 from .rng import state_copy, uniform
 from .score import deposit_track_end, mark
@@ -166,104 +166,12 @@ def cut_off_tables(spc, tab):
 
 
 @jit_inline
-def transport_particle(st, x, y, z, u, v, w, T, sp, cls, iz_max, box, nt, n_steps, n_segments, n_stack, work, dep,
-                       g, tab, spc, nuc, par, tal, cuts, opt):
-    """Transport one particle (position (x, y, z) [cm] inside the grid or on its surface,
-    direction (u, v, w), kinetic energy ``T`` [MeV], species ``sp``, deposit class ``cls``)
-    step by step until it stops, escapes or is absorbed in a non-elastic reaction, pushing its
-    charged products on the stack. ``work`` holds the stack, the product buffer and the channel
-    scratch, ``cuts`` the cut-off tables (:func:`cut_off_tables`), ``opt`` the switches of the
-    optional tallies (secondary dose, dose to water, LET, touched voxels). Returns (iz_max,
-    box, nt, n_steps, n_segments, n_stack)."""
-    stack, prod, part = work
-    f_cut_sp, r_cut_rows = cuts
-    do_sec, do_water, do_let, do_touch = opt
-    counters = tal.counters
-    primary = cls == CLASS_PRIMARY
-    M = spc.mass[sp]
-    z2 = spc.charge[sp] * spc.charge[sp]
-    sp_row0 = spc.row0[sp]
-    cutoff = spc.cutoff[sp]
-    f_cut = f_cut_sp[sp]
+def start_particle(st, T, M, tab):
+    """A particle of kinetic energy ``T`` and mass ``M`` [MeV] starts a track: 1/(p1v1)^2
+    [MeV^-2] (its initial pv, for Gottschalk's f_dM), the table index of T, and the number of
+    mean free paths to its first discrete-interaction site (exponential)."""
     p1v1 = pv_of(T, M)
-    p1v1_inv2 = 1.0 / (p1v1 * p1v1)
-    fT = energy_index(T, tab.lnT0, tab.inv_dlnT)
-    n_mfp = -math.log(1.0 - uniform(st))
-    spare = 0.0
-    has_spare = False
-    dep_p = 0.0  # deposited along this particle's steps [MeV]
-    wk = Walker(x, y, z, u, v, w, 0.0, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0)
-    row = sp_row0
-    m = 0
-    rho = 1.0
-    cont = False  # the voxel walk goes on from the last step (no turn since)
-    while True:
-        if not cont:
-            ix, iy, iz, face = locate(x, y, z, g)
-            if face != NO_FACE:
-                counters[COUNTER_ESCAPED + face] += T
-                break
-            if primary:
-                iz_max = count_primary_layers(tal.fluence_z, iz_max, iz)
-            wk = start_walker(x, y, z, u, v, w, ix, iy, iz, g)
-            m = g.material[U(wk.vi)]
-            rho = g.density[U(wk.vi)]
-            row = sp_row0 + m
-        box = widen(box, wk.ix, wk.iy, wk.iz)
-        db_vox = 0.0
-        if par.voxel_steps:
-            db_vox = max(min(wk.tmx, wk.tmy, wk.tmz) - wk.t_leg, 0.0) + PUSH_CM
-        plan, spare, has_spare = plan_step(st, T, fT, row, sp, rho, wk.u, wk.v, wk.w, z2, p1v1_inv2, n_mfp, db_vox,
-                                           r_cut_rows[U(row)], f_cut, spare, has_spare, tab, nuc.sigma, par)
-        (wk, T, E_cur, f_cur, n_mfp, row, m, rho, maj, why, face, turned, box, iz_max, nt, n_segments,
-         dep_p) = walk_step(wk, wk.iz, box, iz_max, T, fT, sp_row0, primary, n_mfp, plan, g, tab, nuc.sigma, tal,
-                            do_sec, do_water, do_let, do_touch, nt, n_segments, dep_p)
-        n_steps += 1.0
-        u, v, w = wk.u, wk.v, wk.w
-        x = wk.xs + wk.t_leg * u
-        y = wk.ys + wk.t_leg * v
-        z = wk.zs + wk.t_leg * w
-        if face != NO_FACE:
-            counters[COUNTER_ESCAPED + face] += T
-            break
-        cont = not turned
-        # table index of the new energy: the mean end point corrected by the straggling
-        fT = index_after_loss(T, E_cur, f_cur, fT, tab.lnT0, tab.inv_dlnT)
-        if T <= cutoff or (plan.final and why == WHY_STEP_END):
-            nt = deposit_track_end(T, fT, row, rho, wk.ix, wk.iy, wk.iz, primary, cls, dep, tal, tab, g.nz, g.ny,
-                                   do_sec, do_water, do_let, do_touch, nt)
-            break
-        if why != WHY_INTERACTION:
-            continue
-        # ---- discrete nuclear interaction at the end of the step ------------------------------
-        n_mfp = -math.log(1.0 - uniform(st))
-        if do_touch:
-            nt = mark(tal.touched_mark, tal.touched, nt, (wk.ix * g.ny + wk.iy) * g.nz + wk.iz)
-        kind = select_channel(st, row, m, fT, maj, nuc, part)
-        if kind == CHANNEL_NONE:
-            counters[COUNTER_REJECTED] += 1.0
-            continue
-        cph, sph = azimuth(st)
-        if kind == CHANNEL_PP_ELASTIC:
-            T, u, v, w, n_stack = pp_elastic(st, T, u, v, w, cph, sph, x, y, z, wk.ix, wk.iy, wk.iz, m, rho, stack,
-                                             n_stack, spc, dep, tal, tab, do_sec, do_water, do_let)
-            cont = False
-            fT = energy_index(T, tab.lnT0, tab.inv_dlnT)
-            p1v1 = pv_of(T, M)
-            p1v1_inv2 = 1.0 / (p1v1 * p1v1)
-            continue
-        if kind == CHANNEL_PO_ELASTIC:
-            T, u, v, w = po_elastic(st, T, M, u, v, w, cph, sph, wk.ix, wk.iy, wk.iz, row, fT, dep, tal, tab, do_sec,
-                                    do_water)
-            cont = False
-            fT = energy_index(T, tab.lnT0, tab.inv_dlnT)
-            continue
-        # non-elastic: the projectile is absorbed, its energy shared by the products
-        n_stack = nonelastic(st, T, primary, u, v, w, x, y, z, wk.ix, wk.iy, wk.iz, m, rho, row, fT, stack, n_stack,
-                             prod, spc, nuc, dep, tal, tab, do_sec, do_water, do_let)
-        break
-    dep[cls] += dep_p
-    return iz_max, box, nt, n_steps, n_segments, n_stack
+    return 1.0 / (p1v1 * p1v1), energy_index(T, tab.lnT0, tab.inv_dlnT), -math.log(1.0 - uniform(st))
 
 
 def make_kernel(optional_tallies):
@@ -272,23 +180,29 @@ def make_kernel(optional_tallies):
     parameters say (``optional_tallies`` True) or with all of them left out (False).
     ``optional_tallies`` is a closure constant, so the second kernel has none of their code
     in the voxel walk (measured on the development VM: 5-7 % faster, paired runs, than one
-    that tests the flags at run time). numba caches each under its own key."""
+    that tests the flags at run time). numba caches each under its own key.
+
+    The history loop and the step loop of a particle are written in the kernel itself and
+    every stage is inlined into it one level deep: numba copies the code of an inlined function
+    into its caller, and a particle's step loop inlined as a function of its own (with the
+    stages inlined into it) made the kernel's compilation 3.4x longer."""
 
     @jit_kernel
     def kernel(n_histories, rng_state, src, geo, tab, spc, nuc, par, tal):
         """Transport one batch (see :func:`transport_batch`)."""
         st = state_copy(rng_state)
         g = flat_grid(geo, tal.edep)
-        cuts = cut_off_tables(spc, tab)
+        f_cut_sp, r_cut_rows = cut_off_tables(spc, tab)
         opt = (optional_tallies and par.secondary, optional_tallies and par.dose_to_water,
                optional_tallies and par.let, optional_tallies and tal.touched.shape[0] > 1)
+        do_sec, do_water, do_let, do_touch = opt
         counters = tal.counters
         nt = tal.n_touched[0]
         n_steps = 0.0
         n_segments = 0.0
         bbox = tal.bbox
         box = (bbox[0], bbox[1], bbox[2], bbox[3], bbox[4], bbox[5])
-        dep = np.zeros(N_CLASSES)
+        dep = np.zeros(N_CLASSES)  # the batch's deposit per class [MeV]
         work = (new_stack(), np.empty((MAX_PRODUCTS, PRODUCT_COLUMNS)), np.empty(nuc.chan_kind.shape[1]))
         for _h in range(n_histories):
             counters[COUNTER_HISTORIES] += 1.0
@@ -301,14 +215,71 @@ def make_kernel(optional_tallies):
             x += t0 * u
             y += t0 * v
             z += t0 * w
-            # the primary, then every stacked secondary
             cls = CLASS_PRIMARY
             iz_max = NOT_IN_GRID
             n_stack = 0
-            while True:
-                iz_max, box, nt, n_steps, n_segments, n_stack = transport_particle(
-                    st, x, y, z, u, v, w, T, sp, cls, iz_max, box, nt, n_steps, n_segments, n_stack, work, dep, g,
-                    tab, spc, nuc, par, tal, cuts, opt)
+            while True:  # ---- the primary, then every particle from the stack ------------
+                primary = cls == CLASS_PRIMARY
+                M = spc.mass[sp]
+                z2 = spc.charge[sp] * spc.charge[sp]
+                sp_row0 = spc.row0[sp]
+                p1v1_inv2, fT, n_mfp = start_particle(st, T, M, tab)
+                spare, has_spare = 0.0, False  # the second Gaussian of the straggling pair
+                dep_p = 0.0  # deposited along this particle's steps [MeV]
+                wk = Walker(x, y, z, u, v, w, 0.0, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0)
+                row, m, rho = sp_row0, 0, 1.0
+                cont = False  # the voxel walk goes on from the last step (no turn since)
+                while True:  # ---- condensed-history steps ----------------------------------
+                    if not cont:
+                        ix, iy, iz, face = locate(x, y, z, g)
+                        if face != NO_FACE:
+                            counters[COUNTER_ESCAPED + face] += T
+                            break
+                        if primary:
+                            iz_max = count_primary_layers(tal.fluence_z, iz_max, iz)
+                        wk = start_walker(x, y, z, u, v, w, ix, iy, iz, g)
+                        m = g.material[U(wk.vi)]
+                        rho = g.density[U(wk.vi)]
+                        row = sp_row0 + m
+                    box = widen(box, wk.ix, wk.iy, wk.iz)
+                    db_vox = max(min(wk.tmx, wk.tmy, wk.tmz) - wk.t_leg, 0.0) + PUSH_CM if par.voxel_steps else 0.0
+                    plan, spare, has_spare = plan_step(st, T, fT, row, sp, rho, wk.u, wk.v, wk.w, z2, p1v1_inv2, n_mfp,
+                                                       db_vox, r_cut_rows[U(row)], f_cut_sp[sp], spare, has_spare,
+                                                       tab, nuc.sigma, par)
+                    (wk, T, E_cur, f_cur, n_mfp, row, m, rho, maj, why, face, turned, box, iz_max, nt, n_segments,
+                     dep_p) = walk_step(wk, wk.iz, box, iz_max, T, fT, sp_row0, primary, n_mfp, plan, g, tab,
+                                        nuc.sigma, tal, do_sec, do_water, do_let, do_touch, nt, n_segments, dep_p)
+                    n_steps += 1.0
+                    u, v, w = wk.u, wk.v, wk.w
+                    x, y, z = wk.xs + wk.t_leg * u, wk.ys + wk.t_leg * v, wk.zs + wk.t_leg * w
+                    if face != NO_FACE:
+                        counters[COUNTER_ESCAPED + face] += T
+                        break
+                    cont = not turned
+                    # table index of the new energy: the mean end point corrected by the straggling
+                    fT = index_after_loss(T, E_cur, f_cur, fT, tab.lnT0, tab.inv_dlnT)
+                    if T <= spc.cutoff[sp] or (plan.final and why == WHY_STEP_END):
+                        nt = deposit_track_end(T, fT, row, rho, wk.ix, wk.iy, wk.iz, primary, cls, dep, tal, tab,
+                                               g.nz, g.ny, do_sec, do_water, do_let, do_touch, nt)
+                        break
+                    if why != WHY_INTERACTION:
+                        continue
+                    # ---- discrete nuclear interaction at the end of the step ------------------
+                    n_mfp = -math.log(1.0 - uniform(st))
+                    if do_touch:
+                        nt = mark(tal.touched_mark, tal.touched, nt, (wk.ix * g.ny + wk.iy) * g.nz + wk.iz)
+                    outcome, T, u, v, w, n_stack = interact(st, T, M, primary, u, v, w, x, y, z, wk.ix, wk.iy, wk.iz,
+                                                            m, rho, row, fT, maj, work, n_stack, spc, nuc, dep, tal,
+                                                            tab, opt)
+                    if outcome == OUTCOME_ABSORBED:
+                        break
+                    if outcome != OUTCOME_FICTITIOUS:
+                        cont = False
+                        fT = energy_index(T, tab.lnT0, tab.inv_dlnT)
+                        if outcome == OUTCOME_NEW_TRACK:
+                            p1v1 = pv_of(T, M)
+                            p1v1_inv2 = 1.0 / (p1v1 * p1v1)
+                dep[cls] += dep_p
                 if n_stack == 0:
                     break
                 n_stack, x, y, z, u, v, w, T, sp = pop(work[0], n_stack)
