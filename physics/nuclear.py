@@ -57,7 +57,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mc.jit import jit, jit_inline
+from mc.jit import jit, jit_stage
 from mc.kernel.layout import PRODUCT_COS, PRODUCT_SPECIES, PRODUCT_T
 from mc.kernel.rng import uniform
 
@@ -223,7 +223,7 @@ PO_RECOIL_A2_MEV = 0.71
 PO_RECOIL_B2_PER_MEV = 0.0177
 
 
-@jit_inline
+@jit_stage
 def cos_lab_elastic(Ti, T, M):
     """Laboratory polar-angle cosine of a particle leaving an elastic collision of two equal
     masses M [MeV] with kinetic energy Ti [MeV], the projectile having had T [MeV]
@@ -234,7 +234,7 @@ def cos_lab_elastic(Ti, T, M):
     return math.sqrt(c2)
 
 
-@jit_inline
+@jit_stage
 def pp_elastic_energies(st, T):
     """Kinetic energies [MeV] of the two protons after a p-p elastic collision of a proton of
     ``T`` [MeV], isotropic in the centre-of-mass frame (Fippel & Soukup 2004): the energy
@@ -244,7 +244,7 @@ def pp_elastic_energies(st, T):
     return T1, T - T1
 
 
-@jit_inline
+@jit_stage
 def po_elastic_recoil(st, T, M):
     """A p-16O elastic collision of a projectile of kinetic energy ``T`` [MeV] and mass ``M``
     [MeV] (Fippel & Soukup 2004): the recoil energy of the 16O nucleus is exponential with the

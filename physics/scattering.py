@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from mc.jit import jit_inline
+from mc.jit import jit_stage
 from mc.kernel.rng import uniform
 
 from .constants import AVOGADRO, ELECTRON_RADIUS_CM, FINE_STRUCTURE
@@ -147,7 +147,7 @@ _INV_LN10 = 1.0 / math.log(10.0)
 _FDM0, _FDM1, _FDM2, _FDM3 = F_DM_COEFFS
 
 
-@jit_inline
+@jit_stage
 def f_dm_of(p1v1_inv2, inv_pv2, lg_pv):
     """Gottschalk's (2010) f_dM (:func:`f_dM`) from 1/(p1v1)^2 and 1/(pv)^2 [MeV^-2] and
     lg(pv/MeV), as the kernel has them from its tables; not clamped: negative (no
@@ -159,7 +159,7 @@ def f_dm_of(p1v1_inv2, inv_pv2, lg_pv):
     return _FDM0 + _FDM1 * lg1 + _FDM2 * lg_pv - _FDM3 * lg_pv * lg1
 
 
-@jit_inline
+@jit_stage
 def deflection_draw(st, u, v, w):
     """The random part of a multiple-scattering deflection of the direction (u, v, w), drawn
     before the step is walked (it does not depend on the walk, so its logarithm, square root
@@ -193,7 +193,7 @@ def deflection_draw(st, u, v, w):
 _SERIES_THETA2 = 2.5e-3
 
 
-@jit_inline
+@jit_stage
 def deflect_by(u, v, w, th0sq, chi2, px, py, pz):
     """Direction (u, v, w) after multiple scattering with projected-angle variance ``th0sq``
     [rad^2] per plane: turned by the space angle theta, theta^2 = th0sq chi2, towards the unit
@@ -219,7 +219,7 @@ def deflect_by(u, v, w, th0sq, chi2, px, py, pz):
     return un * nrm, vn * nrm, wn * nrm
 
 
-@jit_inline
+@jit_stage
 def pv_of(T, M):
     """pv = T (T + 2M)/(T + M) [MeV] of a particle of kinetic energy ``T`` and mass ``M`` [MeV]
     (the compiled scalar form of :func:`pv_MeV`)."""

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from mc.jit import jit, jit_inline
+from mc.jit import jit, jit_stage
 from mc.kernel.rng import gauss_pair, uniform
 
 from .constants import BETHE_K, ELECTRON_MASS_MEV
@@ -72,7 +72,7 @@ def sample_gamma(st, k):
             return d * v * boost
 
 
-@jit_inline
+@jit_stage
 def sample_energy_loss(st, mean, var, gauss):
     """Energy loss [MeV] of a step with mean ``mean`` and variance ``var`` [MeV^2]: Gaussian
     (from the standard normal ``gauss`` the caller drew, truncated at 0) when the mean exceeds

@@ -10,7 +10,7 @@ stack; the others deposit their energy on the spot (:mod:`mc.kernel.score`).
 
 import math
 
-from mc.jit import jit_inline
+from mc.jit import jit_rare, jit_stage
 from physics.nuclear import (CHANNEL_NONE, CHANNEL_PO_ELASTIC, CHANNEL_PP_ELASTIC, cos_lab_elastic,
                              po_elastic_recoil, pp_elastic_energies, sample_nonelastic_products)
 from physics.species import SPECIES_PROTON
@@ -27,7 +27,7 @@ from .stack import has_room, push
 _TWO_PI = 2.0 * math.pi
 
 
-@jit_inline
+@jit_stage
 def rotate(u, v, w, ct, s1, s2):
     """Direction (u, v, w) turned by a polar angle theta and azimuth phi about itself, given
     ct = cos(theta), s1 = sin(theta) cos(phi), s2 = sin(theta) sin(phi). The local frame is
@@ -47,7 +47,7 @@ def rotate(u, v, w, ct, s1, s2):
     return un * nrm, vn * nrm, wn * nrm
 
 
-@jit_inline
+@jit_stage
 def select_channel(st, row, m, fT, maj, nuc, part):
     """The process at an interaction site in material ``m`` (table row ``row``) for a particle
     at table index ``fT``, sampled with the majorant ``maj`` [cm^2/g]: CHANNEL_NONE for a
@@ -69,21 +69,21 @@ def select_channel(st, row, m, fT, maj, nuc, part):
     return nuc.chan_kind[U(m), U(kc)]
 
 
-@jit_inline
+@jit_stage
 def azimuth(st):
     """cos and sin of an azimuth uniform on [0, 2 pi)."""
     phi = _TWO_PI * uniform(st)
     return math.cos(phi), math.sin(phi)
 
 
-@jit_inline
+@jit_stage
 def is_transported(T, sp, spc, stack, n_stack):
     """Whether a product of species ``sp`` and kinetic energy ``T`` [MeV] is followed: above its
     species' cut-off, of a transported species, and with room on the stack."""
     return T > spc.cutoff[sp] and spc.transported[sp] != 0 and has_room(stack, n_stack)
 
 
-@jit_inline
+@jit_stage
 def pp_elastic(st, T, u, v, w, cph, sph, x, y, z, ix, iy, iz, m, rho, stack, n_stack, spc, dep, tal, tab,
                do_sec, do_water, do_let):
     """p-p elastic collision (isotropic in the centre-of-mass frame, :mod:`physics.nuclear`) of a
@@ -107,7 +107,7 @@ def pp_elastic(st, T, u, v, w, cph, sph, x, y, z, ix, iy, iz, m, rho, stack, n_s
     return T1, u, v, w, n_stack
 
 
-@jit_inline
+@jit_stage
 def po_elastic(st, T, M, u, v, w, cph, sph, ix, iy, iz, row, fT, dep, tal, tab, do_sec, do_water):
     """p-16O elastic collision (Fippel & Soukup 2004, :func:`physics.nuclear.po_elastic_recoil`)
     of a projectile of kinetic energy ``T`` [MeV], mass ``M`` [MeV] and direction (u, v, w), at
@@ -121,7 +121,7 @@ def po_elastic(st, T, M, u, v, w, cph, sph, ix, iy, iz, row, fT, dep, tal, tab, 
     return T - d_rec, u, v, w
 
 
-@jit_inline
+@jit_stage
 def nonelastic(st, T, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, stack, n_stack, prod, spc, nuc, dep,
                tal, tab, do_sec, do_water, do_let):
     """Non-elastic reaction of a projectile of kinetic energy ``T`` [MeV] and direction (u, v, w):
@@ -163,7 +163,7 @@ OUTCOME_NEW_TRACK = 2  # p-p elastic: the continuing proton starts anew (its ini
 OUTCOME_ABSORBED = 3  # non-elastic: the projectile is gone, its products on the stack
 
 
-@jit_inline
+@jit_rare
 def interact(st, T, M, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, maj, work, n_stack, spc, nuc, dep,
              tal, tab, opt):
     """The discrete interaction at a site: the channel (:func:`select_channel`, a fictitious

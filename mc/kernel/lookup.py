@@ -14,19 +14,19 @@ import math
 
 import numpy as np
 
-from mc.jit import f64_bits, jit_inline
+from mc.jit import f64_bits, jit_stage
 from physics.tables import RANGE_BIN_SHIFT
 
 U = np.uint64
 
 
-@jit_inline
+@jit_stage
 def energy_index(T, lnT0, inv_dlnT):
     """Fractional table index of the kinetic energy ``T`` [MeV]."""
     return (math.log(T) - lnT0) * inv_dlnT
 
 
-@jit_inline
+@jit_stage
 def lin(tab, row, f):
     """Linear interpolation of tab[row] at fractional index f (clamped to the table)."""
     n = tab.shape[1]
@@ -40,7 +40,7 @@ def lin(tab, row, f):
     return a + (f - i) * (tab[r, U(i + 1)] - a)
 
 
-@jit_inline
+@jit_stage
 def lin3(tab, row, k, f):
     """Linear interpolation of tab[row, k] at fractional index f (clamped to the table)."""
     n = tab.shape[2]
@@ -55,7 +55,7 @@ def lin3(tab, row, k, f):
     return a + (f - i) * (tab[r, c, U(i + 1)] - a)
 
 
-@jit_inline
+@jit_stage
 def frac_index(range_tab, row, i, R):
     """Fractional table index of the residual range R [g/cm^2] in interval i of row ``row``
     (clamped to the interval)."""
@@ -68,7 +68,7 @@ def frac_index(range_tab, row, i, R):
     return i + f
 
 
-@jit_inline
+@jit_stage
 def range_to_index(range_tab, row, R, i):
     """Fractional table index of the energy whose tabulated CSDA range is R [g/cm^2]: the exact
     inverse of the piecewise-linear R(ln T), found by walking from interval ``i`` (a guess near
@@ -93,7 +93,7 @@ def range_to_index(range_tab, row, R, i):
     return i + f
 
 
-@jit_inline
+@jit_stage
 def range_interval(range_tab, range_bins, bin0, row, R):
     """Interval i of row ``row`` of ``range_tab`` holding the residual range R [g/cm^2], i.e. the
     largest i <= n - 2 with range_tab[row, i] <= R (0 when R is below the table), without a
@@ -121,7 +121,7 @@ def range_interval(range_tab, range_bins, bin0, row, R):
     return min(i, n - 2)
 
 
-@jit_inline
+@jit_stage
 def range_index(range_tab, range_bins, bin0, row, R):
     """Fractional table index of the energy whose CSDA range is R [g/cm^2] (the exact inverse
     of the piecewise-linear R(ln T), as :func:`range_to_index`), located by
@@ -131,7 +131,7 @@ def range_index(range_tab, range_bins, bin0, row, R):
     return frac_index(range_tab, row, range_interval(range_tab, range_bins, bin0, row, R), R)
 
 
-@jit_inline
+@jit_stage
 def energy_at(energy_tab, range_tab, slope_tab, row, i, R, E_min):
     """Kinetic energy [MeV] at residual range R [g/cm^2] in interval i of row ``row`` (the
     piecewise-linear inverse of the range table, slope ``slope_tab`` [MeV cm^2/g]), at least
@@ -146,7 +146,7 @@ def energy_at(energy_tab, range_tab, slope_tab, row, i, R, E_min):
 _SERIES_Q = 1.0e-3
 
 
-@jit_inline
+@jit_stage
 def index_after_loss(T, E_ref, f_ref, fT, lnT0, inv_dlnT):
     """Fractional table index of the kinetic energy ``T`` [MeV] near ``E_ref`` (index
     ``f_ref``): f_ref + ln(T/E_ref)/d ln T with ln(1 - q) = -(q + q^2/2 + q^3/3) for the

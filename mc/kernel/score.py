@@ -20,7 +20,7 @@ optional tallies:
 Energies in MeV, lengths in cm, mass stopping powers in MeV cm^2/g.
 """
 
-from mc.jit import jit_inline
+from mc.jit import jit_stage
 
 from .layout import (CLASS_LOCAL, COUNTER_CUTOFF, COUNTER_NOT_TRANSPORTED, LET_EPS, LET_EPS_LM, LET_EPS_LW, LET_LEN,
                      LET_LEN_LM, LET_LEN_LW, LET_PRIMARY)
@@ -30,7 +30,7 @@ from .lookup import U, energy_index, lin
 KEV_PER_UM = 0.1
 
 
-@jit_inline
+@jit_stage
 def mark(touched_mark, touched, nt, v_flat):
     """List flat voxel index ``v_flat`` in ``touched[nt]`` unless already flagged; returns the
     new count."""
@@ -41,7 +41,7 @@ def mark(touched_mark, touched, nt, v_flat):
     return nt
 
 
-@jit_inline
+@jit_stage
 def let_add(let_acc, k, ix, iy, iz, eps, ell, Ld_m, Ld_w, Lt_m, Lt_w):
     """Add one track segment to the six LET sums starting at ``k``."""
     a = U(ix)
@@ -55,7 +55,7 @@ def let_add(let_acc, k, ix, iy, iz, eps, ell, Ld_m, Ld_w, Lt_m, Lt_w):
     let_acc[U(k + LET_LEN_LW), a, b, c] += ell * Lt_w
 
 
-@jit_inline
+@jit_stage
 def let_score(let_acc, primary, ix, iy, iz, eps, ell, Ld_m, Ld_w, Lt_m, Lt_w):
     """Add one track segment (deposit ``eps`` [MeV], length ``ell`` [cm]) with its LET in the
     medium and in water [keV/um] for the dose weighting (``Ld_*``) and the length weighting
@@ -66,7 +66,7 @@ def let_score(let_acc, primary, ix, iy, iz, eps, ell, Ld_m, Ld_w, Lt_m, Lt_w):
         let_add(let_acc, LET_PRIMARY, ix, iy, iz, eps, ell, Ld_m, Ld_w, Lt_m, Lt_w)
 
 
-@jit_inline
+@jit_stage
 def let_dump(let_acc, primary, ix, iy, iz, T, row, f, range_tab, s_int_tab, water_ratio, rho):
     """LET sums of a particle of kinetic energy ``T`` [MeV] (table index ``f``, row ``row``)
     that stops on the spot, as if it slowed down continuously over its residual track
@@ -81,7 +81,7 @@ def let_dump(let_acc, primary, ix, iy, iz, T, row, f, range_tab, s_int_tab, wate
                   s_t * rho * KEV_PER_UM, s_t * wr)
 
 
-@jit_inline
+@jit_stage
 def deposit_track_end(T, f, row, rho, ix, iy, iz, primary, cls, dep, tal, tab, nz, ny,
                       do_sec, do_water, do_let, do_touch, nt):
     """The end of a track: a particle of kinetic energy ``T`` [MeV] (table index ``f``, table
@@ -102,7 +102,7 @@ def deposit_track_end(T, f, row, rho, ix, iy, iz, primary, cls, dep, tal, tab, n
     return nt
 
 
-@jit_inline
+@jit_stage
 def deposit_product(T, cutoff, row, cls, rho, ix, iy, iz, dep, tal, tab, do_sec, do_water, do_let):
     """A charged product of kinetic energy ``T`` [MeV] (table row ``row`` of its species in
     this voxel's material, deposit class ``cls``) that is not transported, because it is below
@@ -123,7 +123,7 @@ def deposit_product(T, cutoff, row, cls, rho, ix, iy, iz, dep, tal, tab, do_sec,
         let_dump(tal.let, False, ix, iy, iz, T, row, f, tab.range, tab.stopping_integral, tab.water_ratio, rho)
 
 
-@jit_inline
+@jit_stage
 def deposit_local(E, ix, iy, iz, row, f, dep, tal, tab, do_sec, do_water):
     """Energy ``E`` [MeV] of short-range fragments or a nuclear recoil, deposited on the spot in
     voxel (ix, iy, iz); dose to water with the projectile's stopping-power ratio (table row

@@ -4,12 +4,12 @@ import math
 
 import numpy as np
 
-from mc.jit import jit_inline
+from mc.jit import jit_stage
 
 from .rng import gauss_pair, uniform
 
 
-@jit_inline
+@jit_stage
 def sample_source(st, src):
     """A source particle of the :class:`mc.kernel.bundles.Source` ``src``: the spot drawn with
     its probability (``src.cdf``), the kinetic energy from the spot's Gaussian (redrawn until

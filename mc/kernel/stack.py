@@ -7,25 +7,25 @@ them ends, in the same loop; the order does not change the dose, which is a sum.
 
 import numpy as np
 
-from mc.jit import jit_inline
+from mc.jit import jit_kernel, jit_stage
 
 from .layout import (STACK_COLUMNS, STACK_MAX, STACK_SPECIES, STACK_T, STACK_U, STACK_V, STACK_W, STACK_X, STACK_Y,
                      STACK_Z)
 
 
-@jit_inline
+@jit_kernel
 def new_stack():
     """An empty stack of :data:`mc.kernel.layout.STACK_MAX` rows."""
     return np.empty((STACK_MAX, STACK_COLUMNS))
 
 
-@jit_inline
+@jit_stage
 def has_room(stack, n):
     """Whether a stack holding ``n`` particles takes one more."""
     return n < stack.shape[0]
 
 
-@jit_inline
+@jit_stage
 def push(stack, n, x, y, z, u, v, w, T, sp):
     """Put a particle on top of a stack holding ``n``; returns the new count."""
     stack[n, STACK_X] = x
@@ -39,7 +39,7 @@ def push(stack, n, x, y, z, u, v, w, T, sp):
     return n + 1
 
 
-@jit_inline
+@jit_stage
 def pop(stack, n):
     """Take the top particle off a stack holding ``n`` > 0: returns (new count, x, y, z, u, v, w,
     T, species)."""

@@ -8,7 +8,7 @@ All in the residual CSDA range R [g/cm^2] of the material where the step starts 
 import math
 from typing import NamedTuple
 
-from mc.jit import jit_inline
+from mc.jit import jit_stage
 from physics.scattering import E_S2_MEV2, F_DM_COEFFS, deflection_draw, f_dm_of
 from physics.straggling import sample_energy_loss
 
@@ -44,7 +44,7 @@ class StepPlan(NamedTuple):
     pz: float
 
 
-@jit_inline
+@jit_stage
 def step_range(R0, max_frac, final_range):
     """Range [g/cm^2] a step from residual range R0 may use up: dR = a R0 + r_f (1 - a)
     (2 - r_f/R0) for R0 > r_f, else R0 (the step function of Geant4, Physics Reference Manual,
@@ -54,7 +54,7 @@ def step_range(R0, max_frac, final_range):
     return R0
 
 
-@jit_inline
+@jit_stage
 def step_length(T, fT, row, rho, n_mfp, db_vox, r_cut, f_cut, tab, sigma_tab, par):
     """The step's length in residual range, and its end. From the step function
     (:func:`step_range`), at most rho times ``par.max_step``, in the reference mode
@@ -95,7 +95,7 @@ def step_length(T, fT, row, rho, n_mfp, db_vox, r_cut, f_cut, tab, sigma_tab, pa
     return R0, R_s, f_stop, E_stop, final, planned_int, maj0
 
 
-@jit_inline
+@jit_stage
 def straggling_factor(st, T, fT, f_stop, dE_plan, row, tab, spare, has_spare):
     """Energy-loss straggling of a step from index ``fT`` to ``f_stop`` with mean loss
     ``dE_plan`` [MeV]: the energy at the step's end, T_b, gets the variance
@@ -118,7 +118,7 @@ def straggling_factor(st, T, fT, f_stop, dE_plan, row, tab, spare, has_spare):
     return dEs / dE_plan, spare, has_spare
 
 
-@jit_inline
+@jit_stage
 def scattering_plan(st, fT, f_stop, R0, R_s, row, sp, z2, p1v1_inv2, u, v, w, tab):
     """Multiple Coulomb scattering of a step: the projected-angle variance
     theta^2 = z^2 E_s^2 f_dM int dR/(pv)^2 / X_S per plane (Gottschalk 2010, Med. Phys. 37:352:
@@ -170,7 +170,7 @@ def scattering_plan(st, fT, f_stop, R0, R_s, row, sp, z2, p1v1_inv2, u, v, w, ta
     return True, f_h, k_mcs, chi2, px, py, pz
 
 
-@jit_inline
+@jit_stage
 def plan_step(st, T, fT, row, sp, rho, u, v, w, z2, p1v1_inv2, n_mfp, db_vox, r_cut, f_cut, spare, has_spare,
               tab, sigma_tab, par):
     """The :class:`StepPlan` of the next step of a particle of kinetic energy ``T`` [MeV]

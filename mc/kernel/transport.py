@@ -130,7 +130,7 @@ import math
 
 import numpy as np
 
-from mc.jit import jit_inline, jit_kernel
+from mc.jit import jit_kernel, jit_stage
 from physics.scattering import pv_of
 
 from .bundles import needs_optional_tallies
@@ -150,7 +150,7 @@ from .walk import (PUSH_CM, Walker, count_primary_layers, distance_to_grid, flat
                    walk_step, widen)
 
 
-@jit_inline
+@jit_kernel
 def cut_off_tables(spc, tab):
     """Per species the table index of its cut-off energy, and per table row the CSDA range
     [g/cm^2] at the cut-off of the row's species."""
@@ -165,7 +165,7 @@ def cut_off_tables(spc, tab):
     return f_cut, r_cut
 
 
-@jit_inline
+@jit_stage
 def start_particle(st, T, M, tab):
     """A particle of kinetic energy ``T`` and mass ``M`` [MeV] starts a track: 1/(p1v1)^2
     [MeV^-2] (its initial pv, for Gottschalk's f_dM), the table index of T, and the number of
@@ -182,10 +182,10 @@ def make_kernel(optional_tallies):
     in the voxel walk (measured on the development VM: 5-7 % faster, paired runs, than one
     that tests the flags at run time). numba caches each under its own key.
 
-    The history loop and the step loop of a particle are written in the kernel itself and
-    every stage is inlined into it one level deep: numba copies the code of an inlined function
-    into its caller, and a particle's step loop inlined as a function of its own (with the
-    stages inlined into it) made the kernel's compilation 3.4x longer."""
+    The history loop and the step loop of a particle are written in the kernel itself; every
+    stage is a function of its own (:data:`mc.jit.jit_stage`), which LLVM inlines into the
+    kernel. The stages are compiled once and shared by both kernels; the closure constant
+    reaches them as a constant argument after inlining."""
 
     @jit_kernel
     def kernel(n_histories, rng_state, src, geo, tab, spc, nuc, par, tal):
@@ -196,14 +196,21 @@ def make_kernel(optional_tallies):
         opt = (optional_tallies and par.secondary, optional_tallies and par.dose_to_water,
                optional_tallies and par.let, optional_tallies and tal.touched.shape[0] > 1)
         do_sec, do_water, do_let, do_touch = opt
-        counters = tal.counters
+        # the arrays the loops use, bound once (reading a bundle's array field inside a loop would
+        # take and drop a reference on every pass)
+        counters, fluence_z, touched_mark, touched = tal.counters, tal.fluence_z, tal.touched_mark, tal.touched
+        sp_mass, sp_charge, sp_row0s, sp_cutoff, sp_class = (spc.mass, spc.charge, spc.row0, spc.cutoff,
+                                                             spc.secondary_class)
+        sigma_tab = nuc.sigma
+        mat_flat, rho_flat = g.material, g.density
         nt = tal.n_touched[0]
         n_steps = 0.0
         n_segments = 0.0
         bbox = tal.bbox
         box = (bbox[0], bbox[1], bbox[2], bbox[3], bbox[4], bbox[5])
         dep = np.zeros(N_CLASSES)  # the batch's deposit per class [MeV]
-        work = (new_stack(), np.empty((MAX_PRODUCTS, PRODUCT_COLUMNS)), np.empty(nuc.chan_kind.shape[1]))
+        stack = new_stack()
+        work = (stack, np.empty((MAX_PRODUCTS, PRODUCT_COLUMNS)), np.empty(nuc.chan_kind.shape[1]))
         for _h in range(n_histories):
             counters[COUNTER_HISTORIES] += 1.0
             x, y, z, u, v, w, T, sp = sample_source(st, src)
@@ -220,9 +227,9 @@ def make_kernel(optional_tallies):
             n_stack = 0
             while True:  # ---- the primary, then every particle from the stack ------------
                 primary = cls == CLASS_PRIMARY
-                M = spc.mass[sp]
-                z2 = spc.charge[sp] * spc.charge[sp]
-                sp_row0 = spc.row0[sp]
+                M = sp_mass[sp]
+                z2 = sp_charge[sp] * sp_charge[sp]
+                sp_row0 = sp_row0s[sp]
                 p1v1_inv2, fT, n_mfp = start_particle(st, T, M, tab)
                 spare, has_spare = 0.0, False  # the second Gaussian of the straggling pair
                 dep_p = 0.0  # deposited along this particle's steps [MeV]
@@ -236,19 +243,19 @@ def make_kernel(optional_tallies):
                             counters[COUNTER_ESCAPED + face] += T
                             break
                         if primary:
-                            iz_max = count_primary_layers(tal.fluence_z, iz_max, iz)
+                            iz_max = count_primary_layers(fluence_z, iz_max, iz)
                         wk = start_walker(x, y, z, u, v, w, ix, iy, iz, g)
-                        m = g.material[U(wk.vi)]
-                        rho = g.density[U(wk.vi)]
+                        m = mat_flat[U(wk.vi)]
+                        rho = rho_flat[U(wk.vi)]
                         row = sp_row0 + m
                     box = widen(box, wk.ix, wk.iy, wk.iz)
                     db_vox = max(min(wk.tmx, wk.tmy, wk.tmz) - wk.t_leg, 0.0) + PUSH_CM if par.voxel_steps else 0.0
                     plan, spare, has_spare = plan_step(st, T, fT, row, sp, rho, wk.u, wk.v, wk.w, z2, p1v1_inv2, n_mfp,
                                                        db_vox, r_cut_rows[U(row)], f_cut_sp[sp], spare, has_spare,
-                                                       tab, nuc.sigma, par)
+                                                       tab, sigma_tab, par)
                     (wk, T, E_cur, f_cur, n_mfp, row, m, rho, maj, why, face, turned, box, iz_max, nt, n_segments,
                      dep_p) = walk_step(wk, wk.iz, box, iz_max, T, fT, sp_row0, primary, n_mfp, plan, g, tab,
-                                        nuc.sigma, tal, do_sec, do_water, do_let, do_touch, nt, n_segments, dep_p)
+                                        sigma_tab, tal, do_sec, do_water, do_let, do_touch, nt, n_segments, dep_p)
                     n_steps += 1.0
                     u, v, w = wk.u, wk.v, wk.w
                     x, y, z = wk.xs + wk.t_leg * u, wk.ys + wk.t_leg * v, wk.zs + wk.t_leg * w
@@ -258,7 +265,7 @@ def make_kernel(optional_tallies):
                     cont = not turned
                     # table index of the new energy: the mean end point corrected by the straggling
                     fT = index_after_loss(T, E_cur, f_cur, fT, tab.lnT0, tab.inv_dlnT)
-                    if T <= spc.cutoff[sp] or (plan.final and why == WHY_STEP_END):
+                    if T <= sp_cutoff[sp] or (plan.final and why == WHY_STEP_END):
                         nt = deposit_track_end(T, fT, row, rho, wk.ix, wk.iy, wk.iz, primary, cls, dep, tal, tab,
                                                g.nz, g.ny, do_sec, do_water, do_let, do_touch, nt)
                         break
@@ -267,7 +274,7 @@ def make_kernel(optional_tallies):
                     # ---- discrete nuclear interaction at the end of the step ------------------
                     n_mfp = -math.log(1.0 - uniform(st))
                     if do_touch:
-                        nt = mark(tal.touched_mark, tal.touched, nt, (wk.ix * g.ny + wk.iy) * g.nz + wk.iz)
+                        nt = mark(touched_mark, touched, nt, (wk.ix * g.ny + wk.iy) * g.nz + wk.iz)
                     outcome, T, u, v, w, n_stack = interact(st, T, M, primary, u, v, w, x, y, z, wk.ix, wk.iy, wk.iz,
                                                             m, rho, row, fT, maj, work, n_stack, spc, nuc, dep, tal,
                                                             tab, opt)
@@ -282,8 +289,8 @@ def make_kernel(optional_tallies):
                 dep[cls] += dep_p
                 if n_stack == 0:
                     break
-                n_stack, x, y, z, u, v, w, T, sp = pop(work[0], n_stack)
-                cls = spc.secondary_class[sp]
+                n_stack, x, y, z, u, v, w, T, sp = pop(stack, n_stack)
+                cls = sp_class[sp]
         tal.n_touched[0] = nt
         bbox[0], bbox[1], bbox[2], bbox[3], bbox[4], bbox[5] = box
         counters[COUNTER_DEPOSITED] += dep[CLASS_PRIMARY] + dep[CLASS_SECONDARY_PROTON] + dep[CLASS_SECONDARY_OTHER] \

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mc.jit import jit_inline
+from mc.jit import jit_kernel, jit_stage
 from physics.scattering import deflect_by
 
 from .layout import (FACE_NAMES, NO_FACE, WHY_ESCAPED, WHY_HINGE, WHY_INTERACTION, WHY_STEP_END)
@@ -78,7 +78,7 @@ class Walker(NamedTuple):
     stz: int
 
 
-@jit_inline
+@jit_kernel
 def flat_grid(geo, edep):
     """The :class:`Grid` of the :class:`mc.kernel.bundles.Geometry` ``geo`` and the deposit
     tally ``edep`` (all C-contiguous; ``edep`` may be a one-voxel placeholder when no history
@@ -91,7 +91,7 @@ def flat_grid(geo, edep):
                 (1.0 / h[0], 1.0 / h[1], 1.0 / h[2]))
 
 
-@jit_inline
+@jit_stage
 def distance_to_grid(x, y, z, u, v, w, g):
     """Path length [cm] from (x, y, z) along (u, v, w) to where the ray enters the grid (0 if
     it starts inside, a little beyond the face otherwise), or -1 if it misses the grid (the
@@ -127,7 +127,7 @@ def distance_to_grid(x, y, z, u, v, w, g):
     return t0
 
 
-@jit_inline
+@jit_stage
 def locate(x, y, z, g):
     """Voxel (ix, iy, iz) holding the point (x, y, z) [cm], and :data:`NO_FACE`; or, for a point
     outside the grid, the face it lies beyond (0..5: -x, +x, -y, +y, -z, +z)."""
@@ -153,7 +153,7 @@ def locate(x, y, z, g):
     return ix, iy, iz, face
 
 
-@jit_inline
+@jit_stage
 def dda_axis(p, d, lo, h, i):
     """Voxel-walk set-up on one axis (Amanatides & Woo 1987): from coordinate ``p`` [cm] in voxel
     ``i`` (grid origin ``lo``, spacing ``h``) moving with direction cosine ``d``, the path length
@@ -167,7 +167,7 @@ def dda_axis(p, d, lo, h, i):
     return FAR_CM, FAR_CM, 0
 
 
-@jit_inline
+@jit_stage
 def start_walker(x, y, z, u, v, w, ix, iy, iz, g):
     """The :class:`Walker` of a leg from (x, y, z) [cm] in voxel (ix, iy, iz) along (u, v, w)."""
     tmx, tdx, stx = dda_axis(x, u, g.lower[0], g.spacing[0], ix)
@@ -177,14 +177,14 @@ def start_walker(x, y, z, u, v, w, ix, iy, iz, g):
                   tmx, tmy, tmz, tdx, tdy, tdz, stx, sty, stz)
 
 
-@jit_inline
+@jit_stage
 def widen(b, ix, iy, iz):
     """Bounding box ``b`` = (lowest x, y, z index, highest x, y, z index) widened to cover
     voxel (ix, iy, iz)."""
     return (min(b[0], ix), min(b[1], iy), min(b[2], iz), max(b[3], ix), max(b[4], iy), max(b[5], iz))
 
 
-@jit_inline
+@jit_stage
 def col_run(col_z, c, a, b):
     """Widen the deposit layer range of z-column ``c`` to cover layers a..b (either order)."""
     lo = min(a, b)
@@ -196,7 +196,7 @@ def col_run(col_z, c, a, b):
         col_z[1, cu] = hi
 
 
-@jit_inline
+@jit_stage
 def count_primary_layers(fluence_z, iz_max, iz):
     """A primary has reached voxel layer ``iz``: add it to the fluence of every layer beyond
     ``iz_max`` (its deepest layer so far; :data:`mc.kernel.layout.NOT_IN_GRID` before it entered)
@@ -210,7 +210,7 @@ def count_primary_layers(fluence_z, iz_max, iz):
     return iz_max
 
 
-@jit_inline
+@jit_stage
 def walk_limit(R_s, R_h, hinge, R_int):
     """The highest residual range [g/cm^2, current material] at which the walk of a step stops,
     and why: the step's planned end R_s, its hinge R_h (if still ahead), the interaction site
@@ -226,7 +226,7 @@ def walk_limit(R_s, R_h, hinge, R_int):
     return R_lim, why
 
 
-@jit_inline
+@jit_stage
 def walk_step(wk, cz0, box, iz_max, T, fT, sp_row0, primary, n_mfp, plan, g, tab, sigma_tab, tal,
               do_sec, do_water, do_let, do_touch, nt, n_segments, dep_p):
     """Walk one planned step (``plan``, from :func:`mc.kernel.step.plan_step`) of a particle of
