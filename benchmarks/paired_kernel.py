@@ -12,8 +12,9 @@ process on the same batches:
   reference mode with steps ending at voxel boundaries; no nuclear interactions) both kernels
   transport the same seeds, and every tally and counter is compared: equal bit for bit, or the
   largest relative difference is reported;
-* **timing** (the throughput benchmark's case: 150 MeV, water, 1 mm voxels, 100 x 100 x 300,
-  nuclear interactions on): the two kernels alternate on the same batches (ABBA order, so a
+* **timing** (by default the throughput benchmark's case: 150 MeV, water, 1 mm voxels,
+  100 x 100 x 300, nuclear interactions on; ``--timing-case water150_let`` adds the LET and
+  dose-to-water tallies, i.e. times the kernel with the optional tallies): the two kernels alternate on the same batches (ABBA order, so a
   drift of the machine's speed cancels), and the ratio of kernel times new/old is reported per
   pair, as the median and quartiles. This VM's speed swings by up to 1.6x within minutes, so
   only such paired ratios are meaningful.
@@ -59,6 +60,7 @@ geometry: {type: slabs, size_mm: [30, 30, 120], voxel_mm: [1.5, 1.5, 2],
 beam: {energy_MeV: 130, energy_spread_MeV: 1.0, spot_sigma_mm: [3, 3], position_mm: [0, 0, -1],
        divergence_mrad: [4, 4]}
 run: {primaries: 1000, batches: 2}""", dict()),
+    "water150_let": (None, dict(base="water150", water=True, let=True)),
     "slabs_optional": (None, dict(base="slabs_plain", water=True, sec=True, let=True, touched=True)),
     "slabs_voxel_steps": (None, dict(base="slabs_plain", overrides=["physics.voxel_steps=true"])),
     "slabs_no_nuclear": (None, dict(base="slabs_plain", nuclear=False)),
@@ -192,9 +194,10 @@ def compare_case(ref, name, n, seeds):
     return worst
 
 
-def timing(ref, pairs, n):
-    """Paired kernel times (ABBA order) on the throughput case; returns the per-pair ratios."""
-    prob = Problem("water150")
+def timing(ref, pairs, n, case="water150"):
+    """Paired kernel times (ABBA order) on ``case`` (default the throughput benchmark's); returns
+    the per-pair ratios and the kernel times."""
+    prob = Problem(case)
     new_in, old_in = prob.new_inputs(), prob.old_inputs(ref)
     bufs = [prob.buffers(), prob.buffers()]
     for b in bufs:  # compile and touch the pages
@@ -228,6 +231,9 @@ def main(argv=None):
     p.add_argument("--pairs", type=int, default=40, help="timed pairs (default 40)")
     p.add_argument("--primaries", type=int, default=2000, help="primaries per timed batch (default 2000)")
     p.add_argument("--cases", nargs="*", default=list(CASES), help="result cases to compare")
+    p.add_argument("--timing-case", default="water150", choices=list(CASES),
+                   help="case of the timed pairs (default water150; water150_let times the kernel with the "
+                        "optional tallies)")
     args = p.parse_args(argv)
     if args.pairs < 1 or args.primaries < 1:
         p.error("--pairs and --primaries must be at least 1")
@@ -241,9 +247,9 @@ def main(argv=None):
         print(f"{name:20s} {'bit for bit' if same else 'differs'}  ({time.perf_counter() - t0:.0f} s)"
               + ("" if same else "  " + ", ".join(f"{k} {v:.2e}" for k, v in worst.items() if v)))
     if not args.check:
-        r, to, tn = timing(ref, args.pairs, args.primaries)
+        r, to, tn = timing(ref, args.pairs, args.primaries, args.timing_case)
         q = np.percentile(r, [25, 50, 75])
-        out["timing"] = {"pairs": args.pairs, "primaries_per_batch": args.primaries, "ratio_median": q[1],
+        out["timing"] = {"case": args.timing_case, "pairs": args.pairs, "primaries_per_batch": args.primaries, "ratio_median": q[1],
                          "ratio_quartiles": [q[0], q[2]], "old_s_median": float(np.median(to)),
                          "new_s_median": float(np.median(tn)), "ratios": r.tolist()}
         print(f"kernel time new/old: median {q[1]:.3f} (quartiles {q[0]:.3f}-{q[2]:.3f}) over {args.pairs} pairs; "

@@ -414,9 +414,9 @@ def walk_step(wk, cz0, box, iz_max, T, fT, sp_row0, primary, n_mfp, plan, g, tab
             if i_next > i_cur:
                 i_next = i_cur
             E_next = energy_at(energy_tab, range_tab, slope_tab, row, i_next, R_next, E_stop)
-        # its deposit, as in the loop above (written out twice: an inline helper taking the
-        # tally arrays made the kernel with the optional tallies 2.2x slower, numba
-        # reference-counting the arrays on every segment)
+        # its deposit, as in the loop above (written out twice: as a stage of its own, inlined
+        # by LLVM, the kernel with the optional tallies was 4 % slower, paired ratio 1.041
+        # against 0.994 for this form)
         if E_next > E_cur:
             E_next = E_cur
         dEm = E_cur - E_next
