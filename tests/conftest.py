@@ -19,3 +19,9 @@ def run_cfg():
         return simulate(cfg)
 
     return _run
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-answers", action="store_true", default=False,
+                     help="rewrite the stored answers of tests/test_regression.py (after a deliberate change of "
+                          "results)")
