@@ -11,7 +11,9 @@
 """
 
 import ast
+import glob
 import os
+import re
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGES = ("physics", "geometry", "mc", "flash")
@@ -196,3 +198,32 @@ def test_the_checks_find_what_they_look_for(tmp_path):
     found = long_functions(str(tmp_path), ("mc", "flash"))
     assert [f.split(" ")[1] for f in found] == ["mc.c.g", "mc.c.g.h"]
     assert long_functions(str(tmp_path), ("mc", "flash"), allowed={"mc.c.g", "mc.c.g.h"}) == []
+
+
+def code_map_modules(readme_text):
+    """The module paths (``pkg/.../name.py``) named in the README's "Code map" section."""
+    start = readme_text.index("\n## Code map")
+    end = readme_text.find("\n## ", start + 1)
+    section = readme_text[start:end if end > 0 else None]
+    return set(re.findall(r"`((?:%s)/[\w/]+\.py)`" % "|".join(PACKAGES), section))
+
+
+def tree_modules(root=ROOT, packages=PACKAGES):
+    """The module files of ``packages`` (package ``__init__.py`` files aside), as paths."""
+    out = set()
+    for pkg in packages:
+        for path in glob.glob(os.path.join(root, pkg, "**", "*.py"), recursive=True):
+            if os.path.basename(path) != "__init__.py":
+                out.add(os.path.relpath(path, root).replace(os.sep, "/"))
+    return out
+
+
+def test_the_readme_code_map_matches_the_tree():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        listed = code_map_modules(f.read())
+    present = tree_modules()
+    assert not listed - present, f"the code map names modules that do not exist: {sorted(listed - present)}"
+    assert not present - listed, f"modules missing from the README's code map: {sorted(present - listed)}"
+    # (and the check itself sees a missing and an extra module)
+    text = "intro\n## Code map\n`mc/run.py`, `mc/gone.py`\n## Next\n`mc/later.py`\n"
+    assert code_map_modules(text) == {"mc/run.py", "mc/gone.py"}
