@@ -1,8 +1,8 @@
 """The phantom a configuration describes: :func:`build_geometry` turns ``cfg.geometry`` (lengths
 in mm) into a :class:`geometry.voxel.VoxelGrid` (lengths in cm, densities in g/cm^3). The
 other objects of a run are built beside it: the beam's spots by :func:`mc.source.build_spots`,
-the physics tables by :func:`physics.tables.build_tables`, the kernel parameters by
-:func:`mc.batch.kernel_params`.
+the physics tables by :func:`physics.tables.build_tables`, the kernel's inputs by
+:func:`mc.batch.kernel_inputs`.
 """
 
 import numpy as np

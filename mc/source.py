@@ -1,4 +1,4 @@
-"""Beam source: pencil-beam spots turned into the kernel's plain arrays.
+"""Beam source: pencil-beam spots as plain arrays (the kernel's :class:`mc.kernel.bundles.Source`).
 
 A spot is a Gaussian pencil beam: mean kinetic energy [MeV] with Gaussian spread (1 sigma,
 MeV); central position [cm] on the source plane; unit direction; transverse Gaussian position

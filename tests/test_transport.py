@@ -5,7 +5,6 @@ import pytest
 
 from mc.analysis import r_distal
 from mc.config import load_config_text
-from mc.balance import energy_balance
 from mc.batch import batch_seed, kernel_inputs, run_batch
 from mc.problem import build_geometry
 from mc.source import build_spots

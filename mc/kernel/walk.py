@@ -15,7 +15,6 @@ column of voxels along z the walk records the range of layers it deposited in
 (:func:`col_run`), so that a batch's tallies are summed over those voxels only.
 """
 
-import math
 from typing import NamedTuple
 
 import numpy as np
@@ -23,7 +22,7 @@ import numpy as np
 from mc.jit import jit_kernel, jit_stage
 from physics.scattering import deflect_by
 
-from .layout import (FACE_NAMES, NO_FACE, WHY_ESCAPED, WHY_HINGE, WHY_INTERACTION, WHY_STEP_END)
+from .layout import NO_FACE, WHY_ESCAPED, WHY_HINGE, WHY_INTERACTION, WHY_STEP_END
 from .lookup import U, energy_at, frac_index, lin, range_interval
 from .score import KEV_PER_UM, let_score, mark
 
@@ -31,8 +30,6 @@ from .score import KEV_PER_UM, let_score, mark
 PUSH_CM = 1.0e-9
 #: A path length that no voxel walk reaches [cm].
 FAR_CM = 1.0e300
-
-_N_FACES = len(FACE_NAMES)
 
 
 class Grid(NamedTuple):
@@ -95,7 +92,8 @@ def flat_grid(geo, edep):
 def distance_to_grid(x, y, z, u, v, w, g):
     """Path length [cm] from (x, y, z) along (u, v, w) to where the ray enters the grid (0 if
     it starts inside, a little beyond the face otherwise), or -1 if it misses the grid (the
-    slab method: the intersection of the three axes' parameter intervals)."""
+    slab method of Kay & Kajiya 1986, SIGGRAPH '86, 269-278: the intersection of the three
+    axes' parameter intervals)."""
     t0 = -FAR_CM
     t1 = FAR_CM
     miss = False
