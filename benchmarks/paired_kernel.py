@@ -76,8 +76,11 @@ def reference_module(rev):
     d = os.path.join(HERE, "results", "ref_kernel", rev)
     path = os.path.join(d, f"transport_{rev}.py")
     if not os.path.exists(path):
-        src = subprocess.run(["git", "show", f"{rev}:mc/transport.py"], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout
+        got = subprocess.run(["git", "show", f"{rev}:mc/transport.py"], cwd=ROOT, capture_output=True, text=True)
+        if got.returncode != 0:
+            raise SystemExit(f"paired_kernel.py: --ref {rev}: no mc/transport.py at that revision ({got.stderr.strip()}); "
+                             "give a revision of the single-function kernel, e.g. 15d6fb8")
+        src = got.stdout
         os.makedirs(d, exist_ok=True)
         with open(path, "w") as f:
             f.write(src)
@@ -230,7 +233,7 @@ def main(argv=None):
     p.add_argument("--check", action="store_true", help="compare results only, no timing")
     p.add_argument("--pairs", type=int, default=40, help="timed pairs (default 40)")
     p.add_argument("--primaries", type=int, default=2000, help="primaries per timed batch (default 2000)")
-    p.add_argument("--cases", nargs="*", default=list(CASES), help="result cases to compare")
+    p.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES), help="result cases to compare")
     p.add_argument("--timing-case", default="water150", choices=list(CASES),
                    help="case of the timed pairs (default water150; water150_let times the kernel with the "
                         "optional tallies)")

@@ -33,7 +33,7 @@ def spot_seed(seed, batch, spot):
     return state
 
 
-def kernel_inputs(grid, tables, spots, physics_cfg, dose_to_water=False, secondary=False, let=False, nuclear=True):
+def kernel_inputs(grid, tables, spots, physics_cfg, dose_to_water=False, secondary=False, let=False, nuclear=None):
     """The kernel's inputs (:class:`mc.kernel.bundles.KernelInputs`) for the voxel grid, its
     physics tables (:func:`physics.tables.build_tables`), the beam's spots
     (:class:`mc.source.SpotArrays`), the ``physics`` block of the config (step control,

@@ -22,7 +22,7 @@ import numpy as np
 from mc.jit import jit_kernel, jit_stage
 from physics.scattering import deflect_by
 
-from .layout import NO_FACE, WHY_ESCAPED, WHY_HINGE, WHY_INTERACTION, WHY_STEP_END
+from .layout import NO_FACE, NOT_IN_GRID, WHY_ESCAPED, WHY_HINGE, WHY_INTERACTION, WHY_STEP_END
 from .lookup import U, energy_at, frac_index, lin, range_interval
 from .score import KEV_PER_UM, let_score, mark
 
@@ -200,7 +200,7 @@ def count_primary_layers(fluence_z, iz_max, iz):
     ``iz_max`` (its deepest layer so far; :data:`mc.kernel.layout.NOT_IN_GRID` before it entered)
     up to ``iz``, and return the new deepest layer."""
     if iz > iz_max:
-        if iz_max == -2:
+        if iz_max == NOT_IN_GRID:
             iz_max = iz - 1  # layers upstream of the entry point were not crossed
         for kz in range(iz_max + 1, min(iz + 1, fluence_z.shape[0])):
             fluence_z[U(kz)] += 1.0
