@@ -2,11 +2,15 @@
 
 A spot is a Gaussian pencil beam: mean kinetic energy [MeV] with Gaussian spread (1 sigma,
 MeV); central position [cm] on the source plane; unit direction; transverse Gaussian position
-sigmas [cm] and angular sigmas [rad] along two unit axes perpendicular to the direction.
-The first transverse axis is the global x axis projected onto the plane normal to the
+sigmas [cm] and angular sigmas [rad] along two unit axes perpendicular to the direction, and
+the correlation coefficient rho of position and angle along each axis (the tilt of the beam's
+emittance ellipse; 0 at a waist, > 0 for a diverging beam; Twiss-parameter description of a
+Gaussian beam, e.g. Wiedemann, Particle Accelerator Physics, 4th ed. 2015, sec. 8.1). Along one
+axis, with independent standard normal g1, g2: x = sigma g1, theta = sigma_theta (rho g1 +
+sqrt(1 - rho^2) g2). The first transverse axis is the global x axis projected onto the plane normal to the
 direction (the global y axis when the beam runs along x); the second is direction x first. For
-a beam along +z they are +x and +y. Position-angle correlation (beam emittance ellipse) is not
-modelled: each spot is an uncorrelated Gaussian in position and angle at the source plane.
+a beam along +z they are +x and +y. Spots of a treatment plan (:mod:`mc.plan_source`) set
+their axes to the beam-limiting-device axes of their beam.
 """
 
 from dataclasses import dataclass
@@ -33,13 +37,19 @@ class SpotArrays:
     div: np.ndarray
     species: np.ndarray
     weight: np.ndarray
+    corr: np.ndarray | None = None  # (n, 2) position-angle correlation along ax1, ax2; zeros if None
+
+    def __post_init__(self):
+        if self.corr is None:
+            self.corr = np.zeros((self.energy.size, 2))
 
     def single(self, k):
         """The arrays of spot ``k`` alone (selection probability 1)."""
         sl = slice(k, k + 1)
         return SpotArrays(np.ones(1), self.energy[sl].copy(), self.energy_sigma[sl].copy(), self.pos[sl].copy(),
                           self.dir[sl].copy(), self.ax1[sl].copy(), self.ax2[sl].copy(), self.sigma[sl].copy(),
-                          self.div[sl].copy(), self.species[sl].copy(), self.weight[sl].copy())
+                          self.div[sl].copy(), self.species[sl].copy(), self.weight[sl].copy(),
+                          self.corr[sl].copy())
 
 
 def transverse_axes(direction):
@@ -69,6 +79,7 @@ def build_spots(beam_cfg, grid=None):
         ax1[i], ax2[i] = transverse_axes(dirs[i])
     sigma = np.array([s["spot_sigma_mm"] for s in spots], float) / 10.0
     div = np.array([s["divergence_mrad"] for s in spots], float) / 1000.0
+    corr = np.array([s["correlation"] for s in spots], float)
     weight = np.array([s["weight"] for s in spots], float)
     if weight.sum() <= 0:
         raise ConfigError("beam.spots: the spot weights sum to zero; give at least one positive weight")
@@ -84,4 +95,4 @@ def build_spots(beam_cfg, grid=None):
                     f"{where}.position_mm/direction: the beam axis from {list(pos[i] * 10)} mm along "
                     f"{list(np.round(dirs[i], 4))} misses the grid, which spans x {lo[0]:g}..{hi[0]:g}, "
                     f"y {lo[1]:g}..{hi[1]:g}, z {lo[2]:g}..{hi[2]:g} mm; aim the beam at the phantom")
-    return SpotArrays(cdf, energy, esig, pos, dirs, ax1, ax2, sigma, div, species, weight)
+    return SpotArrays(cdf, energy, esig, pos, dirs, ax1, ax2, sigma, div, species, weight, corr)

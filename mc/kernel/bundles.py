@@ -30,6 +30,8 @@ class Source(NamedTuple):
     sigma: np.ndarray  # (n, 2) Gaussian position sigma along ax1, ax2 [cm]
     div: np.ndarray  # (n, 2) Gaussian sigma of the projected angles along ax1, ax2 [rad]
     species: np.ndarray  # (n,) species index (physics.species)
+    corr: np.ndarray  # (n, 2) position-angle correlation rho along ax1, ax2
+    corr_c: np.ndarray  # (n, 2) sqrt(1 - rho^2)
 
 
 class Geometry(NamedTuple):
@@ -116,7 +118,7 @@ class Tallies(NamedTuple):
 def source_bundle(spots):
     """:class:`Source` of a :class:`mc.source.SpotArrays`."""
     return Source(spots.cdf, spots.energy, spots.energy_sigma, spots.pos, spots.dir, spots.ax1, spots.ax2,
-                  spots.sigma, spots.div, spots.species)
+                  spots.sigma, spots.div, spots.species, spots.corr, np.sqrt(1.0 - spots.corr**2))
 
 
 def geometry_bundle(grid):

@@ -14,7 +14,8 @@ def sample_source(st, src):
     """A source particle of the :class:`mc.kernel.bundles.Source` ``src``: the spot drawn with
     its probability (``src.cdf``), the kinetic energy from the spot's Gaussian (redrawn until
     positive), the position and the direction from independent Gaussians along the spot's two
-    transverse axes (position sigma, projected-angle sigma; no position-angle correlation, see
+    transverse axes (position sigma, projected-angle sigma, their correlation rho: theta =
+    sigma_theta (rho g1 + sqrt(1 - rho^2) g2) for the position's standard normal g1, see
     :mod:`mc.source`). Returns (x, y, z [cm], u, v, w (unit direction), T [MeV], species)."""
     k = np.searchsorted(src.cdf, uniform(st), side="right")
     n_spots = src.cdf.shape[0]
@@ -30,10 +31,10 @@ def sample_source(st, src):
                 break
     g1, g2 = gauss_pair(st)
     a1, a2 = gauss_pair(st)
+    a1 = src.div[k, 0] * (src.corr[k, 0] * g1 + src.corr_c[k, 0] * a1)
+    a2 = src.div[k, 1] * (src.corr[k, 1] * g2 + src.corr_c[k, 1] * a2)
     g1 *= src.sigma[k, 0]
     g2 *= src.sigma[k, 1]
-    a1 *= src.div[k, 0]
-    a2 *= src.div[k, 1]
     pos, d, e1, e2 = src.pos, src.dir, src.ax1, src.ax2
     x = pos[k, 0] + g1 * e1[k, 0] + g2 * e2[k, 0]
     y = pos[k, 1] + g1 * e1[k, 1] + g2 * e2[k, 1]
