@@ -13,6 +13,19 @@ Sources
   values of Seltzer & Berger (1982) (see :mod:`physics.elements`).
 * Water: ICRU Report 90 (2016) recommends I = 78 eV for liquid water (PSTAR used 75 eV);
   flashmc's default water uses 78 eV. ``water_pstar`` keeps 75 eV for comparison with PSTAR.
+* ``SCHNEIDER2000``: the 24 tissue bins of the stoichiometric CT calibration of Schneider,
+  Bortfeld & Schlegel (2000), Phys. Med. Biol. 45:459-478, Table 6 (elemental weights in % by
+  mass of H, C, N, O, Na, Mg, P, S, Cl, Ar, K, Ca per CT-number bin): air, lung, five
+  adipose/adrenal-gland/small-intestine mixtures (``schneider_adipose_1`` to ``_5``), soft
+  tissue, connective tissue and fifteen marrow/bone mixtures (``schneider_marrow_bone_01`` to
+  ``_15``). The same weights are distributed with GATE (Schneider2000MaterialsTable.txt) and
+  TOPAS (the Schneider converter), and MCsquare's ``Schneider_*`` materials (Materials/) hold
+  them restricted to H, C, N, O, P, Ca and renormalised. Nominal density: the HU-density curve
+  of :mod:`geometry.ct`'s default calibration at the bin's lower HU bound (the densities of
+  MCsquare's ``Schneider_*`` materials); voxels carry their own density. I-values by Bragg
+  additivity (as ICRU46 above), except ``schneider_air``: a gas, for which the condensed-phase
+  elemental values do not apply; it takes the dry-air value 85.7 eV (ICRU 37/49, ICRU 90) of
+  its near-identical composition. The MCsquare names (lower case) are aliases.
 
 Densities in g/cm^3, I in eV, compositions as mass fractions (they are renormalised to 1).
 """
@@ -111,18 +124,79 @@ _LIBRARY = [
 ]
 
 _ICRU46_DEFS = [
-    ("red_marrow", 1.03, dict(H=10.5, C=41.4, N=3.4, O=43.9, P=0.1, S=0.2, Cl=0.2, K=0.2, Fe=0.1),
-     ("marrow_red",)),
-    ("yellow_marrow", 0.98, dict(H=11.5, C=64.4, N=0.7, O=23.1, Na=0.1, S=0.1, Cl=0.1),
+    ("red_marrow", 1.03, {"H": 10.5, "C": 41.4, "N": 3.4, "O": 43.9, "P": 0.1, "S": 0.2, "Cl": 0.2, "K": 0.2,
+                          "Fe": 0.1}, ("marrow_red",)),
+    ("yellow_marrow", 0.98, {"H": 11.5, "C": 64.4, "N": 0.7, "O": 23.1, "Na": 0.1, "S": 0.1, "Cl": 0.1},
      ("marrow_yellow",)),
-    ("spongiosa", 1.18, dict(H=8.5, C=40.4, N=2.8, O=36.7, Na=0.1, Mg=0.1, P=3.4, S=0.2, Cl=0.2,
-     K=0.1, Ca=7.4, Fe=0.1), ("bone_spongiosa", "spongy_bone")),
-    ("bone_cortical_icru46", 1.92, dict(H=3.4, C=15.5, N=4.2, O=43.5, Na=0.1, Mg=0.2, P=10.3,
-     S=0.3, Ca=22.5), ()),
+    ("spongiosa", 1.18, {"H": 8.5, "C": 40.4, "N": 2.8, "O": 36.7, "Na": 0.1, "Mg": 0.1, "P": 3.4, "S": 0.2,
+                         "Cl": 0.2, "K": 0.1, "Ca": 7.4, "Fe": 0.1}, ("bone_spongiosa", "spongy_bone")),
+    ("bone_cortical_icru46", 1.92, {"H": 3.4, "C": 15.5, "N": 4.2, "O": 43.5, "Na": 0.1, "Mg": 0.2, "P": 10.3,
+                                    "S": 0.3, "Ca": 22.5}, ()),
 ]
 for _name, _rho, _pct, _aliases in _ICRU46_DEFS:
     _c = _comp(**_pct)
     _LIBRARY.append(Material(_name, _rho, _c, bragg_I_value(_c), "solid", _ICRU46, _aliases))
+
+_SCHNEIDER2000 = ("Schneider, Bortfeld & Schlegel (2000), Phys. Med. Biol. 45:459, Table 6 (bin {bin}); "
+                  "I by Bragg additivity (Seltzer & Berger 1982)")
+#: Schneider et al. (2000) Table 6: name, CT-number bin [HU], nominal density [g/cm^3], % by mass of
+#: the elements _SCHNEIDER_ELEMENTS, MCsquare name (lower case) where it differs.
+_SCHNEIDER_ELEMENTS = ("H", "C", "N", "O", "Na", "Mg", "P", "S", "Cl", "Ar", "K", "Ca")
+_SCHNEIDER2000_DEFS = [
+    ("schneider_lung", "-950..-121", 0.0527, (10.3, 10.5, 3.1, 74.9, 0.2, 0, 0.2, 0.3, 0.3, 0, 0.2, 0), None),
+    ("schneider_adipose_1", "-120..-83", 0.9073, (11.6, 68.1, 0.2, 19.8, 0.1, 0, 0, 0.1, 0.1, 0, 0, 0),
+     "schneider_at_ag_si1"),
+    ("schneider_adipose_2", "-82..-53", 0.9439, (11.3, 56.7, 0.9, 30.8, 0.1, 0, 0, 0.1, 0.1, 0, 0, 0),
+     "schneider_at_ag_si2"),
+    ("schneider_adipose_3", "-52..-23", 0.9708, (11.0, 45.8, 1.5, 41.1, 0.1, 0, 0.1, 0.2, 0.2, 0, 0, 0),
+     "schneider_at_ag_si3"),
+    ("schneider_adipose_4", "-22..7", 0.9977, (10.8, 35.6, 2.2, 50.9, 0, 0, 0.1, 0.2, 0.2, 0, 0, 0),
+     "schneider_at_ag_si4"),
+    ("schneider_adipose_5", "8..18", 1.0246, (10.6, 28.4, 2.6, 57.8, 0, 0, 0.1, 0.2, 0.2, 0, 0.1, 0),
+     "schneider_at_ag_si5"),
+    ("schneider_soft_tissue", "19..79", 1.0306, (10.3, 13.4, 3.0, 72.3, 0.2, 0, 0.2, 0.2, 0.2, 0, 0.2, 0),
+     "schneider_softtissus"),
+    ("schneider_connective_tissue", "80..119", 1.0968, (9.4, 20.7, 6.2, 62.2, 0.6, 0, 0, 0.6, 0.3, 0, 0, 0),
+     "schneider_connectivetissue"),
+    ("schneider_marrow_bone_01", "120..199", 1.0875, (9.5, 45.5, 2.5, 35.5, 0.1, 0, 2.1, 0.1, 0.1, 0, 0.1, 4.5),
+     "schneider_marrow_bone01"),
+    ("schneider_marrow_bone_02", "200..299", 1.1348, (8.9, 42.3, 2.7, 36.3, 0.1, 0, 3.0, 0.1, 0.1, 0, 0.1, 6.4),
+     "schneider_marrow_bone02"),
+    ("schneider_marrow_bone_03", "300..399", 1.1941, (8.2, 39.1, 2.9, 37.2, 0.1, 0, 3.9, 0.1, 0.1, 0, 0.1, 8.3),
+     "schneider_marrow_bone03"),
+    ("schneider_marrow_bone_04", "400..499", 1.2533, (7.6, 36.1, 3.0, 38.0, 0.1, 0.1, 4.7, 0.2, 0.1, 0, 0, 10.1),
+     "schneider_marrow_bone04"),
+    ("schneider_marrow_bone_05", "500..599", 1.3126, (7.1, 33.5, 3.2, 38.7, 0.1, 0.1, 5.4, 0.2, 0, 0, 0, 11.7),
+     "schneider_marrow_bone05"),
+    ("schneider_marrow_bone_06", "600..699", 1.3718, (6.6, 31.0, 3.3, 39.4, 0.1, 0.1, 6.1, 0.2, 0, 0, 0, 13.2),
+     "schneider_marrow_bone06"),
+    ("schneider_marrow_bone_07", "700..799", 1.4310, (6.1, 28.7, 3.5, 40.0, 0.1, 0.1, 6.7, 0.2, 0, 0, 0, 14.6),
+     "schneider_marrow_bone07"),
+    ("schneider_marrow_bone_08", "800..899", 1.4903, (5.6, 26.5, 3.6, 40.5, 0.1, 0.2, 7.3, 0.3, 0, 0, 0, 15.9),
+     "schneider_marrow_bone08"),
+    ("schneider_marrow_bone_09", "900..999", 1.5495, (5.2, 24.6, 3.7, 41.1, 0.1, 0.2, 7.8, 0.3, 0, 0, 0, 17.0),
+     "schneider_marrow_bone09"),
+    ("schneider_marrow_bone_10", "1000..1099", 1.6088, (4.9, 22.7, 3.8, 41.6, 0.1, 0.2, 8.3, 0.3, 0, 0, 0, 18.1),
+     "schneider_marrow_bone10"),
+    ("schneider_marrow_bone_11", "1100..1199", 1.6680, (4.5, 21.0, 3.9, 42.0, 0.1, 0.2, 8.8, 0.3, 0, 0, 0, 19.2),
+     "schneider_marrow_bone11"),
+    ("schneider_marrow_bone_12", "1200..1299", 1.7272, (4.2, 19.4, 4.0, 42.5, 0.1, 0.2, 9.2, 0.3, 0, 0, 0, 20.1),
+     "schneider_marrow_bone12"),
+    ("schneider_marrow_bone_13", "1300..1399", 1.7865, (3.9, 17.9, 4.1, 42.9, 0.1, 0.2, 9.6, 0.3, 0, 0, 0, 21.0),
+     "schneider_marrow_bone13"),
+    ("schneider_marrow_bone_14", "1400..1499", 1.8457, (3.6, 16.5, 4.2, 43.2, 0.1, 0.2, 10.0, 0.3, 0, 0, 0, 21.9),
+     "schneider_marrow_bone14"),
+    ("schneider_marrow_bone_15", ">= 1500", 1.9050, (3.4, 15.5, 4.2, 43.5, 0.1, 0.2, 10.3, 0.3, 0, 0, 0, 22.5),
+     "schneider_marrow_bone15"),
+]
+_SCHNEIDER_AIR = _comp(N=75.5, O=23.2, Ar=1.3)
+_LIBRARY.append(Material("schneider_air", 1.21e-3, _SCHNEIDER_AIR, 85.7, "gas",
+                         "Schneider, Bortfeld & Schlegel (2000), Phys. Med. Biol. 45:459, Table 6 (bin < -950 HU); "
+                         "I = 85.7 eV of dry air (ICRU 37/49, ICRU 90)"))
+for _name, _bin, _rho, _pct, _alias in _SCHNEIDER2000_DEFS:
+    _c = _comp(**{el: w for el, w in zip(_SCHNEIDER_ELEMENTS, _pct) if w > 0})
+    _LIBRARY.append(Material(_name, _rho, _c, bragg_I_value(_c), "solid",
+                             _SCHNEIDER2000.format(bin=f"{_bin} HU"), (_alias,) if _alias else ()))
 
 MATERIALS = {m.name: m for m in _LIBRARY}
 _ALIASES = {a: m.name for m in _LIBRARY for a in m.aliases}
