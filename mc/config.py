@@ -121,9 +121,16 @@ class GeometryConfig(_Strict):
         return self
 
 
+def _check_correlation(v):
+    if v is not None and any((not math.isfinite(x)) or not -1.0 < x < 1.0 for x in v):
+        raise ValueError(f"position-angle correlations must lie strictly between -1 and 1, got {v}")
+    return v
+
+
 class SpotConfig(_Strict):
     """A pencil beam spot. Position: centre of the spot on the source plane [mm]; direction: a
-    unit vector (normalised on input); sigmas along the two transverse axes (see README)."""
+    unit vector (normalised on input); sigmas along the two transverse axes (see README) and the
+    position-angle correlation along each (``mc.source``)."""
 
     energy_MeV: float | None = Field(default=None, gt=0)
     energy_spread_MeV: float | None = None
@@ -131,7 +138,13 @@ class SpotConfig(_Strict):
     direction: _Vec3 | None = None
     spot_sigma_mm: _Vec2 | None = None
     divergence_mrad: _Vec2 | None = None
+    correlation: _Vec2 | None = None
     weight: float = Field(default=1.0, ge=0)
+
+    @field_validator("correlation")
+    @classmethod
+    def _corr(cls, v):
+        return _check_correlation(v)
 
 
 # plan sizes beyond any clinical plan (a typo such as layer_spacing_mm: 0.0001 would otherwise
@@ -187,6 +200,7 @@ class BeamConfig(_Strict):
     direction: _Vec3 = [0.0, 0.0, 1.0]
     spot_sigma_mm: _Vec2 = [0.0, 0.0]
     divergence_mrad: _Vec2 = [0.0, 0.0]
+    correlation: _Vec2 = [0.0, 0.0]
     protons: float | None = Field(default=None, gt=0)
     spots: list[SpotConfig] | None = None
     sobp: SobpConfig | None = None
@@ -204,11 +218,17 @@ class BeamConfig(_Strict):
             raise ValueError(f"values must be >= 0, got {v}")
         return v
 
+    @field_validator("correlation")
+    @classmethod
+    def _corr(cls, v):
+        return _check_correlation(v)
+
     def resolved_spots(self):
         """List of fully specified spot dicts (top-level values filled in)."""
         base = dict(energy_MeV=self.energy_MeV, energy_spread_MeV=self.energy_spread_MeV,
                     position_mm=self.position_mm, direction=self.direction,
-                    spot_sigma_mm=self.spot_sigma_mm, divergence_mrad=self.divergence_mrad, weight=1.0)
+                    spot_sigma_mm=self.spot_sigma_mm, divergence_mrad=self.divergence_mrad,
+                    correlation=self.correlation, weight=1.0)
         if self.sobp is not None:
             return self._sobp_spots(base)
         if not self.spots:
@@ -460,10 +480,79 @@ class FlashConfig(_Strict):
         return _check_material(v)
 
 
-class Config(_Strict):
-    """The whole run configuration."""
+class MaterialOverrideConfig(_Strict):
+    """A structure's voxels forced to a library material, at ``density_g_cm3`` (default: the
+    material's nominal density)."""
 
-    geometry: GeometryConfig
+    material: str
+    density_g_cm3: float | None = Field(default=None, gt=0)
+
+    @field_validator("material")
+    @classmethod
+    def _material(cls, v):
+        return _check_material(v)
+
+
+class DicomConfig(_Strict):
+    """A treatment plan to recompute (``mc.patient``): the planning CT (a folder holding one CT
+    series), the RT Ion Plan, the machine's beam model (flashmc YAML or MCsquare BDL), optional
+    RTSTRUCT, HU calibration (default: Schneider et al. 2000, ``geometry/calibration``) and dose
+    grid spacing (default: the CT's voxels). ``crop_to``: a structure (usually the EXTERNAL
+    contour) outside of which the CT becomes air; ``material_overrides``: structures forced to a
+    material; ``beams``: the beams to recompute (numbers or names; default all); ``dose_for``:
+    the dose of all the plan's fractions (``plan``, as planning systems export it) or of one
+    fraction; ``dose_per_beam``: one RT Dose per beam besides the plan's; ``alpha_beta_Gy``:
+    photon alpha/beta [Gy] per structure for the RBE models (overrides the material map; later
+    structures in the list win where they overlap)."""
+
+    ct: str
+    plan: str
+    machine: str
+    structures: str | None = None
+    calibration: str | None = None
+    dose_grid_mm: _Vec3 | None = None
+    crop_to: str | None = None
+    material_overrides: dict[str, MaterialOverrideConfig] = Field(default_factory=dict)
+    beams: list[int | str] | None = None
+    dose_for: Literal["plan", "fraction"] = "plan"
+    dose_per_beam: bool = False
+    alpha_beta_Gy: dict[str, _AlphaBeta] = Field(default_factory=dict)
+
+    @field_validator("dose_grid_mm")
+    @classmethod
+    def _grid(cls, v):
+        if v is not None and any((not math.isfinite(x)) or x <= 0 or x > 50.0 for x in v):
+            raise ValueError(f"dose grid spacings must be between 0 and 50 mm, got {v}")
+        return v
+
+    @field_validator("alpha_beta_Gy")
+    @classmethod
+    def _ab(cls, v):
+        from physics.rbe import ALPHA_BETA_PRESETS_GY
+
+        return {k: _check_alpha_beta(val, ALPHA_BETA_PRESETS_GY) for k, val in v.items()}
+
+    @model_validator(mode="after")
+    def _needs_structures(self):
+        used = ([self.crop_to] if self.crop_to else []) + list(self.material_overrides) + list(self.alpha_beta_Gy)
+        if used and self.structures is None:
+            raise ValueError(f"structures {used} are named but dicom.structures (the RTSTRUCT file) is not given")
+        return self
+
+    def resolve_paths(self, base_dir):
+        """Make the file and folder names absolute, relative to ``base_dir`` (the config's folder)."""
+        for key in ("ct", "plan", "machine", "structures", "calibration"):
+            v = getattr(self, key)
+            if v is not None and not os.path.isabs(v):
+                setattr(self, key, os.path.normpath(os.path.join(base_dir, v)))
+
+
+class Config(_Strict):
+    """The whole run configuration: a phantom (``geometry``) and a ``beam``, or a treatment plan
+    (``dicom``)."""
+
+    geometry: GeometryConfig | None = None
+    dicom: DicomConfig | None = None
     beam: BeamConfig = Field(default_factory=BeamConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     physics: PhysicsConfig = Field(default_factory=PhysicsConfig)
@@ -472,7 +561,23 @@ class Config(_Strict):
     flash: FlashConfig | None = None
 
     @model_validator(mode="after")
+    def _phantom_or_plan(self):
+        if self.dicom is None and self.geometry is None:
+            raise ValueError("give a phantom (geometry: {type: box, ...}) or a treatment plan (dicom: {ct, plan, "
+                             "machine}); see README 'Configuration' and 'Recalculate a plan'")
+        if self.dicom is not None and (self.geometry is not None or "beam" in self.model_fields_set):
+            raise ValueError("dicom excludes geometry and beam: the plan's CT is the geometry and its beams the "
+                             "beam; remove the geometry and beam blocks")
+        if self.dicom is not None and self.rbe is not None and "dose_per_fraction_Gy" in self.rbe.model_fields_set \
+                and self.rbe.dose_per_fraction_Gy is not None:
+            raise ValueError("rbe.dose_per_fraction_Gy: a plan's dose is absolute (its meterset), so the RBE models "
+                             "are evaluated at its fraction dose; remove dose_per_fraction_Gy")
+        return self
+
+    @model_validator(mode="after")
     def _fraction_dose(self):
+        if self.dicom is not None:
+            return self
         if self.rbe is not None and self.rbe.dose_per_fraction_Gy is None and self.beam.protons is None \
                 and not self.beam.spots:
             raise ValueError("rbe.dose_per_fraction_Gy is null, so /dose must be the absolute fraction dose: give "
@@ -570,9 +675,12 @@ def load_config_text(text, overrides=(), source="<config>", base_dir="."):
         cfg = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{source}: " + _format_validation_error(exc)) from None
-    if cfg.geometry.file and not os.path.isabs(cfg.geometry.file):
+    if cfg.geometry is not None and cfg.geometry.file and not os.path.isabs(cfg.geometry.file):
         cfg.geometry.file = os.path.normpath(os.path.join(base_dir, cfg.geometry.file))
-    check_beam_energies(cfg)
+    if cfg.dicom is not None:
+        cfg.dicom.resolve_paths(base_dir)
+    else:
+        check_beam_energies(cfg)
     return cfg, cfg.model_dump(mode="json")
 
 

@@ -7,7 +7,9 @@ Schema (see README "Output"): ``/dose`` [Gy], ``/dose_std`` [Gy], ``/dose_per_pr
 variants [keV/um]; with an ``rbe`` block, ``/rbe/<model>`` and ``/dose_rbe/<model>``
 [Gy(RBE)] and ``/alpha_beta_Gy``; with a ``flash`` block, ``/flash`` (maps of dose rate, pO2
 and FLASH-modified dose; the delivery timelines; see ``flash.analysis``); ``/geometry``
-(material_id, density_g_cm3); ``/energy_balance`` (attributes in MeV); ``/config`` and
+(material_id, density_g_cm3); for a treatment plan ``/structures/<name>`` (voxel masks on
+the dose grid) and ``/plan`` (the plan's identifiers, fractions and spots; see
+:func:`write_case`); ``/energy_balance`` (attributes in MeV); ``/config`` and
 ``/versions`` attributes at the root. Arrays are indexed [x, y, z]; ``spacing_mm`` and
 ``origin_mm`` (centre of voxel 0,0,0) are attributes of every grid dataset.
 """
@@ -145,6 +147,8 @@ def write_result(path, result, config_text, resolved_yaml):
                                             "in low-dose voxels LETd, hence RBE, is noisy")
         if getattr(result, "flash", None) is not None:  # a flash.analysis.FlashResult
             result.flash.write_hdf5(f, lambda ds, units: _grid_attrs(ds, grid, units))
+        if getattr(result, "case", None) is not None:
+            write_case(f, result.case, lambda ds, units: _grid_attrs(ds, grid, units))
         if result.primary_fluence_z is not None:
             ds = f.create_dataset("primary_fluence_z", data=result.primary_fluence_z)
             ds.attrs["units"] = "fraction of primaries"
@@ -165,6 +169,43 @@ def write_result(path, result, config_text, resolved_yaml):
             run.attrs[k] = v
 
     return write_atomic(path, writer)
+
+
+def write_case(f, case, grid_attrs):
+    """``/structures/<name>`` (uint8 masks: 1 where the voxel centre lies inside the structure,
+    :func:`geometry.structures.structure_masks`) and ``/plan`` of a :class:`mc.patient.PatientCase`:
+    attributes (plan file, SOPInstanceUID, label, fractions planned, the fractions /dose is for,
+    machine, calibration, CT FrameOfReferenceUID) and one row per plan spot of the selected
+    beams (``beam_number``, ``nominal_energy_MeV``, ``mu`` per fraction)."""
+    if case.masks:
+        g = f.create_group("structures")
+        for name, mask in case.masks.items():
+            ds = g.create_dataset(name.replace("/", "_"), data=mask.astype(np.uint8), compression="gzip",
+                                  compression_opts=1)
+            grid_attrs(ds, "1 inside, 0 outside")
+            ds.attrs["name"] = name
+            ds.attrs["interpreted_type"] = case.structure_types.get(name) or ""
+    p = f.create_group("plan")
+    plan = case.plan
+    for key, value in (("file", plan.path), ("sop_instance_uid", plan.sop_instance_uid), ("label", plan.label),
+                       ("fractions_planned", plan.fractions_planned), ("dose_fractions", case.fractions),
+                       ("machine", case.machine.name), ("machine_file", case.machine.path),
+                       ("calibration", case.calibration_source),
+                       ("frame_of_reference_uid", case.ct.frame_of_reference_uid)):
+        p.attrs[key] = value
+    p.attrs["description"] = (f"/dose is the dose of {case.fractions} fraction(s) of the plan's selected beams "
+                              "(meterset x protons per MU of the machine)")
+    src = case.source
+    beam_numbers = np.array([b.number for b in case.beams])
+    n_plan = src.mu.size
+    beam_of_spot = np.zeros(n_plan, np.int64)
+    beam_of_spot[src.spot_of] = src.beam_of
+    p.create_dataset("beam_number", data=beam_numbers[beam_of_spot])
+    p.create_dataset("nominal_energy_MeV", data=src.nominal_energy_MeV)
+    ds = p.create_dataset("mu", data=src.mu)
+    ds.attrs["units"] = "MU per fraction"
+    p.attrs["beam_names"] = np.array([b.name for b in case.beams], dtype=h5py.string_dtype())
+    p.attrs["beam_numbers"] = beam_numbers
 
 
 def save_figure(fig, path_png, dpi=110):
@@ -270,5 +311,61 @@ def plot_let_rbe(path_png, result, title=None):
     h2, l2 = ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
     fig.suptitle(title or "flashmc: dose, LETd and RBE-weighted dose")
+    fig.tight_layout()
+    return save_figure(fig, path_png)
+
+
+def plot_plan(path_png, result, title=None, body=None):
+    """A plan recomputation on one figure: axial, coronal and sagittal slices through the dose
+    maximum inside ``body`` (a voxel mask, e.g. the tissue inside the EXTERNAL structure; default
+    the whole grid: in air, where a voxel's mass is 1/800 of water's, single nuclear events make
+    the dose spiky) with the mass density in grey, the dose above 5 % of that maximum in colour and the
+    structure outlines; and the cumulative dose-volume histogram of every structure (fraction
+    of its voxels receiving at least each dose)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid, dose, case = result.grid, result.dose, result.case
+    c = [grid.axis_centres_cm(a) * 10.0 for a in range(3)]
+    inside = dose if body is None else np.where(body, dose, 0.0)
+    peak = np.unravel_index(np.argmax(inside), dose.shape)
+    dmax = float(inside.max())
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4.4))
+    views = (("axial (z = {:.0f} mm)", 2, (0, 1)), ("coronal (y = {:.0f} mm)", 1, (0, 2)),
+             ("sagittal (x = {:.0f} mm)", 0, (1, 2)))
+    for ax, (name, cut, (h, v)) in zip(axes, views):
+        sl = [slice(None)] * 3
+        sl[cut] = peak[cut]
+        extent = (c[h][0], c[h][-1], c[v][0], c[v][-1])
+        ax.imshow(grid.density[tuple(sl)].T, origin="lower", extent=extent, cmap="gray", vmin=0, vmax=2.0,
+                  interpolation="nearest")
+        d = np.ma.masked_less(dose[tuple(sl)].T, 0.05 * dmax)
+        im = ax.imshow(d, origin="lower", extent=extent, cmap="jet", alpha=0.55, vmin=0, vmax=dmax,
+                       interpolation="nearest")
+        for i, (sname, mask) in enumerate(case.masks.items()):
+            m = mask[tuple(sl)].T.astype(float)
+            if m.any():
+                ax.contour(c[h], c[v], m, levels=[0.5], colors=[f"C{i}"], linewidths=1.0)
+        ax.set_title(name.format(c[cut][peak[cut]]))
+        ax.set_xlabel(f"{'xyz'[h]} (mm)")
+        ax.set_ylabel(f"{'xyz'[v]} (mm)")
+        if v == 1:
+            ax.invert_yaxis()  # anterior up in the axial and sagittal views of a supine patient
+    fig.colorbar(im, ax=axes[2], label=f"dose (Gy, {case.fractions} fraction(s))", fraction=0.046)
+    ax = axes[3]
+    levels = np.linspace(0.0, 1.05 * dmax, 211)
+    for i, (sname, mask) in enumerate(case.masks.items()):
+        dm = dose[mask]
+        if dm.size:
+            ax.plot(levels, 100.0 * (dm[None, :] >= levels[:, None]).mean(axis=1), color=f"C{i}", label=sname)
+    ax.set_xlabel("dose (Gy)")
+    ax.set_ylabel("volume (%)")
+    ax.set_title("cumulative DVH")
+    ax.grid(alpha=0.3)
+    if case.masks:
+        ax.legend(fontsize=8)
+    fig.suptitle(title or f"flashmc plan recomputation: {case.plan.label}")
     fig.tight_layout()
     return save_figure(fig, path_png)

@@ -32,9 +32,8 @@ from .checkpoint import checkpoint_path, config_fingerprint, read_checkpoint, wr
 from .config import load_configs
 from .errors import ConfigError
 from .parallel import get_comm
-from .problem import build_geometry
+from .problem import build_geometry, build_source
 from .rbe_dose import apply_rbe
-from .source import build_spots
 from .tally import BatchBuffers, RankTallies, compile_kernels, energy_to_dose, mean_relative_uncertainty
 from .kernel.layout import COUNTER_SEGMENTS, COUNTER_STEPS
 
@@ -66,6 +65,7 @@ class RunResult:
     dose_rbe: dict | None = None  # model -> RBE-weighted dose [Gy(RBE)]
     rbe_info: dict | None = None  # alpha/beta map, fraction-dose scaling
     spots: object | None = None  # mc.source.SpotArrays: the beam's spots as transported
+    case: object | None = None  # mc.patient.PatientCase of a plan recomputation
 
 
 def spot_allocation(weights, primaries, batches):
@@ -179,7 +179,7 @@ def prepare(cfg, grid=None, per_spot=None, comm=None, spot_threshold=None):
     if per_spot is None:
         per_spot = getattr(cfg, "flash", None) is not None
     grid = build_geometry(cfg) if grid is None else grid
-    spots = build_spots(cfg.beam, grid)
+    spots = build_source(cfg, grid)
     tables = build_tables(grid.materials, cfg.physics.mean_excitation_energy_eV)
     water = cfg.output.dose_to_water
     sec = cfg.output.secondary_dose
@@ -394,8 +394,14 @@ def run_rounds(st, bar=None):
 
 
 def delivered_protons(cfg, spots, primaries):
-    """Protons the dose is scaled to: ``beam.protons``; else the sum of the spot weights when
-    ``beam.spots`` is given; else the number of primaries simulated."""
+    """Protons the dose is scaled to: for a plan, the protons of its spots in one fraction times
+    the fractions the dose is reported for (:class:`mc.patient.PatientCase`); else
+    ``beam.protons``; else the sum of the spot weights when ``beam.spots`` is given; else the
+    number of primaries simulated."""
+    if cfg.dicom is not None:
+        from .patient import load_case
+
+        return float(spots.weight.sum()) * load_case(cfg.dicom).fractions
     if cfg.beam.protons is not None:
         return float(cfg.beam.protons)
     if cfg.beam.spots:
@@ -445,8 +451,12 @@ def finalize(st, stop_reason, elapsed):
     if total.let is not None:
         result.let = total.let.averages()
         result.let_std = total.let.std()
+    if cfg.dicom is not None:
+        from .patient import load_case
+
+        result.case = load_case(cfg.dicom)
     if cfg.rbe is not None:
-        apply_rbe(result, cfg.rbe)
+        apply_rbe(result, cfg.rbe, result.case)
     return result
 
 
@@ -516,7 +526,7 @@ def main(argv=None):
         prepared = []
         for cfg, resolved, text in runs:
             grid = build_geometry(cfg)
-            build_spots(cfg.beam, grid)  # validate the beam against the grid before any work
+            build_source(cfg, grid)  # validate the beam against the grid before any work
             check_output_path(cfg.output.path)
             prepared.append((cfg, resolved, text, grid))
         paths = [os.path.abspath(c.output.path) for c, *_ in prepared]
@@ -541,6 +551,21 @@ def main(argv=None):
     return 0
 
 
+#: Voxels of a plan whose dose the summary and the figure look at: mass density at least this
+#: [g/cm^3] (tissue, lung included; not air, where a voxel's mass is 1/800 of water's and single
+#: nuclear events make the dose spiky).
+TISSUE_DENSITY_G_CM3 = 0.1
+
+
+def _body(cfg, result):
+    """For a plan: the voxels of tissue (:data:`TISSUE_DENSITY_G_CM3`) inside the ``dicom.crop_to``
+    structure if given; None for a phantom."""
+    if result.case is None:
+        return None
+    tissue = result.grid.density >= TISSUE_DENSITY_G_CM3
+    return tissue if cfg.dicom.crop_to is None else tissue & result.case.masks[cfg.dicom.crop_to]
+
+
 def _run_one(args, cfg, resolved, text, grid, comm):
     from .output import plot_depth_dose, plot_let_rbe, write_result
 
@@ -555,7 +580,18 @@ def _run_one(args, cfg, resolved, text, grid, comm):
     resolved_yaml = yaml.safe_dump(resolved, sort_keys=False)
     path = write_result(cfg.output.path, result, text, resolved_yaml)
     msg = [f"wrote {path}"]
-    if cfg.output.plot and not args.no_plot:
+    if result.case is not None:
+        from .dicom_out import write_case_doses
+
+        msg += [f"wrote {p}" for p in write_case_doses(path, result, result.case, cfg.output.dose_to_water)]
+    if cfg.output.plot and not args.no_plot and result.case is not None:
+        from .output import plot_plan
+
+        png = plot_plan(os.path.splitext(path)[0] + "_plan.png", result,
+                        title=f"{os.path.basename(args.config)}: {result.case.plan.label}, "
+                              f"beams {', '.join(b.name for b in result.case.beams)}", body=_body(cfg, result))
+        msg.append(f"wrote {png}")
+    elif cfg.output.plot and not args.no_plot:
         png = os.path.splitext(path)[0] + "_depth_dose.png"
         plot_depth_dose(png, result, title=f"{os.path.basename(args.config)}: "
                         f"{cfg.beam.energy_MeV:g} MeV {cfg.beam.particle}s" if not (cfg.beam.spots or cfg.beam.sobp) else None)
@@ -572,12 +608,15 @@ def _run_one(args, cfg, resolved, text, grid, comm):
             msg.append(f"wrote {png}")
     info = result.run_info
     eb = result.energy_balance
-    dmax = float(result.dose.max())
-    hot = result.dose >= 0.5 * dmax if dmax > 0 else np.zeros(result.dose.shape, bool)
+    body = _body(cfg, result)
+    dose = result.dose if body is None else np.where(body, result.dose, 0.0)
+    dmax = float(dose.max())
+    hot = dose >= 0.5 * dmax if dmax > 0 else np.zeros(dose.shape, bool)
     rel = float(np.mean(result.dose_std[hot] / result.dose[hot])) if hot.any() else float("nan")
     print(f"flashmc: {info['primaries']} primaries in {info['elapsed_s']:.2f} s on {info['ranks']} rank(s) "
           f"({info['protons_per_s']:.0f} protons/s; stopped by {info['stop_reason']}); max dose {dmax:.4g} Gy for "
-          f"{result.protons:.4g} protons; mean relative s.e. above 50% of max {100 * rel:.2f}%; "
+          f"{result.protons:.4g} protons{'' if body is None else ' (in tissue)'}; "
+          f"mean relative s.e. above 50% of max {100 * rel:.2f}%; "
           f"energy imbalance {eb['relative_imbalance']:.1e}")
     if result.flash is not None:
         print(f"flashmc: {result.flash.summary()}")

@@ -1,0 +1,116 @@
+"""The spots of a treatment plan as the kernel's source: an RT Ion Plan's beams
+(:mod:`mc.plan`) delivered by a machine (:mod:`mc.beam_model`).
+
+Spot k of energy layer E_nom, aimed at (X, Y) in the beam-limiting-device system at the
+isocentre plane with meterset MU_k, becomes a Gaussian pencil beam (:class:`mc.source.SpotArrays`,
+lengths in cm):
+
+* protons per fraction N_k = MU_k x protons_per_MU(E_nom) (the machine's table);
+* mean kinetic energy and its Gaussian spread at the nozzle exit (the machine's table);
+* central ray: from the nozzle exit towards (X, Y), the virtual sources of the scanning
+  magnets SMX, SMY upstream of the isocentre (:func:`mc.plan.spot_rays`);
+* transverse axes: the beam-limiting-device axes X_b, Y_b made perpendicular to the ray
+  (Gram-Schmidt; for a spot 10 cm off axis with SMX = 2 m they turn by 3 degrees), with the
+  machine's spot sigma, divergence and position-angle correlation at the nozzle exit along them;
+* a double-Gaussian machine (MCsquare's model) gives two entries per spot, weighted
+  N_k (1 - f2) and N_k f2 with f2 = w2 / (w1 + w2); ``spot_of`` maps the entries to the plan's
+  spots.
+
+From the nozzle exit the protons fly straight through vacuum to the CT (the kernel's entry into
+the grid): the machine's parameters are effective in-air values, fitted to spot profiles measured
+in air, so the air between nozzle and patient is not transported (the convention of MCsquare,
+Souris et al. 2016, Med. Phys. 43:1700, whose beam models this reads). Range shifters are
+refused (not modelled yet).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from physics.species import SPECIES_INDEX
+
+from .errors import ConfigError
+from .plan import spot_rays
+from .source import SpotArrays
+
+
+@dataclass
+class PlanSpots:
+    """The source of a plan: ``spots`` (one entry per Gaussian of every spot, weights in
+    protons per fraction), ``spot_of`` (the plan spot of each entry, numbered over the selected
+    beams in order), ``beam_of`` (the beam index of each entry), ``mu`` (meterset of each plan
+    spot [MU per fraction]) and ``nominal_energy_MeV`` (of each plan spot)."""
+
+    spots: SpotArrays
+    spot_of: np.ndarray
+    beam_of: np.ndarray
+    mu: np.ndarray
+    nominal_energy_MeV: np.ndarray
+
+
+def _perpendicular_axes(axes, direction):
+    """X_b and Y_b made perpendicular to each ray (Gram-Schmidt), as (n, 3) arrays."""
+    a1 = axes[0][None, :] - (direction @ axes[0])[:, None] * direction
+    a1 /= np.linalg.norm(a1, axis=1)[:, None]
+    a2 = np.cross(direction, a1)
+    return a1, a2
+
+
+def _beam_entries(beam, machine):
+    """Columns of every Gaussian entry of ``beam``'s spots (dict of arrays) and the number of
+    plan spots."""
+    if beam.range_shifters:
+        raise ConfigError(f"beam {beam.number} ({beam.name}): range shifter {beam.range_shifters[0].shifter_id!r} "
+                          "inserted; range shifters are not modelled yet, recompute the beam without it")
+    start_mm, direction, axes = spot_rays(beam, machine.smx_mm, machine.smy_mm, machine.nozzle_to_isocentre_mm)
+    a1, a2 = _perpendicular_axes(axes, direction)
+    rows = {k: [] for k in ("spot", "energy", "esig", "sigma", "div", "corr", "weight")}
+    k = 0
+    for layer in beam.layers:
+        optics = machine.layer(layer.nominal_energy_MeV)
+        protons = layer.mu * machine.protons_per_mu(layer.nominal_energy_MeV)
+        gaussians = [(1, 1.0)] if optics.weight2 <= 0 else [(1, 1.0 - optics.fraction2), (2, optics.fraction2)]
+        for i in range(layer.mu.size):
+            for g, frac in gaussians:
+                sigma, div, corr = optics.axes(g)
+                rows["spot"].append(k + i)
+                rows["energy"].append(optics.mean_energy_MeV)
+                rows["esig"].append(optics.energy_spread_MeV)
+                rows["sigma"].append(sigma / 10.0)
+                rows["div"].append(div / 1000.0)
+                rows["corr"].append(corr)
+                rows["weight"].append(protons[i] * frac)
+        k += layer.mu.size
+    cols = {key: np.asarray(v, float) for key, v in rows.items()}
+    idx = cols["spot"].astype(np.int64)
+    cols.update(pos=start_mm[idx] / 10.0, dir=direction[idx], ax1=a1[idx], ax2=a2[idx])
+    return cols, k
+
+
+def plan_spots(beams, machine):
+    """:class:`PlanSpots` of the :class:`mc.plan.IonBeam` list ``beams`` delivered by the
+    :class:`mc.beam_model.Machine` ``machine`` (ConfigError for energies outside its table)."""
+    parts, spot_of, beam_of, mu, e_nom = [], [], [], [], []
+    offset = 0
+    for b, beam in enumerate(beams):
+        cols, n = _beam_entries(beam, machine)
+        parts.append(cols)
+        spot_of.append(cols["spot"].astype(np.int64) + offset)
+        beam_of.append(np.full(cols["spot"].size, b, np.int64))
+        mu.append(np.concatenate([layer.mu for layer in beam.layers]))
+        e_nom.append(np.concatenate([np.full(layer.mu.size, layer.nominal_energy_MeV) for layer in beam.layers]))
+        offset += n
+
+    def cat(key):
+        return np.concatenate([p[key] for p in parts])
+
+    weight = cat("weight")
+    if weight.sum() <= 0:
+        raise ConfigError("dicom.plan: the selected beams deliver no protons (every spot meterset is zero)")
+    cdf = np.cumsum(weight) / weight.sum()
+    cdf[-1] = 1.0
+    species = np.full(weight.size, SPECIES_INDEX["proton"], np.int32)
+    spots = SpotArrays(cdf, cat("energy"), cat("esig"), cat("pos"), cat("dir"), cat("ax1"), cat("ax2"),
+                       cat("sigma"), cat("div"), species, weight, cat("corr"))
+    return PlanSpots(spots, np.concatenate(spot_of), np.concatenate(beam_of), np.concatenate(mu),
+                     np.concatenate(e_nom))
