@@ -99,12 +99,27 @@ class FlashResult:
         g.create_dataset("spot_energy_MeV", data=self.spot_energy)
 
 
-def _po2_map(grid, fcfg):
+def _po2_map(grid, fcfg, masks=None):
+    """Baseline pO2 [mmHg] per voxel: by material, then by the structures of ``masks`` ({name:
+    voxel mask}, a plan's) named in ``flash.tissue_pO2``, in its order."""
     def value(v):
         return TISSUE_PO2_MMHG[v] if isinstance(v, str) else float(v)
 
+    masks = masks or {}
     lut = np.array([value(fcfg.tissue_pO2.get(name, fcfg.default_tissue)) for name in grid.materials])
-    return lut[grid.material_id]
+    p0 = lut[grid.material_id]
+    for name, v in fcfg.tissue_pO2.items():
+        if name in masks:
+            p0[masks[name]] = value(v)
+    return p0
+
+
+def _structure_mask(grid, name, masks=None):
+    """Voxels of the analysed structure: a plan's structure of that name, else a material."""
+    if masks and name in masks:
+        return masks[name]
+    sid = grid.materials.index(name) if name in grid.materials else -1
+    return grid.material_id == sid
 
 
 def _delivery_params(dcfg, current_nA=None):
@@ -162,7 +177,8 @@ def analyse(result, cfg):
         return out.reshape(shape)
 
     rates = dose_rates(vptr, spot, dose, d_flash, fcfg.pbs_threshold_Gy, fcfg.percentile)
-    p0_map = _po2_map(grid, fcfg)
+    masks = getattr(getattr(result, "case", None), "masks", None)
+    p0_map = _po2_map(grid, fcfg, masks)
     p0 = p0_map.reshape(-1)[voxels]
     par = OxygenParams(**fcfg.oxygen.model_dump())
     out = {}
@@ -193,8 +209,7 @@ def analyse(result, cfg):
     maps["dose_fem"] = fem_dose(result.dose, maps[metric], fcfg.fem.dose_threshold_Gy,
                                 fcfg.fem.dose_rate_threshold_Gy_per_s, fcfg.fem.fmf)
     # structure statistics
-    sid = grid.materials.index(fcfg.structure) if fcfg.structure in grid.materials else -1
-    sel = (grid.material_id == sid) & (result.dose > 0)
+    sel = _structure_mask(grid, fcfg.structure, masks) & (result.dose > 0)
     stats = {"structure_voxels": int(sel.sum())}
     D = result.dose[sel]
     rate = maps["dose_rate_pbs"][sel]
@@ -257,8 +272,8 @@ def plot_flash(path_png, result, title=None):
 
     fr = result.flash
     grid = result.grid
-    sid = grid.materials.index(fr.structure) if fr.structure in grid.materials else -1
-    sel = (grid.material_id == sid) & (result.dose > 0)
+    sel = _structure_mask(grid, fr.structure, getattr(getattr(result, "case", None), "masks", None)) \
+        & (result.dose > 0)
     fig, ax = plt.subplots(2, 2, figsize=(11, 8))
     a = ax[0, 0]
     if sel.any():

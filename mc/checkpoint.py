@@ -25,13 +25,15 @@ def checkpoint_path(cfg):
     return os.path.abspath(cfg.output.path) + ".checkpoint.npz"
 
 
-def config_fingerprint(cfg):
-    """SHA-256 (hex) of the configuration without its stopping rules: a checkpoint resumes only
-    the configuration that wrote it."""
+def config_fingerprint(cfg, inputs=""):
+    """SHA-256 (hex) of the configuration without its stopping rules, and of ``inputs`` (a
+    fingerprint of the files a configuration names, e.g. a plan's DICOM files:
+    :meth:`mc.patient.PatientCase.fingerprint`): a checkpoint resumes only the configuration and
+    the inputs that wrote it."""
     d = cfg.model_dump(mode="json")
     for k in ("target_uncertainty", "time_limit_s", "checkpoint_interval_s"):
         d["run"].pop(k, None)  # stopping rules may change between a run and its resumption
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256((json.dumps(d, sort_keys=True) + inputs).encode()).hexdigest()
 
 
 def write_checkpoint(path, total, rounds_done, primaries_done, elapsed, fingerprint):

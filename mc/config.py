@@ -451,7 +451,9 @@ def _check_po2(v):
 class FlashConfig(_Strict):
     """FLASH analysis of the run (``flash.analysis``): the plan delivered with ``delivery`` and,
     for comparison, at ``conventional_current_nA``; dose rates, oxygen depletion, FLASH-modified
-    dose and the DVH/DRVH of ``structure`` (a material name)."""
+    dose and the DVH/DRVH of ``structure`` (a material name, or for a treatment plan the name of
+    one of its structures); ``tissue_pO2``: baseline pO2 per material (for a plan also per
+    structure; structures override materials, later ones win where they overlap)."""
 
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     conventional_current_nA: float = Field(default=2.0, gt=0)
@@ -461,23 +463,34 @@ class FlashConfig(_Strict):
     pbs_threshold_Gy: float = Field(default=0.01, ge=0)
     percentile: float = Field(default=0.01, ge=0, lt=0.5)
     fem: FemConfig = Field(default_factory=FemConfig)
-    structure: str = "red_marrow"
+    structure: str = "red_marrow"  # a library material, or for a plan a structure of its RTSTRUCT
     spot_dose_threshold: float = Field(default=1e-3, ge=0, lt=1.0)
 
     @field_validator("tissue_pO2")
     @classmethod
     def _tissues(cls, v):
-        return {_check_material(k): _check_po2(val) for k, val in v.items()}
+        return {k: _check_po2(val) for k, val in v.items()}
 
     @field_validator("default_tissue")
     @classmethod
     def _default_tissue(cls, v):
         return _check_po2(v)
 
-    @field_validator("structure")
-    @classmethod
-    def _structure(cls, v):
-        return _check_material(v)
+    def check_names(self, structures=None):
+        """The keys of ``tissue_pO2`` and ``structure`` must be library materials (canonical
+        names returned), or, for a plan, also structures of its RTSTRUCT (``structures``: their
+        names, checked once the structure set is read). Raises ValueError naming the field."""
+        def name(where, key):
+            if structures is not None and key in structures:
+                return key
+            try:
+                return _check_material(key)
+            except ValueError as exc:
+                extra = f"; or one of the plan's structures {sorted(structures)}" if structures is not None else ""
+                raise ValueError(f"flash.{where}: {exc}{extra}") from None
+
+        self.tissue_pO2 = {name(f"tissue_pO2.{k}", k): v for k, v in self.tissue_pO2.items()}
+        self.structure = name("structure", self.structure)
 
 
 class MaterialOverrideConfig(_Strict):
@@ -572,6 +585,12 @@ class Config(_Strict):
                 and self.rbe.dose_per_fraction_Gy is not None:
             raise ValueError("rbe.dose_per_fraction_Gy: a plan's dose is absolute (its meterset), so the RBE models "
                              "are evaluated at its fraction dose; remove dose_per_fraction_Gy")
+        return self
+
+    @model_validator(mode="after")
+    def _flash_names(self):
+        if self.flash is not None and self.dicom is None:
+            self.flash.check_names()
         return self
 
     @model_validator(mode="after")

@@ -482,13 +482,13 @@ def read_rt_dose(path):
 # the doses of a plan recomputation
 
 
-def write_case_doses(base_path, result, case, dose_to_water=False):
+def write_case_doses(base_path, result, case, dose_to_water=False, beam_number=None):
     """Write the RT Dose files of a plan recomputation (:class:`mc.run.RunResult` with its
     :class:`mc.patient.PatientCase`) beside the HDF5 output ``base_path``: ``<base>_dose.dcm``
     (DoseType PHYSICAL: the dose to water if ``dose_to_water``, else to the medium) and, with RBE
-    models, ``<base>_dose_rbe_<model>.dcm`` (EFFECTIVE: RBE-weighted dose) for every model; all
-    for the plan (DoseSummationType PLAN; the selected beams) and for the fractions of
-    ``case.fractions``. Returns the paths written."""
+    models, ``<base>_dose_rbe_<model>.dcm`` (EFFECTIVE: RBE-weighted dose) for every model; for
+    the plan (DoseSummationType PLAN; the selected beams) or, with ``beam_number``, for that beam
+    (BEAM), and for the fractions of ``case.fractions``. Returns the paths written."""
     base = os.path.splitext(os.fspath(base_path))[0]
     grid, ct, plan = result.grid, case.ct, case.plan
     medium = "water" if dose_to_water else "medium"
@@ -496,7 +496,8 @@ def write_case_doses(base_path, result, case, dose_to_water=False):
                   frame_of_reference_uid=ct.frame_of_reference_uid,
                   study_instance_uid=plan.study_instance_uid or ct.study_instance_uid,
                   referenced_plan_sop_instance_uid=plan.sop_instance_uid, patient_id=ct.patient_id,
-                  patient_name=ct.patient_name, fractions=case.fractions)
+                  patient_name=ct.patient_name, fractions=case.fractions,
+                  summation_type="PLAN" if beam_number is None else "BEAM", referenced_beam_number=beam_number)
     physical = result.dose_to_water if dose_to_water else result.dose
     paths = [write_rt_dose(f"{base}_dose.dcm", physical, dose_comment=f"flashmc MC dose to {medium}",
                            series_description=f"flashmc dose to {medium}", **common)]

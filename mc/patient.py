@@ -15,7 +15,9 @@ Cases are cached in the process by the ``dicom`` block's content, so the command
 validation and the run read the files once.
 """
 
+import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,10 +51,25 @@ class PatientCase:
     structure_types: dict = field(default_factory=dict)
     calibration_source: str = ""
     alpha_beta_Gy: dict = field(default_factory=dict)
+    structures_path: str | None = None
+    calibration_path: str | None = None
 
     @property
     def spots(self):
         return self.source.spots
+
+    def fingerprint(self):
+        """SHA-256 (hex) of what the case was built from: the CT's slice UIDs, the bytes of the
+        plan, structure set, machine and calibration files, the calibration's source; a
+        checkpoint of the run resumes only with the same inputs."""
+        h = hashlib.sha256()
+        h.update("".join(self.ct.sop_instance_uids).encode())
+        for path in (self.plan.path, self.structures_path, self.machine.path, self.calibration_path):
+            if path and os.path.isfile(path):
+                with open(path, "rb") as f:
+                    h.update(f.read())
+        h.update(self.calibration_source.encode())
+        return h.hexdigest()
 
 
 def _value_error(exc):
@@ -124,27 +141,37 @@ def _check_spots_hit(grid, source, beams):
                               "the dose grid (the CT); the plan does not belong to this CT or the CT is cropped")
 
 
-def _load(dcfg):
+#: Keys of the ``dicom`` block that determine the voxel grid and the structure masks.
+_GEOMETRY_KEYS = ("ct", "calibration", "dose_grid_mm", "structures", "crop_to", "material_overrides", "alpha_beta_Gy")
+
+
+def _load_geometry(dcfg):
+    """(CT, calibration source, grid, structure set, masks) of ``dcfg``."""
     try:
         ct = read_ct_series(dcfg.ct)
         calibration = load_calibration(dcfg.calibration)
         shape, origin_mm, spacing_mm = grid_geometry(ct, dcfg.dose_grid_mm)
     except ValueError as exc:
         raise _value_error(exc) from None
-    plan = read_rt_ion_plan(dcfg.plan)
     structure_set = None
     if dcfg.structures is not None:
         try:
             structure_set = read_rtstruct(dcfg.structures)
         except ValueError as exc:
             raise _value_error(exc) from None
-    _check_frames(ct, plan, structure_set)
     masks = _masks(dcfg, structure_set, shape, origin_mm, spacing_mm) if structure_set is not None else {}
     try:
         grid = ct_to_grid(ct, calibration, dcfg.dose_grid_mm, masks[dcfg.crop_to] if dcfg.crop_to else None)
     except ValueError as exc:
         raise _value_error(exc) from None
     grid = _override_materials(grid, dcfg, masks)
+    return ct, calibration.source, grid, structure_set, masks
+
+
+def _load(dcfg, geometry):
+    ct, calibration_source, grid, structure_set, masks = geometry
+    plan = read_rt_ion_plan(dcfg.plan)
+    _check_frames(ct, plan, structure_set)
     beams = _select_beams(plan, dcfg.beams)
     machine = load_machine(dcfg.machine)
     source = plan_spots(beams, machine)
@@ -153,16 +180,26 @@ def _load(dcfg):
     fractions = plan.fractions_planned if dcfg.dose_for == "plan" else 1
     return PatientCase(ct=ct, plan=plan, beams=beams, machine=machine, grid=grid, source=source,
                        fractions=fractions, masks=masks, structure_types=types,
-                       calibration_source=calibration.source, alpha_beta_Gy=dict(dcfg.alpha_beta_Gy))
+                       calibration_source=calibration_source, alpha_beta_Gy=dict(dcfg.alpha_beta_Gy),
+                       structures_path=dcfg.structures, calibration_path=dcfg.calibration)
 
 
 _CACHE = {}
+_GEOMETRY_CACHE = {}
 
 
 def load_case(dcfg):
-    """The :class:`PatientCase` of a :class:`mc.config.DicomConfig` (cached by its content)."""
-    key = json.dumps(dcfg.model_dump(mode="json"), sort_keys=True)
+    """The :class:`PatientCase` of a :class:`mc.config.DicomConfig`, cached by its content (the
+    CT on the dose grid and the masks by the keys that determine them, so that the beams of a
+    plan recomputed one by one share them). One case is kept at a time: a CT can take hundreds
+    of MB."""
+    dump = dcfg.model_dump(mode="json")
+    key = json.dumps(dump, sort_keys=True)
     if key not in _CACHE:
-        _CACHE.clear()  # one case at a time: a CT can take hundreds of MB
-        _CACHE[key] = _load(dcfg)
+        gkey = json.dumps({k: dump[k] for k in _GEOMETRY_KEYS}, sort_keys=True)
+        if gkey not in _GEOMETRY_CACHE:
+            _GEOMETRY_CACHE.clear()
+            _GEOMETRY_CACHE[gkey] = _load_geometry(dcfg)
+        _CACHE.clear()
+        _CACHE[key] = _load(dcfg, _GEOMETRY_CACHE[gkey])
     return _CACHE[key]

@@ -47,6 +47,11 @@ def build_source(cfg, grid):
         from .patient import load_case
 
         case = load_case(cfg.dicom)
+        if cfg.flash is not None:
+            try:
+                cfg.flash.check_names(set(case.masks))
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
         if cfg.flash is not None and len(case.beams) > 1:
             raise ConfigError(f"flash: the FLASH analysis delivers one beam's spots; the plan has "
                               f"{len(case.beams)} beams selected: set dicom.beams to one of "

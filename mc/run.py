@@ -203,7 +203,17 @@ def prepare(cfg, grid=None, per_spot=None, comm=None, spot_threshold=None):
     return RunState(cfg=cfg, comm=comm, grid=grid, spots=spots, tables=tables, inputs=inputs,
                     nuclear=cfg.physics.nuclear, sizes=sizes, rounds=rounds, primaries_max=primaries_max,
                     local=local, total=total, buf=buf, checkpoint=checkpoint_path(cfg),
-                    fingerprint=config_fingerprint(cfg), spot_threshold=spot_threshold, spot_plan=plan)
+                    fingerprint=config_fingerprint(cfg, _input_fingerprint(cfg)), spot_threshold=spot_threshold,
+                    spot_plan=plan)
+
+
+def _input_fingerprint(cfg):
+    """Fingerprint of the files a plan recomputation reads ('' for a phantom)."""
+    if cfg.dicom is None:
+        return ""
+    from .patient import load_case
+
+    return load_case(cfg.dicom).fingerprint()
 
 
 def resume_from_checkpoint(st):
@@ -567,12 +577,58 @@ def _body(cfg, result):
 
 
 def _run_one(args, cfg, resolved, text, grid, comm):
-    from .output import plot_depth_dose, plot_let_rbe, write_result
-
+    """Run one configuration and write its outputs (rank 0); with ``dicom.dose_per_beam`` then
+    recompute each beam on its own (:func:`_run_beams`)."""
     show = not args.quiet and sys.stderr.isatty() and comm.rank == 0
     result = simulate(cfg, progress=show, grid=grid, comm=comm, resume=args.resume)
-    if result is None:  # not rank 0
-        return
+    msg = _write_outputs(args, cfg, resolved, text, result) if result is not None else []
+    if cfg.dicom is not None and cfg.dicom.dose_per_beam:
+        msg += _run_beams(cfg, resolved, text, comm, result)
+    for m in msg:
+        print(f"flashmc: {m}")
+
+
+def _run_beams(cfg, resolved, text, comm, plan_result):
+    """``dicom.dose_per_beam``: the dose of every selected beam as an RT Dose of summation type
+    BEAM (and its HDF5, ``<output>_beam<number>.h5``). A plan of one beam gives it from the plan's
+    run; otherwise each beam is a run of its own (every rank takes part) with the run's primaries
+    shared in proportion to the beams' protons, independent of the plan's run (the beam doses sum
+    to the plan dose within their statistics). Returns the messages (rank 0)."""
+    from .dicom_out import write_case_doses
+    from .output import write_result
+    from .patient import load_case
+
+    case = load_case(cfg.dicom)
+    base = os.path.splitext(os.path.abspath(cfg.output.path))[0]
+    if len(case.beams) == 1:
+        if plan_result is None:
+            return []
+        paths = write_case_doses(f"{base}_beam{case.beams[0].number}", plan_result, case, cfg.output.dose_to_water,
+                                 beam_number=case.beams[0].number)
+        return [f"wrote {p}" for p in paths]
+    weight, total, msg = case.spots.weight, case.spots.weight.sum(), []
+    for b, beam in enumerate(case.beams):
+        sub = cfg.model_copy(deep=True)
+        sub.dicom.beams, sub.dicom.dose_per_beam = [beam.number], False
+        sub.output.path = f"{base}_beam{beam.number}.h5"
+        share = float(weight[case.source.beam_of == b].sum() / total)
+        sub.run.primaries = max(sub.run.batches, int(round(cfg.run.primaries * share)))
+        result = simulate(sub, comm=comm, grid=load_case(sub.dicom).grid)
+        if result is None:
+            continue
+        resolved_beam = dict(resolved, dicom=dict(resolved["dicom"], beams=[beam.number], dose_per_beam=False))
+        path = write_result(sub.output.path, result, text, yaml.safe_dump(resolved_beam, sort_keys=False))
+        msg.append(f"wrote {path}")
+        msg += [f"wrote {p}" for p in write_case_doses(path, result, result.case, cfg.output.dose_to_water,
+                                                        beam_number=beam.number)]
+    return msg
+
+
+def _write_outputs(args, cfg, resolved, text, result):
+    """Rank 0: the FLASH analysis, the HDF5, the RT Doses, the figures and the summary line;
+    returns the messages naming the files written."""
+    from .output import plot_depth_dose, plot_let_rbe, write_result
+
     if cfg.flash is not None:
         from flash.analysis import analyse
 
@@ -600,12 +656,12 @@ def _run_one(args, cfg, resolved, text, grid, comm):
             png = os.path.splitext(path)[0] + "_let_rbe.png"
             plot_let_rbe(png, result, title=f"{os.path.basename(args.config)}: dose, LETd and RBE-weighted dose")
             msg.append(f"wrote {png}")
-        if result.flash is not None:
-            from flash.analysis import plot_flash
+    if cfg.output.plot and not args.no_plot and result.flash is not None and result.case is None:
+        from flash.analysis import plot_flash
 
-            png = os.path.splitext(path)[0] + "_flash.png"
-            plot_flash(png, result, title=f"{os.path.basename(args.config)}: {os.path.basename(path)}")
-            msg.append(f"wrote {png}")
+        png = os.path.splitext(path)[0] + "_flash.png"
+        plot_flash(png, result, title=f"{os.path.basename(args.config)}: {os.path.basename(path)}")
+        msg.append(f"wrote {png}")
     info = result.run_info
     eb = result.energy_balance
     body = _body(cfg, result)
@@ -620,8 +676,7 @@ def _run_one(args, cfg, resolved, text, grid, comm):
           f"energy imbalance {eb['relative_imbalance']:.1e}")
     if result.flash is not None:
         print(f"flashmc: {result.flash.summary()}")
-    for m in msg:
-        print(f"flashmc: {m}")
+    return msg
 
 
 if __name__ == "__main__":

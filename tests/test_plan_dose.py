@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from geometry.ct import write_ct_series
-from mc.config import load_config_text
+from mc.config import ConfigError, load_config_text
 from mc.phantom_case import calibration_text, phantom_arrays, write_phantom_case
 from mc.run import main, simulate
 
@@ -258,3 +258,135 @@ def test_phantom_arrays_layout():
     # the anterior face of the box is at y = 0: the first water voxel centre at y = 1 mm
     iy = np.argmax(hu[20, :, 20] > -900)
     assert origin[1] + iy * spacing[1] == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# two beams: a dose per beam, MPI, --set, structure alpha/beta
+@pytest.fixture(scope="module")
+def two_beam_case(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("two")
+    ap = dict(name="AP", isocentre_mm=ISO.tolist(), gantry_deg=0.0, meterset_mu=10.0,
+              layers=[(120.0, SPOTS_XY, np.ones(len(SPOTS_XY)))])
+    lat = dict(name="LAT", isocentre_mm=ISO.tolist(), gantry_deg=90.0, meterset_mu=20.0,
+               layers=[(90.0, SPOTS_XY, np.ones(len(SPOTS_XY)))])
+    return folder, write_phantom_case(str(folder), [ap, lat], fractions=3)
+
+
+def test_dose_per_beam_sums_to_the_plan_dose(tmp_path, two_beam_case):
+    from mc.dicom_out import read_rt_dose
+
+    _, case = two_beam_case
+    out = tmp_path / "two.h5"
+    cfg = tmp_path / "two.yaml"
+    cfg.write_text(_plan_config(case, 60000, f"output: {{path: {out}, plot: false}}\n").replace(
+        "machine:", "dose_per_beam: true, machine:"))
+    assert main([str(cfg), "--quiet"]) == 0
+    plan = read_rt_dose(str(tmp_path / "two_dose.dcm"))
+    beams = [read_rt_dose(str(tmp_path / f"two_beam{n}_dose.dcm")) for n in (1, 2)]
+    assert plan.summation_type == "PLAN" and [b.summation_type for b in beams] == ["BEAM", "BEAM"]
+    assert [b.referenced_beam_numbers for b in beams] == [(1,), (2,)]
+    assert all(b.referenced_plan_uid == case["plan_uid"] for b in beams)
+    stds = []
+    for name in ("two", "two_beam1", "two_beam2"):
+        with h5py.File(tmp_path / f"{name}.h5") as f:
+            stds.append(f["dose_std"][()])
+            if name == "two":
+                protons, rho = f["dose"].attrs["protons"], f["geometry/density_g_cm3"][()]
+            else:
+                protons -= f["dose"].attrs["protons"]
+    assert abs(protons) < 1e-9 * plan.dose_gy.size  # the beams' protons add up to the plan's
+    # the beam doses (independent runs) sum to the plan dose within the statistics, in tissue
+    s, d = beams[0].dose_gy + beams[1].dose_gy, plan.dose_gy
+    avg = np.where(rho > 0.1, 0.5 * (s + d), 0.0)
+    sel = avg > 0.3 * avg.max()
+    z = (s - d)[sel] / np.sqrt(stds[0] ** 2 + stds[1] ** 2 + stds[2] ** 2)[sel]
+    assert abs(z.mean()) < 4.0 / np.sqrt(sel.sum()) * 1.5
+    assert np.mean(np.abs(z) > 4.0) < 0.01
+
+
+def test_structure_alpha_beta_and_set_overrides(two_beam_case):
+    _, case = two_beam_case
+    text = _plan_config(case, 4000, "rbe: {models: [wedenberg], default_alpha_beta_Gy: 2.0}\n").replace(
+        "machine:", "alpha_beta_Gy: {Target: 10.0, Bone: tumour}, machine:")
+    cfg, _ = load_config_text(text, ["dicom.dose_grid_mm=[4,4,4]", "dicom.beams=[LAT]", "dicom.dose_for=fraction"])
+    r = simulate(cfg)
+    assert np.allclose(r.grid.spacing_cm, 0.4) and [b.name for b in r.case.beams] == ["LAT"]
+    assert r.case.fractions == 1
+    ab = r.rbe_info["alpha_beta_Gy"]
+    target, bone = r.case.masks["Target"], r.case.masks["Bone"]
+    assert np.all(ab[target] == 10.0) and np.all(ab[bone] == 10.0)  # preset 'tumour' = 10 Gy
+    assert np.all(ab[~(target | bone)] == 2.0)
+    # the models are evaluated at the absolute dose of one fraction
+    assert r.rbe_info["fraction_dose_scale"] == 1.0 and r.rbe_info["dose_per_fraction_Gy"] is None
+
+
+def test_two_ranks_give_the_dose_of_one(tmp_path, two_beam_case):
+    import shutil
+    import subprocess
+    import sys
+
+    mpirun = shutil.which("mpirun") or shutil.which("mpiexec")
+    if mpirun is None:
+        pytest.skip("mpirun not installed (pip install -e '.[mpi]')")
+    _, case = two_beam_case
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(_plan_config(case, 8000, "output: {plot: false}\nrun: {schedule: static}\n").replace(
+        "run: {primaries: 8000, batches: 20, seed: 7}\n", ""))
+    doses = []
+    for n in (1, 2):
+        out = tmp_path / f"r{n}.h5"
+        r = subprocess.run([mpirun, "-n", str(n), sys.executable, "-m", "mc.run", str(cfg), "--quiet", "--set",
+                            f"output.path={out}", "--set", "run.primaries=8000", "--set", "run.batches=8"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        with h5py.File(out) as f:
+            doses.append(f["dose"][()])
+    assert np.allclose(doses[0], doses[1], rtol=1e-6, atol=0)
+
+
+def test_flash_analysis_of_a_plan_uses_its_structures(water_box_case):
+    from flash.analysis import analyse
+    from physics.tissue import TISSUE_PO2_MMHG
+
+    _, case = water_box_case
+    text = _plan_config(case, 6000, "flash: {structure: Target, tissue_pO2: {Target: hypoxic_tumour, Bone: 30.0}}\n")
+    cfg, _ = load_config_text(text)
+    r = simulate(cfg)
+    r.flash = analyse(r, cfg)
+    p0 = r.flash.maps["pO2_baseline"]
+    target, bone = r.case.masks["Target"], r.case.masks["Bone"]
+    assert np.all(p0[target] == TISSUE_PO2_MMHG["hypoxic_tumour"]) and np.all(p0[bone] == 30.0)
+    assert np.all(p0[~(target | bone)] == TISSUE_PO2_MMHG["normal_tissue"])
+    # the structure statistics count the target's voxels with dose
+    assert r.flash.stats["structure_voxels"] == int((target & (r.dose > 0)).sum()) > 0
+    with pytest.raises(ConfigError, match=r"flash.structure: unknown material 'Spine'.*plan's structures"):
+        from mc.problem import build_source
+
+        cfg2, _ = load_config_text(text.replace("structure: Target", "structure: Spine"))
+        build_source(cfg2, None)
+    with pytest.raises(ConfigError, match="flash.structure: unknown material 'Target'"):
+        load_config_text("geometry: {type: box, size_mm: [10, 10, 10]}\nflash: {structure: Target}\n")
+
+
+def test_a_checkpoint_resumes_only_the_same_dicom_inputs(tmp_path):
+    import shutil
+
+    from mc.checkpoint import config_fingerprint
+    from mc.patient import load_case
+
+    beam = dict(isocentre_mm=ISO.tolist(), meterset_mu=10.0, layers=[(120.0, [[0.0, 0.0]], [1.0])])
+    case = write_phantom_case(str(tmp_path / "c"), [beam])
+    cfg = load_config_text(_plan_config(case, 1000))[0]
+    before = config_fingerprint(cfg, load_case(cfg.dicom).fingerprint())
+    assert config_fingerprint(cfg, load_case(cfg.dicom).fingerprint()) == before
+    # the same file name, another plan (a different meterset): another fingerprint
+    from mc.plan import write_rt_ion_plan
+
+    other = str(tmp_path / "other.dcm")
+    write_rt_ion_plan(other, [dict(beam, meterset_mu=11.0)], frame_of_reference_uid=case["frame_of_reference_uid"],
+                      study_instance_uid=load_case(cfg.dicom).ct.study_instance_uid)
+    shutil.copy(other, case["plan"])
+    import mc.patient
+
+    mc.patient._CACHE.clear()
+    assert config_fingerprint(cfg, load_case(cfg.dicom).fingerprint()) != before
