@@ -19,8 +19,10 @@ lengths in cm):
 From the nozzle exit the protons fly straight through vacuum to the CT (the kernel's entry into
 the grid): the machine's parameters are effective in-air values, fitted to spot profiles measured
 in air, so the air between nozzle and patient is not transported (the convention of MCsquare,
-Souris et al. 2016, Med. Phys. 43:1700, whose beam models this reads). Range shifters are
-refused (not modelled yet).
+Souris et al. 2016, Med. Phys. 43:1700, whose beam models this reads). A range shifter moves the
+source plane to its downstream face, with the phase space, energy and surviving protons of
+:mod:`mc.range_shifter` (analytic: Fermi-Eyges moments, CSDA energy loss with straggling,
+non-elastic removal).
 """
 
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from physics.species import SPECIES_INDEX
 
 from .errors import ConfigError
 from .plan import spot_rays
+from .range_shifter import slab_of, through_slab
 from .source import SpotArrays
 
 
@@ -56,28 +59,61 @@ def _perpendicular_axes(axes, direction):
     return a1, a2
 
 
+def _shifter(beam, machine):
+    """The :class:`mc.range_shifter.Slab` of the beam's inserted range shifter and the drift
+    [mm] from the nozzle exit to its upstream face along the beam axis (None, 0 without one)."""
+    if not beam.range_shifters:
+        return None, 0.0
+    where = f"beam {beam.number} ({beam.name}): "
+    if len(beam.range_shifters) > 1:
+        raise ConfigError(f"{where}{len(beam.range_shifters)} range shifters inserted; one is supported")
+    slab = slab_of(beam.range_shifters[0], machine, where)
+    drift = machine.nozzle_to_isocentre_mm - slab.isocentre_distance_mm - 10.0 * slab.thickness_cm
+    if drift < 0:
+        raise ConfigError(f"{where}the range shifter's upstream face lies {-drift:.1f} mm upstream of the nozzle exit "
+                          f"(IsocenterToRangeShifterDistance {slab.isocentre_distance_mm:g} mm, thickness "
+                          f"{10 * slab.thickness_cm:.1f} mm, nozzle exit {machine.nozzle_to_isocentre_mm:g} mm from the "
+                          "isocentre); check the plan and the machine")
+    return slab, drift
+
+
+def _gaussians(optics, slab, drift):
+    """(fraction of the spot's protons, energy, spread, sigma [mm], divergence [mrad],
+    correlation) of each Gaussian of a layer's spots on their source plane (the nozzle exit, or
+    behind the range shifter, whose survival probability multiplies the fraction)."""
+    fractions = [(1, 1.0)] if optics.weight2 <= 0 else [(1, 1.0 - optics.fraction2), (2, optics.fraction2)]
+    out = []
+    for g, frac in fractions:
+        sigma, div, corr = optics.axes(g)
+        energy, spread = optics.mean_energy_MeV, optics.energy_spread_MeV
+        if slab is not None:
+            energy, spread, sigma, div, corr, survival = through_slab(slab, energy, spread, sigma, div, corr, drift)
+            frac *= survival
+        out.append((frac, energy, spread, sigma, div, corr))
+    return out
+
+
 def _beam_entries(beam, machine):
     """Columns of every Gaussian entry of ``beam``'s spots (dict of arrays) and the number of
     plan spots."""
-    if beam.range_shifters:
-        raise ConfigError(f"beam {beam.number} ({beam.name}): range shifter {beam.range_shifters[0].shifter_id!r} "
-                          "inserted; range shifters are not modelled yet, recompute the beam without it")
     start_mm, direction, axes = spot_rays(beam, machine.smx_mm, machine.smy_mm, machine.nozzle_to_isocentre_mm)
+    slab, drift = _shifter(beam, machine)
+    if slab is not None:  # the source plane moves along each ray to the slab's downstream face
+        to_face = (machine.nozzle_to_isocentre_mm - slab.isocentre_distance_mm) / -(direction @ axes[2])
+        start_mm = start_mm + to_face[:, None] * direction
     a1, a2 = _perpendicular_axes(axes, direction)
     rows = {k: [] for k in ("spot", "energy", "esig", "sigma", "div", "corr", "weight")}
     k = 0
     for layer in beam.layers:
-        optics = machine.layer(layer.nominal_energy_MeV)
         protons = layer.mu * machine.protons_per_mu(layer.nominal_energy_MeV)
-        gaussians = [(1, 1.0)] if optics.weight2 <= 0 else [(1, 1.0 - optics.fraction2), (2, optics.fraction2)]
+        gaussians = _gaussians(machine.layer(layer.nominal_energy_MeV), slab, drift)
         for i in range(layer.mu.size):
-            for g, frac in gaussians:
-                sigma, div, corr = optics.axes(g)
+            for frac, energy, spread, sigma, div, corr in gaussians:
                 rows["spot"].append(k + i)
-                rows["energy"].append(optics.mean_energy_MeV)
-                rows["esig"].append(optics.energy_spread_MeV)
-                rows["sigma"].append(sigma / 10.0)
-                rows["div"].append(div / 1000.0)
+                rows["energy"].append(energy)
+                rows["esig"].append(spread)
+                rows["sigma"].append(np.asarray(sigma) / 10.0)
+                rows["div"].append(np.asarray(div) / 1000.0)
                 rows["corr"].append(corr)
                 rows["weight"].append(protons[i] * frac)
         k += layer.mu.size

@@ -189,29 +189,58 @@ def test_not_dicom_and_missing_file(tmp_path):
         read_rt_ion_plan(str(tmp_path / "nothing.dcm"))
 
 
-def test_energy_outside_the_machine_and_range_shifters_are_refused(tmp_path):
-    from mc.beam_model import load_machine
-
-    machine = load_machine(MACHINE)
-    plan = read_rt_ion_plan(_plan(tmp_path, [_beam(layers=[(260.0, [[0.0, 0.0]], [1.0])])]))
-    with pytest.raises(ConfigError, match="260 MeV is outside the table"):
-        plan_spots(plan.beams, machine)
-
-    def insert_shifter(ds):
+def _insert_shifter(distance_mm, wet_mm=74.1):
+    def edit(ds):
         from pydicom.dataset import Dataset
 
         b = ds.IonBeamSequence[0]
         rs = Dataset()
-        rs.RangeShifterNumber, rs.RangeShifterID, rs.RangeShifterType = 1, "RS74", "BINARY"
+        rs.RangeShifterNumber, rs.RangeShifterID, rs.RangeShifterType = 1, "RS_Block", "BINARY"
         b.RangeShifterSequence, b.NumberOfRangeShifters = [rs], 1
         s = Dataset()
         s.RangeShifterSetting, s.ReferencedRangeShifterNumber = "IN", 1
-        s.IsocenterToRangeShifterDistance, s.RangeShifterWaterEquivalentThickness = 300.0, 74.1
+        s.IsocenterToRangeShifterDistance, s.RangeShifterWaterEquivalentThickness = distance_mm, wet_mm
         b.IonControlPointSequence[0].RangeShifterSettingsSequence = [s]
 
-    plan = read_rt_ion_plan(_edit(_plan(tmp_path, [_beam()], name="rs.dcm"), insert_shifter))
-    assert plan.beams[0].range_shifters[0].water_equivalent_thickness_mm == pytest.approx(74.1)
-    with pytest.raises(ConfigError, match="range shifter 'RS74'"):
+    return edit
+
+
+def test_energy_outside_the_machine_is_refused(tmp_path):
+    from mc.beam_model import load_machine
+
+    plan = read_rt_ion_plan(_plan(tmp_path, [_beam(layers=[(260.0, [[0.0, 0.0]], [1.0])])]))
+    with pytest.raises(ConfigError, match="260 MeV is outside the table"):
+        plan_spots(plan.beams, load_machine(MACHINE))
+
+
+def test_a_range_shifter_moves_the_source_behind_it(tmp_path):
+    from mc.beam_model import load_machine
+    from mc.range_shifter import slab_of, through_slab
+
+    machine = load_machine(MACHINE)
+    beam = _beam(layers=[(150.0, [[0.0, 0.0]], [1.0])], meterset_mu=4.0)
+    plan = read_rt_ion_plan(_edit(_plan(tmp_path, [beam], name="rs.dcm"), _insert_shifter(300.0)))
+    setting = plan.beams[0].range_shifters[0]
+    assert setting.water_equivalent_thickness_mm == pytest.approx(74.1) and setting.shifter_id == "RS_Block"
+    src = plan_spots(plan.beams, machine).spots
+    slab = slab_of(setting, machine, "")
+    optics = machine.layer(150.0)
+    drift = machine.nozzle_to_isocentre_mm - 300.0 - 10 * slab.thickness_cm
+    E, spread, sigma, div, corr, survival = through_slab(slab, 150.0, optics.energy_spread_MeV, *optics.axes(1),
+                                                         drift)
+    # the source plane is the shifter's downstream face, 300 mm upstream of the isocentre (gantry 0: -y)
+    assert src.pos[0] * 10 == pytest.approx([10.0, 20.0 - 300.0, -5.0], abs=1e-9)
+    assert src.energy[0] == pytest.approx(E) and src.energy_sigma[0] == pytest.approx(spread)
+    assert src.sigma[0] * 10 == pytest.approx(sigma) and src.corr[0] == pytest.approx(corr)
+    assert src.weight[0] == pytest.approx(4.0 * machine.protons_per_mu(150.0) * survival)
+    # 74.1 mm of water-equivalent PMMA takes 150 MeV protons to the energy of 7.41 cm less water range
+    from physics.tables import build_tables
+
+    water = build_tables(["water"])
+    assert E == pytest.approx(float(water.energy_from_range(0, water.csda_range(0, 150.0) - 7.41)), rel=2e-3)
+    # a shifter whose upstream face would lie upstream of the nozzle exit
+    plan = read_rt_ion_plan(_edit(_plan(tmp_path, [beam], name="far.dcm"), _insert_shifter(390.0)))
+    with pytest.raises(ConfigError, match="upstream of the nozzle exit"):
         plan_spots(plan.beams, machine)
 
 
