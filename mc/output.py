@@ -194,7 +194,11 @@ def write_case(f, case, grid_attrs):
                        ("frame_of_reference_uid", case.ct.frame_of_reference_uid)):
         p.attrs[key] = value
     p.attrs["description"] = (f"/dose is the dose of {case.fractions} fraction(s) of the plan's selected beams "
-                              "(meterset x protons per MU of the machine)")
+                              "(meterset x protons per MU of the machine, less the protons that non-elastic "
+                              "reactions in range shifters remove: range_shifter_removed_protons and their "
+                              "kinetic energy range_shifter_removed_energy_MeV, per fraction, not transported)")
+    p.attrs["range_shifter_removed_protons"] = case.source.removed_protons
+    p.attrs["range_shifter_removed_energy_MeV"] = case.source.removed_energy_MeV
     src = case.source
     beam_numbers = np.array([b.number for b in case.beams])
     n_plan = src.mu.size

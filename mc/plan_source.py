@@ -49,6 +49,8 @@ class PlanSpots:
     beam_of: np.ndarray
     mu: np.ndarray
     nominal_energy_MeV: np.ndarray
+    removed_protons: float = 0.0  # per fraction, by non-elastic reactions in range shifters
+    removed_energy_MeV: float = 0.0  # their kinetic energy at the nozzle exit, per fraction
 
 
 def _perpendicular_axes(axes, direction):
@@ -103,10 +105,14 @@ def _beam_entries(beam, machine):
         start_mm = start_mm + to_face[:, None] * direction
     a1, a2 = _perpendicular_axes(axes, direction)
     rows = {k: [] for k in ("spot", "energy", "esig", "sigma", "div", "corr", "weight")}
-    k = 0
+    k, removed, removed_MeV = 0, 0.0, 0.0
     for layer in beam.layers:
         protons = layer.mu * machine.protons_per_mu(layer.nominal_energy_MeV)
-        gaussians = _gaussians(machine.layer(layer.nominal_energy_MeV), slab, drift)
+        optics = machine.layer(layer.nominal_energy_MeV)
+        gaussians = _gaussians(optics, slab, drift)
+        lost = float(protons.sum()) * (1.0 - sum(g[0] for g in gaussians))
+        removed += lost
+        removed_MeV += lost * optics.mean_energy_MeV
         for i in range(layer.mu.size):
             for frac, energy, spread, sigma, div, corr in gaussians:
                 rows["spot"].append(k + i)
@@ -120,16 +126,18 @@ def _beam_entries(beam, machine):
     cols = {key: np.asarray(v, float) for key, v in rows.items()}
     idx = cols["spot"].astype(np.int64)
     cols.update(pos=start_mm[idx] / 10.0, dir=direction[idx], ax1=a1[idx], ax2=a2[idx])
-    return cols, k
+    return cols, k, removed, removed_MeV
 
 
 def plan_spots(beams, machine):
     """:class:`PlanSpots` of the :class:`mc.plan.IonBeam` list ``beams`` delivered by the
     :class:`mc.beam_model.Machine` ``machine`` (ConfigError for energies outside its table)."""
     parts, spot_of, beam_of, mu, e_nom = [], [], [], [], []
-    offset = 0
+    offset, removed, removed_MeV = 0, 0.0, 0.0
     for b, beam in enumerate(beams):
-        cols, n = _beam_entries(beam, machine)
+        cols, n, lost, lost_MeV = _beam_entries(beam, machine)
+        removed += lost
+        removed_MeV += lost_MeV
         parts.append(cols)
         spot_of.append(cols["spot"].astype(np.int64) + offset)
         beam_of.append(np.full(cols["spot"].size, b, np.int64))
@@ -149,4 +157,4 @@ def plan_spots(beams, machine):
     spots = SpotArrays(cdf, cat("energy"), cat("esig"), cat("pos"), cat("dir"), cat("ax1"), cat("ax2"),
                        cat("sigma"), cat("div"), species, weight, cat("corr"))
     return PlanSpots(spots, np.concatenate(spot_of), np.concatenate(beam_of), np.concatenate(mu),
-                     np.concatenate(e_nom))
+                     np.concatenate(e_nom), removed, removed_MeV)

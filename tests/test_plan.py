@@ -233,6 +233,10 @@ def test_a_range_shifter_moves_the_source_behind_it(tmp_path):
     assert src.energy[0] == pytest.approx(E) and src.energy_sigma[0] == pytest.approx(spread)
     assert src.sigma[0] * 10 == pytest.approx(sigma) and src.corr[0] == pytest.approx(corr)
     assert src.weight[0] == pytest.approx(4.0 * machine.protons_per_mu(150.0) * survival)
+    # the protons removed are booked, with their energy at the nozzle exit
+    ps = plan_spots(plan.beams, machine)
+    assert ps.removed_protons == pytest.approx(4.0 * machine.protons_per_mu(150.0) * (1 - survival))
+    assert ps.removed_energy_MeV == pytest.approx(ps.removed_protons * optics.mean_energy_MeV)
     # 74.1 mm of water-equivalent PMMA takes 150 MeV protons to the energy of 7.41 cm less water range
     from physics.tables import build_tables
 
