@@ -118,7 +118,10 @@ def _override_materials(grid, dcfg, masks):
         sel = masks[structure]
         material[sel] = names.index(m.name)
         density[sel] = m.density if ov.density_g_cm3 is None else ov.density_g_cm3
-    return VoxelGrid(material, density, tuple(names), grid.spacing_cm, grid.origin_cm)
+    used = np.flatnonzero(np.bincount(material.ravel(), minlength=len(names)))  # drop materials no voxel holds
+    lut = np.zeros(len(names), np.uint8)
+    lut[used] = np.arange(used.size)
+    return VoxelGrid(lut[material], density, tuple(names[i] for i in used), grid.spacing_cm, grid.origin_cm)
 
 
 def _select_beams(plan, keys):
@@ -197,9 +200,9 @@ def load_case(dcfg):
     key = json.dumps(dump, sort_keys=True)
     if key not in _CACHE:
         gkey = json.dumps({k: dump[k] for k in _GEOMETRY_KEYS}, sort_keys=True)
+        _CACHE.clear()  # before loading the next: two cases need not be held at once
         if gkey not in _GEOMETRY_CACHE:
             _GEOMETRY_CACHE.clear()
             _GEOMETRY_CACHE[gkey] = _load_geometry(dcfg)
-        _CACHE.clear()
         _CACHE[key] = _load(dcfg, _GEOMETRY_CACHE[gkey])
     return _CACHE[key]

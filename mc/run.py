@@ -431,13 +431,15 @@ def finalize(st, stop_reason, elapsed):
     def dose(edep):
         return energy_to_dose(edep, grid.density, grid.voxel_volume_cm3)
 
-    dpp = dose(tally.mean_per_primary())
-    dpp_std = dose(tally.std_per_primary())
     protons = delivered_protons(cfg, st.spots, primaries)
+    edep = tally.mean_per_primary()
+    dpp = dose(edep)
+    dpp_std = dose(tally.std_per_primary())
+    dpp_std *= protons  # in place: full-grid arrays are large
     eb = energy_balance(counters)
     result = RunResult(
-        grid=grid, dose=dpp * protons, dose_std=dpp_std * protons, dose_per_primary=dpp,
-        edep_per_primary=tally.mean_per_primary(), protons=protons, primaries=primaries,
+        grid=grid, dose=dpp * protons, dose_std=dpp_std, dose_per_primary=dpp,
+        edep_per_primary=edep, protons=protons, primaries=primaries,
         energy_balance=eb,
         run_info={"elapsed_s": elapsed, "primaries": primaries, "batches": cfg.run.batches,
                   "seed": cfg.run.seed, "protons_per_s": primaries / max(elapsed, 1e-12),

@@ -6,12 +6,12 @@ raw pixels x DoseGridScaling from its own header parse) and by pymedphys (its ow
 RT Dose files of other orientations built here with pydicom from the analytic function evaluated
 at each pixel's patient position (PS3.3 C.7.6.2.1.1 and C.8.8.3.2), so that read_rt_dose must
 find every value at its position. Tolerances: the quantisation bound of the module docstring,
-max / (2 (2^32 - 1)) (1 + 1e-9) for 32-bit data (the brief asks for 1e-5 of the maximum; both
-are checked) and max / (2 (2^16 - 1)) for 16-bit data; positions exactly (values representable
+max / (2 (2^32 - 1)) (1 + 1e-9) for 32-bit data (the plan-recomputation requirement is 1e-5 of
+the maximum; both are checked) and max / (2 (2^16 - 1)) for 16-bit data; positions exactly (values representable
 in a Decimal String).
 
-dicompyler-core 0.5.6 (installed) cannot be imported with pydicom 3 (it imports
-``pydicom.dicomio.read_file``, removed in pydicom 3), so it is not used as a reader here.
+dicompyler-core 0.5.6 reads RT Dose only through ``pydicom.dicomio.read_file``, removed in pydicom
+3, so SimpleITK and pymedphys are the independent readers here.
 """
 
 import os

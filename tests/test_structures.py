@@ -402,3 +402,18 @@ def test_mask_and_writer_argument_errors(tmp_path):
         box_contours((0, 0), (0, 4), [0.0])
     with pytest.raises(ValueError, match="radius_mm > 0"):
         cylinder_contours((0, 0), -1.0, [0.0])
+
+
+def test_contour_data_that_is_not_a_number(tmp_path):
+    # a coordinate written as 123.456 mm, then one character of its text spoiled in the file
+    p = str(tmp_path / "s.dcm")
+    contour = np.array([[123.456, 0.0, 0.0], [130.0, 0.0, 0.0], [130.0, 5.0, 0.0]])
+    write_rtstruct(p, {"A": ([contour], "ORGAN")}, frame_of_reference_uid="1.2.3", study_instance_uid="1.2.4")
+    assert np.allclose(read_rtstruct(p).structures["A"].contours[0], contour)
+    raw = open(p, "rb").read()
+    assert raw.count(b"123.456") == 1
+    with open(p, "wb") as f:
+        f.write(raw.replace(b"123.456", b"12x.456"))
+    with pytest.raises(ValueError, match=r"ContourData \(3006,0050\) holds a value that is not a number") as info:
+        read_rtstruct(p)
+    assert "\n" not in str(info.value) and "s.dcm" in str(info.value)
