@@ -64,7 +64,9 @@ from .errors import ConfigError
 #: DoseType (3004,0004) values written (C.8.8.3; ERROR, the third defined term, is not a dose).
 DOSE_TYPES = ("PHYSICAL", "EFFECTIVE")
 #: DoseSummationType (3004,000A) values written (C.8.8.3).
-SUMMATION_TYPES = ("PLAN", "BEAM")
+SUMMATION_TYPES = ("PLAN", "BEAM", "FRACTION_SESSION", "BEAM_SESSION")
+#: Summation types that reference beams (ReferencedBeamSequence (300C,0004)).
+BEAM_SUMMATIONS = ("BEAM", "BEAM_SESSION")
 #: Largest pixel value of 32-bit unsigned pixel data.
 PIXEL_MAX_32 = 2**32 - 1
 #: Significant digits of DoseGridScaling (a Decimal String holds at most 16 characters).
@@ -169,12 +171,16 @@ def _referenced_plan(plan_uid, plan_class_uid, summation_type, beam_number, frac
     plan = Dataset()
     plan.ReferencedSOPClassUID = plan_class_uid
     plan.ReferencedSOPInstanceUID = plan_uid
-    if summation_type == "BEAM":
-        beam = Dataset()
-        beam.ReferencedBeamNumber = beam_number
+    if summation_type != "PLAN":
         group = Dataset()
         group.ReferencedFractionGroupNumber = fraction_group_number
-        group.ReferencedBeamSequence = Sequence([beam])
+        if summation_type in BEAM_SUMMATIONS:
+            items = []
+            for number in beam_number:
+                beam = Dataset()
+                beam.ReferencedBeamNumber = number
+                items.append(beam)
+            group.ReferencedBeamSequence = Sequence(items)
         plan.ReferencedFractionGroupSequence = Sequence([group])
     return Sequence([plan])
 
@@ -272,14 +278,18 @@ def write_rt_dose(path, dose_gy, origin_mm, spacing_mm, *, frame_of_reference_ui
             "SeriesDescription": _check_value(path, "SeriesDescription", "LO", series_description),
             "DoseComment": _dose_comment(path, dose_comment, fractions)}
     plan_uid = _check_value(path, "ReferencedSOPInstanceUID", "UI", referenced_plan_sop_instance_uid)
-    if summation_type == "BEAM":
-        if referenced_beam_number is None:
-            raise ConfigError(f"{path}: DoseSummationType (3004,000A) BEAM needs referenced_beam_number "
+    if referenced_beam_number is not None and np.ndim(referenced_beam_number) == 0:
+        referenced_beam_number = [referenced_beam_number]
+    if summation_type in BEAM_SUMMATIONS:
+        if not referenced_beam_number:
+            raise ConfigError(f"{path}: DoseSummationType (3004,000A) {summation_type} needs referenced_beam_number "
                               "(ReferencedBeamNumber (300C,0006), C.8.8.3): pass the plan's beam number")
         if not plan_uid:
-            raise ConfigError(f"{path}: DoseSummationType (3004,000A) BEAM needs "
+            raise ConfigError(f"{path}: DoseSummationType (3004,000A) {summation_type} needs "
                               "referenced_plan_sop_instance_uid (ReferencedRTPlanSequence (300C,0002), C.8.8.3)")
-        _check_positive_int(path, "referenced_beam_number", referenced_beam_number)
+        for number in referenced_beam_number:
+            _check_positive_int(path, "referenced_beam_number", number)
+    if summation_type != "PLAN":
         _check_positive_int(path, "referenced_fraction_group_number", referenced_fraction_group_number)
     elif referenced_beam_number is not None:
         raise ConfigError(f"{path}: referenced_beam_number is given but DoseSummationType (3004,000A) is "
@@ -487,17 +497,24 @@ def write_case_doses(base_path, result, case, dose_to_water=False, beam_number=N
     :class:`mc.patient.PatientCase`) beside the HDF5 output ``base_path``: ``<base>_dose.dcm``
     (DoseType PHYSICAL: the dose to water if ``dose_to_water``, else to the medium) and, with RBE
     models, ``<base>_dose_rbe_<model>.dcm`` (EFFECTIVE: RBE-weighted dose) for every model; for
-    the plan (DoseSummationType PLAN; the selected beams) or, with ``beam_number``, for that beam
-    (BEAM), and for the fractions of ``case.fractions``. Returns the paths written."""
+    the selected beams (all of the plan's, or ``beam_number`` alone) and ``case.fractions``
+    fractions. DoseSummationType (PS3.3 C.8.8.3): PLAN for every beam and fraction, BEAM for
+    some of the beams (referenced by number), FRACTION_SESSION and BEAM_SESSION for one fraction
+    of a plan of several. Returns the paths written."""
     base = os.path.splitext(os.fspath(base_path))[0]
     grid, ct, plan = result.grid, case.ct, case.plan
     medium = "water" if dose_to_water else "medium"
+    beams = [beam_number] if beam_number is not None else [b.number for b in case.beams]
+    some_beams = beam_number is not None or len(beams) < len(plan.beams)
+    one_session = case.fractions < plan.fractions_planned
+    summation = {(False, False): "PLAN", (True, False): "BEAM", (False, True): "FRACTION_SESSION",
+                 (True, True): "BEAM_SESSION"}[(some_beams, one_session)]
     common = dict(origin_mm=grid.origin_cm * 10.0, spacing_mm=grid.spacing_cm * 10.0,
                   frame_of_reference_uid=ct.frame_of_reference_uid,
                   study_instance_uid=plan.study_instance_uid or ct.study_instance_uid,
                   referenced_plan_sop_instance_uid=plan.sop_instance_uid, patient_id=ct.patient_id,
                   patient_name=ct.patient_name, fractions=case.fractions,
-                  summation_type="PLAN" if beam_number is None else "BEAM", referenced_beam_number=beam_number)
+                  summation_type=summation, referenced_beam_number=beams if some_beams else None)
     physical = result.dose_to_water if dose_to_water else result.dose
     paths = [write_rt_dose(f"{base}_dose.dcm", physical, dose_comment=f"flashmc MC dose to {medium}",
                            series_description=f"flashmc dose to {medium}", **common)]

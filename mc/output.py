@@ -356,14 +356,15 @@ def plot_plan(path_png, result, title=None, body=None):
         ax.set_xlabel(f"{'xyz'[h]} (mm)")
         ax.set_ylabel(f"{'xyz'[v]} (mm)")
         if v == 1:
-            ax.invert_yaxis()  # anterior up in the axial and sagittal views of a supine patient
+            ax.invert_yaxis()  # the axial view with anterior (-y) up, as a supine patient is seen
     fig.colorbar(im, ax=axes[2], label=f"dose (Gy, {case.fractions} fraction(s))", fraction=0.046)
     ax = axes[3]
     levels = np.linspace(0.0, 1.05 * dmax, 211)
     for i, (sname, mask) in enumerate(case.masks.items()):
-        dm = dose[mask]
-        if dm.size:
-            ax.plot(levels, 100.0 * (dm[None, :] >= levels[:, None]).mean(axis=1), color=f"C{i}", label=sname)
+        dm = np.sort(dose[mask])
+        if dm.size:  # fraction of the voxels with dose >= each level (sorted: no levels x voxels array)
+            above = dm.size - np.searchsorted(dm, levels, side="left")
+            ax.plot(levels, 100.0 * above / dm.size, color=f"C{i}", label=sname)
     ax.set_xlabel("dose (Gy)")
     ax.set_ylabel("volume (%)")
     ax.set_title("cumulative DVH")

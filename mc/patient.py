@@ -30,7 +30,7 @@ from physics.materials import get_material
 from .beam_model import load_machine
 from .errors import ConfigError
 from .plan import read_rt_ion_plan
-from .plan_source import plan_spots
+from .plan_source import air_to_grid, plan_spots
 
 
 @dataclass
@@ -179,6 +179,7 @@ def _load(dcfg, geometry):
     machine = load_machine(dcfg.machine)
     source = plan_spots(beams, machine)
     _check_spots_hit(grid, source, beams)
+    air_to_grid(source.spots, grid)
     types = {} if structure_set is None else {n: s.interpreted_type for n, s in structure_set.structures.items()}
     fractions = plan.fractions_planned if dcfg.dose_for == "plan" else 1
     return PatientCase(ct=ct, plan=plan, beams=beams, machine=machine, grid=grid, source=source,

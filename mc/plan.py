@@ -7,11 +7,16 @@ RT Fraction Scheme Module (C.8.8.13):
 * a beam (IonBeamSequence (300A,03A2)) of ScanMode (300A,0308) MODULATED is delivered as energy
   layers: each control point (IonControlPointSequence (300A,03A8)) with non-zero
   ScanSpotMetersetWeights (300A,0396) holds the spots of its NominalBeamEnergy (300A,0114) [MeV]:
-  ScanSpotPositionMap (300A,0394), pairs (X, Y) [mm] in the IEC BEAM LIMITING DEVICE coordinate
-  system at the isocentre plane, and ScanSpotTuneID (300A,0390);
-* the meterset [MU] of a spot is BeamMeterset (300A,0086) (ReferencedBeamSequence of the fraction
-  group) x its weight / FinalCumulativeMetersetWeight (300A,010E); the plan's dose is that of
-  NumberOfFractionsPlanned (300A,0078) fractions of it;
+  ScanSpotPositionMap (300A,0394), pairs (X, Y) [mm] projected onto the isocentre plane in the
+  IEC GANTRY coordinate system (as MCsquare reads them; a non-zero BeamLimitingDeviceAngle
+  (300A,0120), which would make the frame ambiguous, is refused), and ScanSpotTuneID (300A,0390);
+* the meterset of a spot is BeamMeterset (300A,0086) (ReferencedBeamSequence of the fraction
+  group) x its weight / FinalCumulativeMetersetWeight (300A,010E), in the beam's
+  PrimaryDosimeterUnit (300A,00B3): MU, or NP (number of particles); the plan's dose is that of
+  NumberOfFractionsPlanned (300A,0078) fractions of it; one fraction group;
+* refused: passive scattering, uniform scanning, arcs and any other change of the geometry between
+  control points, couch pitch, roll and eccentric rotation, gantry pitch, beam modifiers other
+  than a range shifter, a range shifter whose setting changes between layers, other ions;
 * the geometry of a beam is in its first control point: GantryAngle (300A,011E),
   PatientSupportAngle (300A,0122), BeamLimitingDeviceAngle (300A,0120), IsocenterPosition
   (300A,012C) [mm, patient coordinates], SnoutPosition (300A,030D) [mm].
@@ -57,8 +62,9 @@ PATIENT_AXES_IN_SUPPORT = {
 
 @dataclass
 class EnergyLayer:
-    """The spots of one control point: nominal energy [MeV], positions (n, 2) [mm] in the beam
-    limiting device system at the isocentre plane, meterset [MU] of each spot, the scan-spot tune
+    """The spots of one control point: nominal energy [MeV], positions (n, 2) [mm] in the IEC
+    gantry system projected onto the isocentre plane, meterset of each spot (MU, or protons for
+    a beam whose PrimaryDosimeterUnit is NP), the scan-spot tune
     identifier (the spot-size setting of the machine; recorded, the machine's optics of the
     nominal energy are used for every tune)."""
 
@@ -80,7 +86,8 @@ class RangeShifterSetting:
 
 @dataclass
 class IonBeam:
-    """One PBS beam (angles in degrees, lengths in mm, meterset in MU per fraction)."""
+    """One PBS beam (angles in degrees, lengths in mm, meterset per fraction in the beam's
+    ``dosimeter_unit``: MU, or NP, protons)."""
 
     number: int
     name: str
@@ -94,6 +101,7 @@ class IonBeam:
     snout_position_mm: float | None = None
     machine_name: str = ""
     range_shifters: list = field(default_factory=list)
+    dosimeter_unit: str = "MU"  # PrimaryDosimeterUnit: MU, or NP (the meterset counts protons)
 
     @property
     def n_spots(self):
@@ -176,29 +184,60 @@ def spot_rays(beam, smx_mm, smy_mm, nozzle_to_isocentre_mm):
 # ------------------------------------------------------------------------------------------
 # reading
 def _get(ds, keyword, path, where, required=True, default=None):
+    """The value of attribute ``keyword`` of ``ds``; missing or empty: ``default``, or a
+    ConfigError naming the file, the attribute and its tag when ``required``."""
     val = getattr(ds, keyword, None)
     if val is None or (isinstance(val, str) and val == ""):
         if required:
-            from pydicom.datadict import tag_for_keyword
-
-            tag = tag_for_keyword(keyword)
-            t = f"({tag >> 16:04X},{tag & 0xFFFF:04X})" if tag is not None else ""
-            raise ConfigError(f"{path}: {where}{keyword} {t} is missing; export the plan with it")
+            raise ConfigError(f"{path}: {where}{keyword} {_tag(keyword)} is missing; export the plan with it")
         return default
     return val
 
 
+def _sequence(ds, keyword, path, where):
+    """A required, non-empty sequence (ConfigError naming it otherwise)."""
+    seq = list(_get(ds, keyword, path, where))
+    if not seq:
+        raise ConfigError(f"{path}: {where}{keyword} {_tag(keyword)} is empty; export the plan with it")
+    return seq
+
+
+def _tag(keyword):
+    from pydicom.datadict import tag_for_keyword
+
+    tag = tag_for_keyword(keyword)
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})" if tag is not None else ""
+
+
+def _number(ds, keyword, path, where, count=None):
+    """A required number, or ``count`` numbers, as floats (ConfigError naming the attribute)."""
+    value = _get(ds, keyword, path, where)
+    try:
+        out = np.asarray(value, float).ravel()
+    except (TypeError, ValueError):
+        raise ConfigError(f"{path}: {where}{keyword} {_tag(keyword)} is not numeric: {value!r}") from None
+    if out.size != (count or 1) or not np.all(np.isfinite(out)):
+        raise ConfigError(f"{path}: {where}{keyword} {_tag(keyword)} must hold {count or 1} finite number(s), "
+                          f"got {value!r}")
+    return out if count else float(out[0])
+
+
 def _refuse(ds, path, where):
     """ConfigError for beams flashmc cannot deliver (passive scattering, uniform scanning,
-    arcs, beam modifiers, non-proton ions)."""
+    arcs, beam modifiers, non-proton ions, meterset not in MU or particles)."""
     mode = str(getattr(ds, "ScanMode", "")).upper()
-    if mode != "MODULATED":
+    stationary = mode == "MODULATED_SPEC" and str(getattr(ds, "ModulatedScanModeType", "")).upper() == "STATIONARY"
+    if mode != "MODULATED" and not stationary:
         kind = {"NONE": "passive scattering", "UNIFORM": "uniform scanning (wobbling)"}.get(mode, f"ScanMode {mode!r}")
         raise ConfigError(f"{path}: {where}is {kind} (ScanMode (300A,0308) = {mode or 'absent'}); only pencil-beam "
-                          "scanning (MODULATED) beams are supported")
+                          "scanning (MODULATED, or MODULATED_SPEC with STATIONARY spots) beams are supported")
     rad = str(getattr(ds, "RadiationType", "PROTON")).upper()
     if rad != "PROTON":
         raise ConfigError(f"{path}: {where}RadiationType (300C,00C6) is {rad}; only PROTON beams are supported")
+    unit = str(getattr(ds, "PrimaryDosimeterUnit", "MU")).upper()
+    if unit not in ("MU", "NP"):
+        raise ConfigError(f"{path}: {where}PrimaryDosimeterUnit (300A,00B3) is {unit}; the meterset must be in MU "
+                          "or NP (number of particles)")
     for keyword, what in (("NumberOfBlocks", "blocks (apertures)"), ("NumberOfCompensators", "range compensators"),
                           ("NumberOfBoli", "boli"), ("NumberOfWedges", "wedges"),
                           ("NumberOfLateralSpreadingDevices", "lateral spreading devices"),
@@ -208,22 +247,54 @@ def _refuse(ds, path, where):
                               "are not supported: recompute the beam without them")
 
 
+#: Attributes of the first control point that must not change within a beam (a static beam).
+_STATIC = ("GantryAngle", "PatientSupportAngle", "BeamLimitingDeviceAngle", "SnoutPosition", "IsocenterPosition",
+           "TableTopPitchAngle", "TableTopRollAngle", "TableTopEccentricAngle", "GantryPitchAngle")
+
+
+def _check_first(first, path, where):
+    """The first control point's geometry: required angles and isocentre; couch pitch, roll and
+    eccentric rotation, gantry pitch and a collimator rotation are refused (a scan spot map is
+    given in the IEC GANTRY system projected onto the isocentre plane; with a collimator
+    rotation its frame would be ambiguous)."""
+    here = where + "control point 0: "
+    _number(first, "GantryAngle", path, here)
+    _number(first, "PatientSupportAngle", path, here)
+    _number(first, "IsocenterPosition", path, here, count=3)
+    for keyword in ("TableTopPitchAngle", "TableTopRollAngle", "TableTopEccentricAngle", "GantryPitchAngle",
+                    "BeamLimitingDeviceAngle"):
+        v = getattr(first, keyword, None)
+        if v not in (None, "") and abs(float(v)) > 1e-6:
+            raise ConfigError(f"{path}: {here}{keyword} {_tag(keyword)} is {float(v):g} degrees; only 0 is supported")
+
+
+def _check_static(cp, first, path, where):
+    for keyword in _STATIC:
+        v, v0 = getattr(cp, keyword, None), getattr(first, keyword, None)
+        if v in (None, "") or v0 in (None, ""):
+            continue
+        if not np.allclose(np.asarray(v, float), np.asarray(v0, float), atol=1e-6):
+            raise ConfigError(f"{path}: {where}{keyword} {_tag(keyword)} changes within the beam; only static beams "
+                              "(no arcs, no moving isocentre, snout or couch) are supported")
+
+
 def _layers(beam_ds, path, where):
-    """Energy layers of a beam's control points; checks that the gantry, couch and isocentre
-    do not change (arcs are refused)."""
-    cps = list(_get(beam_ds, "IonControlPointSequence", path, where))
+    """Energy layers of a beam's control points; checks that the beam is static
+    (:data:`_STATIC`) and that its range-shifter settings do not change."""
+    cps = _sequence(beam_ds, "IonControlPointSequence", path, where)
     first = cps[0]
+    _check_first(first, path, where)
     layers = []
     energy = None
     for i, cp in enumerate(cps):
         w_here = f"{where}control point {i}: "
-        for keyword in ("GantryAngle", "PatientSupportAngle"):
-            v = getattr(cp, keyword, None)
-            if i > 0 and v is not None and abs(float(v) - float(getattr(first, keyword))) > 1e-6:
-                raise ConfigError(f"{path}: {w_here}{keyword} changes within the beam (an arc); only static beams "
-                                  "are supported")
+        _check_static(cp, first, path, w_here)
+        if i > 0 and getattr(cp, "RangeShifterSettingsSequence", None) is not None and \
+                _shifter_settings(cp) != _shifter_settings(first):
+            raise ConfigError(f"{path}: {w_here}RangeShifterSettingsSequence (300A,0360) changes within the beam; "
+                              "a range shifter inserted or changed between layers is not supported")
         if getattr(cp, "NominalBeamEnergy", None) is not None:
-            energy = float(cp.NominalBeamEnergy)
+            energy = _number(cp, "NominalBeamEnergy", path, w_here)
         weights = getattr(cp, "ScanSpotMetersetWeights", None)
         if weights is None:
             continue
@@ -244,11 +315,24 @@ def _layers(beam_ds, path, where):
     return first, layers
 
 
-def _range_shifters(beam_ds, first_cp):
+def _shifter_settings(cp):
+    """(setting, shifter number, WET, distance) of each entry of a control point's
+    RangeShifterSettingsSequence, to compare control points."""
+    return [(str(getattr(s, "RangeShifterSetting", "")).upper(), str(getattr(s, "ReferencedRangeShifterNumber", "")),
+             getattr(s, "RangeShifterWaterEquivalentThickness", None), getattr(s, "IsocenterToRangeShifterDistance", None))
+            for s in getattr(cp, "RangeShifterSettingsSequence", [])]
+
+
+def _range_shifters(beam_ds, first_cp, path, where):
     ids = {str(getattr(r, "RangeShifterNumber", "")): str(getattr(r, "RangeShifterID", ""))
            for r in getattr(beam_ds, "RangeShifterSequence", [])}
+    declared = int(getattr(beam_ds, "NumberOfRangeShifters", 0) or 0)
+    settings = getattr(first_cp, "RangeShifterSettingsSequence", None)
+    if declared > 0 and settings is None:
+        raise ConfigError(f"{path}: {where}NumberOfRangeShifters (300A,0312) is {declared} but control point 0 has no "
+                          "RangeShifterSettingsSequence (300A,0360) saying whether it is in; export the plan with it")
     out = []
-    for s in getattr(first_cp, "RangeShifterSettingsSequence", []):
+    for s in settings or []:
         if str(getattr(s, "RangeShifterSetting", "")).upper() in ("", "OUT"):
             continue
         wet = getattr(s, "RangeShifterWaterEquivalentThickness", None)
@@ -262,40 +346,53 @@ def _beam(beam_ds, meterset, setup_position, path):
     where = f"beam {getattr(beam_ds, 'BeamNumber', '?')} ({getattr(beam_ds, 'BeamName', '')}): "
     _refuse(beam_ds, path, where)
     first, layers = _layers(beam_ds, path, where)
-    final = float(_get(beam_ds, "FinalCumulativeMetersetWeight", path, where))
+    final = _number(beam_ds, "FinalCumulativeMetersetWeight", path, where)
     total_w = sum(float(layer.mu.sum()) for layer in layers)
     if final <= 0 or abs(total_w - final) > 1e-3 * final:
         raise ConfigError(f"{path}: {where}the spot weights sum to {total_w:g} but FinalCumulativeMetersetWeight "
                           f"(300A,010E) is {final:g}; the plan is inconsistent")
     for layer in layers:
         layer.mu = layer.mu * (meterset / final)
-    for keyword in ("TableTopPitchAngle", "TableTopRollAngle"):
-        if abs(float(getattr(first, keyword, 0.0) or 0.0)) > 1e-6:
-            raise ConfigError(f"{path}: {where}{keyword} is non-zero; couch pitch and roll are not supported")
-    iso = np.asarray(_get(first, "IsocenterPosition", path, where + "control point 0: "), float)
     snout = getattr(first, "SnoutPosition", None)
     return IonBeam(
-        number=int(beam_ds.BeamNumber), name=str(getattr(beam_ds, "BeamName", "")),
-        gantry_deg=float(_get(first, "GantryAngle", path, where + "control point 0: ")),
-        couch_deg=float(_get(first, "PatientSupportAngle", path, where + "control point 0: ")),
-        collimator_deg=float(getattr(first, "BeamLimitingDeviceAngle", 0.0) or 0.0),
-        isocentre_mm=iso, meterset_mu=meterset, layers=layers, patient_position=setup_position,
-        snout_position_mm=None if snout is None else float(snout),
+        number=int(_number(beam_ds, "BeamNumber", path, where)), name=str(getattr(beam_ds, "BeamName", "")),
+        gantry_deg=float(first.GantryAngle), couch_deg=float(first.PatientSupportAngle), collimator_deg=0.0,
+        isocentre_mm=np.asarray(first.IsocenterPosition, float), meterset_mu=meterset, layers=layers,
+        patient_position=setup_position, snout_position_mm=None if snout in (None, "") else float(snout),
         machine_name=str(getattr(beam_ds, "TreatmentMachineName", "")),
-        range_shifters=_range_shifters(beam_ds, first))
+        range_shifters=_range_shifters(beam_ds, first, path, where),
+        dosimeter_unit=str(getattr(beam_ds, "PrimaryDosimeterUnit", "MU")).upper())
 
 
 def _meterset_and_fractions(ds, path):
-    fg = _get(ds, "FractionGroupSequence", path, "")[0]
-    fractions = int(_get(fg, "NumberOfFractionsPlanned", path, "fraction group 1: "))
+    groups = _sequence(ds, "FractionGroupSequence", path, "")
+    if len(groups) > 1:
+        raise ConfigError(f"{path}: FractionGroupSequence (300A,0070) holds {len(groups)} fraction groups; one is "
+                          "supported: export each group (e.g. a boost) as a plan of its own")
+    fg = groups[0]
+    fractions = int(_number(fg, "NumberOfFractionsPlanned", path, "fraction group 1: "))
     if fractions < 1:
         raise ConfigError(f"{path}: NumberOfFractionsPlanned (300A,0078) is {fractions}; it must be at least 1")
     meterset = {}
-    for rb in getattr(fg, "ReferencedBeamSequence", []):
-        mu = getattr(rb, "BeamMeterset", None)
-        if mu is not None:
-            meterset[int(rb.ReferencedBeamNumber)] = float(mu)
+    for k, rb in enumerate(getattr(fg, "ReferencedBeamSequence", [])):
+        here = f"fraction group 1, referenced beam {k}: "
+        number = int(_number(rb, "ReferencedBeamNumber", path, here))
+        if getattr(rb, "BeamMeterset", None) is not None:
+            mu = _number(rb, "BeamMeterset", path, here)
+            if mu < 0:
+                raise ConfigError(f"{path}: {here}BeamMeterset (300A,0086) is {mu:g}; it must be >= 0")
+            meterset[number] = mu
     return fractions, meterset
+
+
+def _setup_positions(ds, path):
+    """PatientPosition of each PatientSetupNumber (PatientSetupSequence (300A,0180))."""
+    out = {}
+    for k, s in enumerate(_sequence(ds, "PatientSetupSequence", path, "")):
+        here = f"patient setup {k}: "
+        number = int(_number(s, "PatientSetupNumber", path, here))
+        out[number] = str(_get(s, "PatientPosition", path, here))
+    return out
 
 
 def read_rt_ion_plan(path):
@@ -313,18 +410,20 @@ def read_rt_ion_plan(path):
         raise ConfigError(f"{path}: SOPClassUID (0008,0016) is {getattr(ds, 'SOPClassUID', 'absent')}, not RT Ion "
                           f"Plan ({RT_ION_PLAN_SOP_CLASS}); give the RT Ion Plan file as dicom.plan")
     fractions, meterset = _meterset_and_fractions(ds, path)
-    setup = {int(s.PatientSetupNumber): str(getattr(s, "PatientPosition", "HFS"))
-             for s in getattr(ds, "PatientSetupSequence", [])}
+    setup = _setup_positions(ds, path)
     beams = []
-    for b in _get(ds, "IonBeamSequence", path, ""):
+    for k, b in enumerate(_get(ds, "IonBeamSequence", path, "")):
         if str(getattr(b, "TreatmentDeliveryType", "TREATMENT")).upper() != "TREATMENT":
             continue  # setup beams deliver no dose
-        n = int(b.BeamNumber)
+        n = int(_number(b, "BeamNumber", path, f"beam item {k}: "))
         if n not in meterset:
             raise ConfigError(f"{path}: beam {n}: BeamMeterset (300A,0086) is missing from the fraction group's "
                               "ReferencedBeamSequence; export the plan with its meterset")
-        position = setup.get(int(getattr(b, "ReferencedPatientSetupNumber", 1)), "HFS")
-        beams.append(_beam(b, meterset[n], position, path))
+        ref = int(getattr(b, "ReferencedPatientSetupNumber", 0) or 0) or (min(setup) if len(setup) == 1 else None)
+        if ref not in setup:
+            raise ConfigError(f"{path}: beam {n}: ReferencedPatientSetupNumber (300C,006A) names no patient setup "
+                              f"(setups: {sorted(setup)}); the patient position is needed for the beam's geometry")
+        beams.append(_beam(b, meterset[n], setup[ref], path))
     if not beams:
         raise ConfigError(f"{path}: the plan has no TREATMENT beam")
     return IonPlan(path=str(path), sop_instance_uid=str(ds.SOPInstanceUID),

@@ -1,11 +1,12 @@
 """The spots of a treatment plan as the kernel's source: an RT Ion Plan's beams
 (:mod:`mc.plan`) delivered by a machine (:mod:`mc.beam_model`).
 
-Spot k of energy layer E_nom, aimed at (X, Y) in the beam-limiting-device system at the
+Spot k of energy layer E_nom, aimed at (X, Y) in the IEC gantry system projected onto the
 isocentre plane with meterset MU_k, becomes a Gaussian pencil beam (:class:`mc.source.SpotArrays`,
 lengths in cm):
 
-* protons per fraction N_k = MU_k x protons_per_MU(E_nom) (the machine's table);
+* protons per fraction N_k = MU_k x protons_per_MU(E_nom) (the machine's table), or the
+  meterset itself for a beam whose PrimaryDosimeterUnit is NP (number of particles);
 * mean kinetic energy and its Gaussian spread at the nozzle exit (the machine's table);
 * central ray: from the nozzle exit towards (X, Y), the virtual sources of the scanning
   magnets SMX, SMY upstream of the isocentre (:func:`mc.plan.spot_rays`);
@@ -16,10 +17,13 @@ lengths in cm):
   N_k (1 - f2) and N_k f2 with f2 = w2 / (w1 + w2); ``spot_of`` maps the entries to the plan's
   spots.
 
-From the nozzle exit the protons fly straight through vacuum to the CT (the kernel's entry into
-the grid): the machine's parameters are effective in-air values, fitted to spot profiles measured
-in air, so the air between nozzle and patient is not transported (the convention of MCsquare,
-Souris et al. 2016, Med. Phys. 43:1700, whose beam models this reads). A range shifter moves the
+From the nozzle exit the protons fly straight to the CT (the kernel's entry into the grid): the
+machine's parameters are effective in-air values, fitted to spot profiles measured in air, so
+the air between nozzle and patient does not scatter them again; it slows them down: the spot's
+mean energy is lowered by the continuous-slowing-down loss in dry air along its central ray from
+its source plane to the grid, E' = E_air(R_air(E) - rho_air L) (:func:`air_to_grid`; 0.1 mm of
+water-equivalent range per 10 cm of air). This is the convention of MCsquare (Souris et al.
+2016, Med. Phys. 43:1700; Transport_to_CT), whose beam models this reads. A range shifter moves the
 source plane to its downstream face, with the phase space, energy and surviving protons of
 :mod:`mc.range_shifter` (analytic: Fermi-Eyges moments, CSDA energy loss with straggling,
 non-elastic removal).
@@ -107,8 +111,8 @@ def _beam_entries(beam, machine):
     rows = {k: [] for k in ("spot", "energy", "esig", "sigma", "div", "corr", "weight")}
     k, removed, removed_MeV = 0, 0.0, 0.0
     for layer in beam.layers:
-        protons = layer.mu * machine.protons_per_mu(layer.nominal_energy_MeV)
         optics = machine.layer(layer.nominal_energy_MeV)
+        protons = layer.mu if beam.dosimeter_unit == "NP" else layer.mu * optics.protons_per_mu
         gaussians = _gaussians(optics, slab, drift)
         lost = float(protons.sum()) * (1.0 - sum(g[0] for g in gaussians))
         removed += lost
@@ -158,3 +162,18 @@ def plan_spots(beams, machine):
                        cat("sigma"), cat("div"), species, weight, cat("corr"))
     return PlanSpots(spots, np.concatenate(spot_of), np.concatenate(beam_of), np.concatenate(mu),
                      np.concatenate(e_nom), removed, removed_MeV)
+
+
+def air_to_grid(spots, grid):
+    """Lower each spot's mean energy [MeV] by the CSDA energy loss in dry air (NIST, the library's
+    ``air``) along its central ray from its source plane to where the ray enters ``grid`` (module
+    docstring), in place. Returns the air path lengths [cm]."""
+    from physics.materials import get_material
+    from physics.tables import build_tables
+
+    air = build_tables(["air"])
+    rho = get_material("air").density
+    L = np.array([grid.ray_entry(spots.pos[i], spots.dir[i]) or 0.0 for i in range(spots.energy.size)])
+    R = air.csda_range(0, spots.energy) - rho * L
+    spots.energy[:] = air.energy_from_range(0, R)
+    return L

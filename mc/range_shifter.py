@@ -1,6 +1,7 @@
 """A range shifter in the nozzle, applied to a spot's Gaussian phase space analytically.
 
-A range shifter is a slab of a library material (PMMA, Lexan, ...) across the beam, with its
+A range shifter is a slab of a library material (PMMA, Lexan, ...) across the beam (the
+machine's range shifter with the plan's RangeShifterID), with its
 downstream face ``isocentre_distance_mm`` upstream of the isocentre (DICOM
 IsocenterToRangeShifterDistance (300A,0364)). The spot's beam leaves the nozzle exit, drifts to
 the slab's upstream face, crosses it and drifts on; the source plane of the spot's protons moves
@@ -46,6 +47,10 @@ from .errors import ConfigError
 #: Energy [MeV] at which a water-equivalent thickness is converted to the material's thickness.
 REFERENCE_ENERGY_MEV = 150.0
 
+#: Largest difference [mm] between the plan's WET of a range shifter and the WET of the machine's
+#: physical thickness that is accepted (more: the plan and the machine describe different slabs).
+WET_TOLERANCE_MM = 0.5
+
 #: Depth points of the slab integrals.
 _N_DEPTH = 400
 
@@ -82,10 +87,14 @@ def slab_of(setting, machine, where):
     ``machine`` (its range shifter of the same ID, or its only one); ConfigError naming what is
     missing."""
     shifters = {rs.id: rs for rs in machine.range_shifters}
-    rs = shifters.get(setting.shifter_id) or (machine.range_shifters[0] if len(shifters) == 1 else None)
+    rs = shifters.get(setting.shifter_id)
     if rs is None:
-        raise ConfigError(f"{where}range shifter {setting.shifter_id!r} is not in machine {machine.name!r} "
-                          f"({machine.path}; its range shifters: {sorted(shifters)}); add it to the machine file")
+        raise ConfigError(f"{where}range shifter {setting.shifter_id!r} (RangeShifterID (300A,0318)) is not in machine "
+                          f"{machine.name!r} ({machine.path}; its range shifters: {sorted(shifters)}); add it to the "
+                          "machine file under the plan's ID")
+    if rs.type.lower() == "empty":
+        raise ConfigError(f"{machine.path}: range shifter {rs.id!r} is of type 'empty' (no material) but the plan "
+                          "inserts it; give its material and thickness or WET")
     if rs.material is None:
         raise ConfigError(f"{machine.path}: range shifter {rs.id!r}: its material (MCsquare number "
                           f"{rs.mcsquare_material_id}) has no flashmc material; give it as a library material name")
@@ -97,6 +106,14 @@ def slab_of(setting, machine, where):
     tables, sp = _proton_tables(rs.material)
     if rs.thickness_mm is not None:
         t_g = rs.thickness_mm / 10.0 * rs.density_g_cm3
+        E = REFERENCE_ENERGY_MEV
+        wet_of_t = 10.0 * (tables.csda_range(1, E, sp) - tables.csda_range(1, _energy_after(tables, sp, 0, E, t_g), sp))
+        if wet is not None and abs(wet - wet_of_t) > WET_TOLERANCE_MM:
+            raise ConfigError(f"{where}range shifter {rs.id!r}: the plan's water-equivalent thickness {wet:g} mm "
+                              f"differs from the {wet_of_t:.2f} mm of the machine's {rs.thickness_mm:g} mm of "
+                              f"{rs.material} (at {E:g} MeV) by more than {WET_TOLERANCE_MM:g} mm; make the plan and "
+                              "the machine agree")
+        wet = wet_of_t if wet is None else wet
     elif wet is not None and wet > 0:
         E = max(REFERENCE_ENERGY_MEV, float(tables.energy_from_range(1, wet / 10.0 + 5.0, sp)))
         target = tables.csda_range(1, E, sp) - wet / 10.0  # water range behind the slab [g/cm^2]
@@ -108,9 +125,6 @@ def slab_of(setting, machine, where):
     else:
         raise ConfigError(f"{where}range shifter {rs.id!r}: neither a water-equivalent thickness nor a thickness "
                           "is given; give RS_WET or RS_thickness in the machine file")
-    if wet is None:
-        E = REFERENCE_ENERGY_MEV
-        wet = 10.0 * (tables.csda_range(1, E, sp) - tables.csda_range(1, _energy_after(tables, sp, 0, E, t_g), sp))
     return Slab(rs.material, float(t_g), float(t_g / rs.density_g_cm3), float(distance), float(wet))
 
 

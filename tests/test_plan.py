@@ -161,7 +161,28 @@ def _edit(path, fn):
 
 @pytest.mark.parametrize("edit, match", [
     (lambda ds: setattr(ds.IonBeamSequence[0], "RadiationType", "ION"), r"RadiationType \(300C,00C6\) is ION"),
-    (lambda ds: setattr(ds.IonBeamSequence[0].IonControlPointSequence[1], "GantryAngle", 30.0), "an arc"),
+    (lambda ds: setattr(ds.IonBeamSequence[0].IonControlPointSequence[1], "GantryAngle", 30.0),
+     r"GantryAngle \(300A,011E\) changes within the beam"),
+    (lambda ds: setattr(ds.IonBeamSequence[0].IonControlPointSequence[2], "IsocenterPosition", [0.0, 0.0, 0.0]),
+     r"IsocenterPosition \(300A,012C\) changes within the beam"),
+    (lambda ds: setattr(ds.IonBeamSequence[0].IonControlPointSequence[0], "BeamLimitingDeviceAngle", 10.0),
+     r"BeamLimitingDeviceAngle \(300A,0120\) is 10 degrees; only 0"),
+    (lambda ds: setattr(ds.IonBeamSequence[0].IonControlPointSequence[0], "TableTopEccentricAngle", 5.0),
+     "TableTopEccentricAngle"),
+    (lambda ds: setattr(ds.IonBeamSequence[0].IonControlPointSequence[0], "IsocenterPosition", [1.0, 2.0]),
+     r"IsocenterPosition \(300A,012C\) must hold 3 finite number"),
+    (lambda ds: setattr(ds.IonBeamSequence[0], "IonControlPointSequence", []), "IonControlPointSequence"),
+    (lambda ds: setattr(ds, "FractionGroupSequence", []), r"FractionGroupSequence \(300A,0070\) is empty"),
+    (lambda ds: ds.FractionGroupSequence.append(ds.FractionGroupSequence[0]), "2 fraction groups"),
+    (lambda ds: delattr(ds.FractionGroupSequence[0].ReferencedBeamSequence[0], "ReferencedBeamNumber"),
+     "ReferencedBeamNumber"),
+    (lambda ds: setattr(ds.FractionGroupSequence[0].ReferencedBeamSequence[0], "BeamMeterset", -4.0),
+     r"BeamMeterset \(300A,0086\) is -4"),
+    (lambda ds: delattr(ds.IonBeamSequence[0], "BeamNumber"), r"BeamNumber \(300A,00C0\) is missing"),
+    (lambda ds: delattr(ds.PatientSetupSequence[0], "PatientPosition"), r"PatientPosition \(0018,5100\) is missing"),
+    (lambda ds: delattr(ds.PatientSetupSequence[0], "PatientSetupNumber"), "PatientSetupNumber"),
+    (lambda ds: setattr(ds.IonBeamSequence[0], "PrimaryDosimeterUnit", "MINUTE"), "PrimaryDosimeterUnit"),
+    (lambda ds: setattr(ds.IonBeamSequence[0], "NumberOfRangeShifters", 1), "NumberOfRangeShifters"),
     (lambda ds: setattr(ds, "SOPClassUID", "1.2.840.10008.5.1.4.1.1.481.5"), "not RT Ion Plan"),
     (lambda ds: setattr(ds.IonBeamSequence[0], "FinalCumulativeMetersetWeight", 9.0), "FinalCumulativeMetersetWeight"),
     (lambda ds: setattr(ds.IonBeamSequence[0].IonControlPointSequence[0], "ScanSpotPositionMap", [0.0, 0.0, 1.0]),
@@ -170,7 +191,8 @@ def _edit(path, fn):
     (lambda ds: delattr(ds.IonBeamSequence[0].IonControlPointSequence[0], "IsocenterPosition"),
      r"IsocenterPosition \(300A,012C\) is missing"),
     (lambda ds: setattr(ds.FractionGroupSequence[0], "NumberOfFractionsPlanned", 0), "NumberOfFractionsPlanned"),
-    (lambda ds: setattr(ds.IonBeamSequence[0].IonControlPointSequence[0], "TableTopPitchAngle", 2.0), "pitch"),
+    (lambda ds: setattr(ds.IonBeamSequence[0].IonControlPointSequence[0], "TableTopPitchAngle", 2.0),
+     r"TableTopPitchAngle \(300A,0140\) is 2 degrees"),
     (lambda ds: setattr(ds.IonBeamSequence[0], "TreatmentDeliveryType", "SETUP"), "no TREATMENT beam"),
 ])
 def test_malformed_plans_name_the_attribute(tmp_path, edit, match):
@@ -261,3 +283,49 @@ def test_config_of_a_plan(tmp_path):
     with pytest.raises(ConfigError, match="dose_per_fraction_Gy"):
         load_config_text(text + "rbe: {dose_per_fraction_Gy: 2.0}\n")
     assert math.isclose(cfg.run.primaries, 100)
+
+
+def test_a_meterset_in_particles_is_protons(tmp_path):
+    from mc.beam_model import load_machine
+
+    path = _edit(_plan(tmp_path, [_beam(layers=[(150.0, [[0.0, 0.0], [5.0, 0.0]], [1.0, 3.0])],
+                                        meterset_mu=2.0e9)]),
+                 lambda ds: setattr(ds.IonBeamSequence[0], "PrimaryDosimeterUnit", "NP"))
+    src = plan_spots(read_rt_ion_plan(path).beams, load_machine(MACHINE)).spots
+    assert src.weight == pytest.approx([0.5e9, 1.5e9], rel=1e-12)
+
+
+def test_range_shifter_settings_that_change_are_refused(tmp_path):
+    def change(ds):
+        _insert_shifter(300.0)(ds)
+        cp = ds.IonBeamSequence[0].IonControlPointSequence[2]
+        from copy import deepcopy
+
+        cp.RangeShifterSettingsSequence = deepcopy(ds.IonBeamSequence[0].IonControlPointSequence[0]
+                                                   .RangeShifterSettingsSequence)
+        cp.RangeShifterSettingsSequence[0].RangeShifterSetting = "OUT"
+
+    with pytest.raises(ConfigError, match=r"RangeShifterSettingsSequence \(300A,0360\) changes"):
+        read_rt_ion_plan(_edit(_plan(tmp_path, [_beam()]), change))
+
+
+def test_air_between_nozzle_and_ct_slows_the_spots():
+    # 40 cm of NIST dry air (1.20479e-3 g/cm^3) before a grid: the loss is S_air(E) rho L
+    # (physics.stopping; S changes by 0.05 % over the loss), about 0.23 MeV at 150 MeV, to 0.5 %:
+    # within one interval of the range table (500 per decade) its piecewise-linear inversion has
+    # the interval's chord slope, up to 0.4 % off the local dR/dE
+    from geometry.phantoms import box
+    from mc.plan_source import air_to_grid
+    from mc.source import SpotArrays
+    from physics.materials import get_material
+    from physics.stopping import electronic_mass_stopping
+
+    grid = box("water", [4.0, 4.0, 4.0], [1.0, 1.0, 1.0])
+    spots = SpotArrays(np.ones(1), np.array([150.0]), np.zeros(1), np.array([[0.0, 0.0, -40.0]]),
+                       np.array([[0.0, 0.0, 1.0]]), np.array([[1.0, 0.0, 0.0]]), np.array([[0.0, 1.0, 0.0]]),
+                       np.zeros((1, 2)), np.zeros((1, 2)), np.zeros(1, np.int32), np.ones(1))
+    L = air_to_grid(spots, grid)
+    assert L[0] == pytest.approx(40.0)
+    air = get_material("air")
+    loss = float(electronic_mass_stopping(air, np.array([150.0]))[0]) * air.density * 40.0
+    assert 150.0 - spots.energy[0] == pytest.approx(loss, rel=5e-3)

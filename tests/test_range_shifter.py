@@ -112,8 +112,18 @@ def test_slab_from_wet_and_errors():
     slab = slab_of(RangeShifterSetting("RS", 74.1, 300.0), _Machine([_pmma()]), "")
     # PMMA's water-equivalent ratio is about 1.16 (relative stopping power at 150 MeV, ICRU 49)
     assert slab.thickness_cm * 10 * 1.19 * 0.97 < 74.1 < slab.thickness_cm * 10 * 1.19 * 1.0
-    with pytest.raises(ConfigError, match="not in machine"):
+    with pytest.raises(ConfigError, match=r"'OTHER' \(RangeShifterID \(300A,0318\)\) is not in machine"):
         slab_of(RangeShifterSetting("OTHER", 40.0, 300.0), _Machine([_pmma(), _pmma(id="RS2")]), "")
+    with pytest.raises(ConfigError, match="is not in machine"):  # matched by ID, even with one shifter
+        slab_of(RangeShifterSetting("OTHER", 40.0, 300.0), _Machine([_pmma()]), "")
+    with pytest.raises(ConfigError, match="type 'empty'"):
+        slab_of(RangeShifterSetting("RS", 40.0, 300.0), _Machine([_pmma(type="empty")]), "")
+    # the plan's WET and the machine's thickness must describe the same slab (0.5 mm)
+    t_mm = 10 * slab.thickness_cm
+    ok = slab_of(RangeShifterSetting("RS", 74.1, 300.0), _Machine([_pmma(wet_mm=None, thickness_mm=t_mm)]), "")
+    assert ok.areal_thickness_g_cm2 == pytest.approx(slab.areal_thickness_g_cm2, rel=1e-9)
+    with pytest.raises(ConfigError, match="differs from the 74.10 mm"):
+        slab_of(RangeShifterSetting("RS", 75.0, 300.0), _Machine([_pmma(wet_mm=None, thickness_mm=t_mm)]), "")
     with pytest.raises(ConfigError, match=r"IsocenterToRangeShifterDistance \(300A,0364\)"):
         slab_of(RangeShifterSetting("RS", 40.0, None), _Machine([_pmma()]), "")
     with pytest.raises(ConfigError, match="has no flashmc material"):
