@@ -331,6 +331,8 @@ def plot_plan(path_png, result, title=None, body=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .dose_volume import cumulative_dvh
+
     grid, dose, case = result.grid, result.dose, result.case
     c = [grid.axis_centres_cm(a) * 10.0 for a in range(3)]
     inside = dose if body is None else np.where(body, dose, 0.0)
@@ -361,10 +363,8 @@ def plot_plan(path_png, result, title=None, body=None):
     ax = axes[3]
     levels = np.linspace(0.0, 1.05 * dmax, 211)
     for i, (sname, mask) in enumerate(case.masks.items()):
-        dm = np.sort(dose[mask])
-        if dm.size:  # fraction of the voxels with dose >= each level (sorted: no levels x voxels array)
-            above = dm.size - np.searchsorted(dm, levels, side="left")
-            ax.plot(levels, 100.0 * above / dm.size, color=f"C{i}", label=sname)
+        if mask.any():
+            ax.plot(levels, cumulative_dvh(dose, mask, levels), color=f"C{i}", label=sname)
     ax.set_xlabel("dose (Gy)")
     ax.set_ylabel("volume (%)")
     ax.set_title("cumulative DVH")
