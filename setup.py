@@ -20,11 +20,12 @@ setup(
         "scipy>=1.10",
         "tqdm>=4.60",
         "pydicom>=3.0",
+        "pymedphys>=0.40",
     ],
     package_data={"geometry": ["calibration/*.yaml"]},
     extras_require={
         "mpi": ["mpi4py>=3.1", "mpich"],
-        "test": ["pytest>=7.4", "mpi4py>=3.1", "mpich", "pymedphys>=0.40", "SimpleITK>=2.3",
+        "test": ["pytest>=7.4", "mpi4py>=3.1", "mpich", "SimpleITK>=2.3",
                  "dicompyler-core>=0.5.6"],
     },
 )
