@@ -296,7 +296,7 @@ def _uncertainty(a, b, b_on_a, diff, above):
         var += resample_to(b.dose_std_gy, b.axes_mm(), a.axes_mm()) ** 2
     within = np.abs(diff) <= 2.0 * np.sqrt(var)
     sel = above & np.isfinite(diff)
-    return {"within_2sd_mask": within & sel,
+    return {"within_2sd_mask": within & sel, "beyond_2sd_mask": ~within & sel,
             "within_2sd_percent": 100.0 * float(within[sel].sum()) / max(int(sel.sum()), 1),
             "sources": [x.kind + ":" + os.path.basename(x.path) for x in (a, b) if x.dose_std_gy is not None]}
 

@@ -23,7 +23,8 @@ import numpy as np
 #: Isodose levels [% of the prescription or of A's maximum].
 ISODOSE_PERCENT = (20, 50, 80, 95, 107)
 #: Panel names and their file names (in the report folder).
-PANELS = {"slices": "slices.png", "gamma": "gamma.png", "dvh": "dvh.png", "difference": "difference.png"}
+PANELS = {"slices": "slices.png", "gamma": "gamma.png", "dvh": "dvh.png", "difference": "difference.png",
+          "beyond_2sd": "difference_beyond_2sd.png"}
 
 
 def _pyplot():
@@ -206,11 +207,16 @@ def render_figures(comp, ct_folder=None):
     background, bg_label = _background(comp, ct_folder)
     norm = comp.prescription_gy or float(np.nanmax(comp.reference.dose_gy))
     levels = [p / 100.0 * norm for p in ISODOSE_PERCENT]
-    return {"slices": _slices_figure(comp, background, bg_label, levels),
-            "gamma": _map_figure(comp, gamma, f"gamma {comp.map_criterion} (global)", "RdYlGn_r", 0.0,
-                                 max(2.0, float(np.nanmax(gamma)) if np.isfinite(gamma).any() else 2.0), "gamma"),
-            "dvh": _dvh_figure(comp),
-            "difference": _map_figure(comp, diff_pct, "B - A", "RdBu_r", -lim, lim, "% of A's maximum")}
+    figures = {"slices": _slices_figure(comp, background, bg_label, levels),
+               "gamma": _map_figure(comp, gamma, f"gamma {comp.map_criterion} (global)", "RdYlGn_r", 0.0,
+                                    max(2.0, float(np.nanmax(gamma)) if np.isfinite(gamma).any() else 2.0), "gamma"),
+               "dvh": _dvh_figure(comp),
+               "difference": _map_figure(comp, diff_pct, "B - A", "RdBu_r", -lim, lim, "% of A's maximum")}
+    if comp.uncertainty is not None:  # only the voxels above the cut-off beyond 2 combined s.d.
+        beyond = np.where(comp.uncertainty["beyond_2sd_mask"], diff_pct, np.nan)
+        figures["beyond_2sd"] = _map_figure(comp, beyond, "B - A beyond 2 s.d.", "RdBu_r", -lim, lim,
+                                            "% of A's maximum")
+    return figures
 
 
 def report_html(comp, figures):
@@ -219,7 +225,9 @@ def report_html(comp, figures):
     titles = {"slices": "Isodoses (levels " + ", ".join(f"{p} %" for p in ISODOSE_PERCENT) + " of "
               + ("the prescription" if comp.prescription_gy else "A's maximum") + ")",
               "gamma": f"Gamma map {comp.map_criterion} (global, cut-off {comp.cutoff_percent:g} %)",
-              "dvh": "DVH overlay", "difference": "Dose difference B - A"}
+              "dvh": "DVH overlay", "difference": "Dose difference B - A",
+              "beyond_2sd": "Dose difference B - A where it exceeds 2 combined Monte Carlo standard deviations "
+                            "(voxels above the cut-off; the others are blank)"}
     parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'>",
              f"<title>Dose comparison: {html.escape(b)} vs {html.escape(a)}</title>",
              ("<style>body{font-family:sans-serif;margin:20px}table{border-collapse:collapse}"

@@ -281,3 +281,28 @@ def test_partial_overlap_is_excluded_and_stated(tmp_path):
     assert np.isnan(comp.gamma_maps["3%/3mm"][:8]).all()
     assert comp.gamma["global"]["3%/3mm"] == 100.0
     assert math.isfinite(cmp.to_json(comp)["max_abs_difference_Gy"])
+
+
+def test_report_renders_in_headless_chromium(tmp_path):
+    """The report drawn by a real browser (Debian's chromium, when installed: CI has none) shows
+    every panel: the DOM after loading holds each panel's image, decoded to its PNG's size."""
+    import shutil
+    import subprocess
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    from benchmarks.report_screenshot import _make
+
+    html_path = _make(str(tmp_path))
+    probe = ("<script>window.onload=()=>{document.title=[...document.images].map(i=>i.id+':'+i.naturalWidth)"
+             ".join(',')}</script>")
+    text = open(html_path, encoding="utf-8").read().replace("</body>", probe + "</body>")
+    page = tmp_path / "probe.html"
+    page.write_text(text, encoding="utf-8")
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    title = re.search(r"<title>(.*?)</title>", dom).group(1)
+    widths = dict(item.split(":") for item in title.split(","))
+    for name in ("slices", "gamma", "dvh", "difference"):
+        assert int(widths[f"panel-{name}"]) > 100, name
