@@ -14,8 +14,12 @@ Conventions and sources
   grid. B (and its ``/dose_std``) is resampled onto A's voxel centres by trilinear interpolation
   between B's voxel centres (:class:`scipy.interpolate.RegularGridInterpolator`, method
   "linear"). A's voxels whose centre lies outside the box spanned by B's voxel centres get NaN and
-  are excluded from every statistic (their number is reported in ``notes``); grids that do not
-  overlap at all are an error.
+  are excluded from every statistic, A's DVHs included (their number is reported in ``notes``);
+  grids that do not overlap at all are an error.
+* Dose types: an RT Dose is read as stored (DoseType PHYSICAL or EFFECTIVE, shown with the
+  inputs); from a flashmc HDF5 output ``--hdf5-dose`` picks ``dose`` (physical dose to the medium,
+  default), ``dose_to_water`` or ``dose_rbe/<model>`` (RBE-weighted). Comparing a PHYSICAL with an
+  EFFECTIVE dose is reported in ``notes``.
 * Gamma index (Low, Harms, Mutic and Purdy, Med. Phys. 25 (1998) 656, Eq. 4-6), computed by
   :func:`pymedphys.gamma` (version 0.41): A is the reference, B the evaluated distribution, passed on
   B's own grid (pymedphys interpolates B linearly at steps of DTA / ``interp_fraction`` around each
@@ -42,6 +46,7 @@ Conventions and sources
 
 import argparse
 import json
+import math
 import os
 import sys
 import warnings
@@ -90,6 +95,8 @@ class DoseDistribution:
     date: str = ""
     masks: dict = field(default_factory=dict)
     structure_types: dict = field(default_factory=dict)
+    dose_type: str = ""  # PHYSICAL or EFFECTIVE (RBE-weighted)
+    dataset: str = ""  # the HDF5 dataset read, or the RT Dose's DoseSummationType
 
     def axes_mm(self):
         """Voxel-centre coordinates [mm] along x, y, z."""
@@ -98,63 +105,105 @@ class DoseDistribution:
     def identifiers(self):
         """File name, kind, SOP Instance UID, FrameOfReferenceUID and date, for reports."""
         return {"file": os.path.basename(self.path), "path": self.path, "kind": self.kind,
+                "dose_type": self.dose_type, "dataset": self.dataset,
                 "sop_instance_uid": self.sop_instance_uid, "frame_of_reference_uid": self.frame_of_reference_uid,
                 "date": self.date, "shape": list(self.dose_gy.shape), "origin_mm": self.origin_mm.tolist(),
                 "spacing_mm": self.spacing_mm.tolist()}
 
 
-def _is_hdf5(path):
-    with open(path, "rb") as f:
-        return f.read(8) == b"\x89HDF\r\n\x1a\n"
+def _hdf5_array(path, f, name, shape=None):
+    """A finite 3-D float dataset ``name`` of an HDF5 file (ConfigError naming it otherwise)."""
+    import h5py
+
+    if name not in f or not isinstance(f[name], h5py.Dataset):
+        raise ConfigError(f"{path}: HDF5 file without a /{name} dataset; give a flashmc output (or another "
+                          "--hdf5-dose) or an RT Dose file")
+    arr = np.asarray(f[name][...], dtype=np.float64)
+    if arr.ndim != 3 or (shape is not None and arr.shape != shape):
+        want = "3-D" if shape is None else f"of the dose's shape {shape}"
+        raise ConfigError(f"{path}: /{name} has shape {arr.shape}; it must be {want}")
+    if not np.all(np.isfinite(arr)):
+        raise ConfigError(f"{path}: /{name} holds NaN or infinite values")
+    return arr
 
 
-def _read_hdf5(path):
+def _hdf5_vector(path, d, key, positive):
+    if key not in d.attrs:
+        raise ConfigError(f"{path}: /dose lacks the attribute {key}; write the output with flashmc >= schema 1.0 "
+                          "(mc/output.py)")
+    v = np.asarray(d.attrs[key], dtype=np.float64).ravel()
+    if v.shape != (3,) or not np.all(np.isfinite(v)) or (positive and np.any(v <= 0)):
+        raise ConfigError(f"{path}: /dose attribute {key} must be 3 finite{' positive' if positive else ''} numbers "
+                          f"[mm], got {d.attrs[key]!r}")
+    return v
+
+
+def _read_hdf5(path, dataset="dose"):
+    """A flashmc HDF5 output: the dose ``dataset`` (``dose``, ``dose_to_water`` or ``dose_rbe/<model>``) on the
+    grid of /dose, /dose_std when the dataset is /dose, the /structures masks and the /plan identifiers."""
     import h5py
 
     with h5py.File(path, "r") as f:
-        if "dose" not in f:
-            raise ConfigError(f"{path}: HDF5 file without a /dose dataset; give a flashmc output or an RT Dose file")
+        base = _hdf5_array(path, f, "dose")
+        dose = base if dataset == "dose" else _hdf5_array(path, f, dataset, base.shape)
         d = f["dose"]
-        for key in ("origin_mm", "spacing_mm"):
-            if key not in d.attrs:
-                raise ConfigError(f"{path}: /dose lacks the attribute {key}; write the output with flashmc >= "
-                                  "schema 1.0 (mc/output.py)")
-        std = np.asarray(f["dose_std"][...], dtype=np.float64) if "dose_std" in f else None
+        origin, spacing = _hdf5_vector(path, d, "origin_mm", False), _hdf5_vector(path, d, "spacing_mm", True)
+        std = _hdf5_array(path, f, "dose_std", base.shape) if dataset == "dose" and "dose_std" in f else None
         plan = f["plan"].attrs if "plan" in f else {}
         masks, types = {}, {}
         for key, ds in (f["structures"].items() if "structures" in f else []):
             name = str(ds.attrs.get("name", key))
             masks[name] = np.asarray(ds[...], dtype=bool)
+            if masks[name].shape != base.shape:
+                raise ConfigError(f"{path}: /structures/{key} has shape {masks[name].shape}, not the dose's {base.shape}")
             types[name] = str(ds.attrs.get("interpreted_type", "")) or None
         return DoseDistribution(
-            path=path, kind="HDF5", dose_gy=np.asarray(d[...], dtype=np.float64),
-            origin_mm=np.asarray(d.attrs["origin_mm"], dtype=np.float64),
-            spacing_mm=np.asarray(d.attrs["spacing_mm"], dtype=np.float64), dose_std_gy=std,
+            path=path, kind="HDF5", dose_gy=dose, origin_mm=origin, spacing_mm=spacing, dose_std_gy=std,
             frame_of_reference_uid=str(plan.get("frame_of_reference_uid", "")),
             sop_instance_uid=str(plan.get("sop_instance_uid", "")), date=str(f.attrs.get("created", "")),
-            masks=masks, structure_types=types)
+            masks=masks, structure_types=types,
+            dose_type="EFFECTIVE" if dataset.startswith("dose_rbe") else "PHYSICAL", dataset=f"/{dataset}")
 
 
-def load_dose(path):
-    """Read an RT Dose file or a flashmc HDF5 output into a :class:`DoseDistribution` (ConfigError if neither)."""
+def load_dose(path, hdf5_dataset="dose"):
+    """Read an RT Dose file or a flashmc HDF5 output (its ``hdf5_dataset``) into a :class:`DoseDistribution`
+    (ConfigError if neither)."""
+    import h5py
+
     from .dicom_out import read_rt_dose
 
     path = os.path.abspath(os.fspath(path))
     if not os.path.isfile(path):
         raise ConfigError(f"{path}: file not found; give an RT Dose (.dcm) file or a flashmc HDF5 output (.h5)")
-    if _is_hdf5(path):
-        return _read_hdf5(path)
+    if h5py.is_hdf5(path):
+        return _read_hdf5(path, hdf5_dataset.strip("/"))
     rd = read_rt_dose(path)
+    if not np.all(np.isfinite(rd.dose_gy)):
+        raise ConfigError(f"{path}: the RT Dose holds NaN or infinite values")
     import pydicom
 
     ds = pydicom.dcmread(path, stop_before_pixels=True)
     date = str(ds.get("ContentDate", "") or ds.get("InstanceCreationDate", "") or ds.get("StudyDate", ""))
     return DoseDistribution(path=path, kind="RTDOSE", dose_gy=rd.dose_gy, origin_mm=rd.origin_mm,
                             spacing_mm=rd.spacing_mm, frame_of_reference_uid=rd.frame_of_reference_uid,
-                            sop_instance_uid=rd.sop_instance_uid, date=date)
+                            sop_instance_uid=rd.sop_instance_uid, date=date, dose_type=rd.dose_type or "",
+                            dataset=f"DoseSummationType {rd.summation_type}" if rd.summation_type else "")
 
 
 # ------------------------------------------------------------------------------------------ resampling
+
+def _check_settings(prescription_gy, cutoff_percent, criteria, map_criterion, interp_fraction):
+    """ConfigError naming the option for settings outside their meaning."""
+    if prescription_gy is not None and not (math.isfinite(prescription_gy) and prescription_gy > 0):
+        raise ConfigError(f"--prescription-Gy must be a positive dose, got {prescription_gy}")
+    if not (math.isfinite(cutoff_percent) and 0.0 <= cutoff_percent < 100.0):
+        raise ConfigError(f"--cutoff-percent must lie in [0, 100), got {cutoff_percent}")
+    if int(interp_fraction) < 1:
+        raise ConfigError(f"--interp-fraction must be a whole number >= 1, got {interp_fraction}")
+    for crit in list(criteria) + [tuple(map_criterion)]:
+        if len(crit) != 2 or not all(math.isfinite(v) and v > 0 for v in crit):
+            raise ConfigError(f"--map-criterion / gamma criterion {crit} must be two positive numbers 'dose%,mm'")
+
 
 def _check_overlap(a, b):
     ax_a, ax_b = a.axes_mm(), b.axes_mm()
@@ -303,9 +352,12 @@ def _uncertainty(a, b, b_on_a, diff, above):
 
 def compare(path_a, path_b, structures_path=None, prescription_gy=None, cutoff_percent=DEFAULT_CUTOFF_PERCENT,
             criteria=GAMMA_CRITERIA, map_criterion=(1.0, 1.0), local=True, max_gamma=DEFAULT_MAX_GAMMA,
-            interp_fraction=DEFAULT_INTERP_FRACTION):
-    """Compare the evaluated dose ``path_b`` with the reference ``path_a`` (module docstring); a :class:`Comparison`."""
-    a, b = load_dose(path_a), load_dose(path_b)
+            interp_fraction=DEFAULT_INTERP_FRACTION, hdf5_dataset="dose"):
+    """Compare the evaluated dose ``path_b`` with the reference ``path_a`` (module docstring); a :class:`Comparison`.
+    ``hdf5_dataset``: the dose read from a flashmc HDF5 input (``dose``, ``dose_to_water``,
+    ``dose_rbe/<model>``)."""
+    _check_settings(prescription_gy, cutoff_percent, criteria, map_criterion, interp_fraction)
+    a, b = load_dose(path_a, hdf5_dataset), load_dose(path_b, hdf5_dataset)
     _check_frames(a, b)
     _check_overlap(a, b)
     masks, types = _structure_masks(a, structures_path)
@@ -314,6 +366,9 @@ def compare(path_a, path_b, structures_path=None, prescription_gy=None, cutoff_p
     n_out = int(np.sum(~np.isfinite(b_on_a)))
     if n_out:
         notes.append(f"{n_out} of A's {b_on_a.size} voxels lie outside B's grid: excluded (NaN) from all statistics")
+    if a.dose_type and b.dose_type and a.dose_type != b.dose_type:
+        notes.append(f"A is {a.dose_type} and B {b.dose_type} dose: an RBE-weighted dose is compared with a physical "
+                     "one (for a flashmc output choose --hdf5-dose dose_rbe/<model>)")
     diff = b_on_a - a.dose_gy
     axes = a.axes_mm()
     ref_gy = np.where(np.isfinite(b_on_a), a.dose_gy, np.nan)
@@ -334,14 +389,15 @@ def compare(path_a, path_b, structures_path=None, prescription_gy=None, cutoff_p
                                   interp_fraction=interp_fraction, **native)
     prescription_source = "given (--prescription-Gy)"
     target = _target_name(masks, types)
-    if prescription_gy is None and target is not None:
-        prescription_gy = dvh_metrics(a.dose_gy, masks[target], a.spacing_mm)["D50_Gy"]
+    target_metrics = dvh_metrics(ref_gy, masks[target], a.spacing_mm) if target is not None else None
+    if prescription_gy is None and target_metrics is not None:
+        prescription_gy = target_metrics["D50_Gy"]
         prescription_source = f"D50 of A in the target '{target}'"
     elif prescription_gy is None:
-        prescription_source = "none (no prescription and no structure): V95 not computed"
+        prescription_source = "none (no prescription, and no structure with dose on both grids): V95 not computed"
     structures = {}
-    for name, m in masks.items():
-        structures[name] = {"A": dvh_metrics(a.dose_gy, m, a.spacing_mm, prescription_gy),
+    for name, m in masks.items():  # A and B over the same voxels: those of A's grid inside B's
+        structures[name] = {"A": dvh_metrics(ref_gy, m, a.spacing_mm, prescription_gy),
                             "B": dvh_metrics(b_on_a, m, a.spacing_mm, prescription_gy),
                             "gamma_global": {lab: pass_rate_percent(g, m) for lab, g in maps.items()}}
     ref_max = float(np.nanmax(np.where(np.isfinite(b_on_a), a.dose_gy, np.nan)))
@@ -387,6 +443,8 @@ def _parser():
     p.add_argument("--interp-fraction", type=int, default=DEFAULT_INTERP_FRACTION,
                    help="pymedphys interp_fraction (default 10)")
     p.add_argument("--no-local", action="store_true", help="skip the local gamma pass rates")
+    p.add_argument("--hdf5-dose", default="dose", help="dataset of a flashmc HDF5 input: dose (default), "
+                   "dose_to_water or dose_rbe/<model>")
     p.add_argument("--json", help="write the JSON summary to this path")
     p.add_argument("--report", help="write the HTML report and its PNGs into this folder")
     p.add_argument("--ct", help="CT series folder drawn under the report's isodoses")
@@ -397,7 +455,7 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     try:
         crit = tuple(float(v) for v in args.map_criterion.split(","))
-        if len(crit) != 2 or min(crit) <= 0:
+        if len(crit) != 2 or not all(math.isfinite(v) and v > 0 for v in crit):
             raise ValueError
     except ValueError:
         print(f"error: --map-criterion {args.map_criterion!r} must be 'dose_percent,distance_mm', e.g. 1,1",
@@ -405,7 +463,8 @@ def main(argv=None):
         return 2
     try:
         comp = compare(args.a, args.b, args.structures, args.prescription_gy, args.cutoff_percent,
-                       map_criterion=crit, local=not args.no_local, interp_fraction=args.interp_fraction)
+                       map_criterion=crit, local=not args.no_local, interp_fraction=args.interp_fraction,
+                       hdf5_dataset=args.hdf5_dose)
         summary = to_json(comp)
         if args.json:
             with open(args.json, "w") as f:
@@ -414,8 +473,9 @@ def main(argv=None):
             from .report import write_report
 
             print(write_report(comp, args.report, ct_folder=args.ct))
-    except (ConfigError, ValueError, OSError) as exc:
-        print(f"error: {str(exc).splitlines()[0] if str(exc) else exc!r}", file=sys.stderr)
+    except Exception as exc:  # every failure: one line and status 2, before or instead of any output
+        text = str(exc).splitlines()[0] if str(exc) else repr(exc)
+        print(f"error: {text}", file=sys.stderr)
         return 2
     for kind in ("global", "local"):
         for label, rate in comp.gamma[kind].items():

@@ -2,10 +2,13 @@
 
 One self-contained HTML page, ``report.html``: every figure is embedded as a base64 PNG data URI
 (RFC 2397), so the page needs no server and no other file; the same PNGs are written beside it.
-Panels: axial, sagittal and coronal slices through the maximum of A with the isodoses of A (solid)
+Panels: axial, sagittal and coronal slices through the high-dose region of A (:func:`_centre`) with
+the isodoses of A (solid)
 and B (dashed) over the CT (``ct_folder``, resampled onto A's grid by trilinear interpolation) or
 else over A's dose; the gamma map of the map criterion (global; >= max_gamma shown as the cap);
-the cumulative DVHs of A and B per structure; the dose difference B - A; a table of the gamma pass
+the cumulative DVHs of A and B per structure; the dose difference B - A (colour range: its 99.5th
+percentile) and, with Monte Carlo standard deviations, the same where it exceeds two of them; a
+table of the gamma pass
 rates and DVH metrics; the inputs' identifiers (file, SOP Instance UID, FrameOfReferenceUID, date).
 Isodose levels are percentages of the prescription dose (or of A's maximum without one).
 Image orientation: axial slices show x to the right and y downwards (the usual radiological view of

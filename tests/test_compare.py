@@ -124,8 +124,13 @@ def test_wrapper_agrees_with_direct_pymedphys(tmp_path, case):
         g = pymedphys.gamma(axes_a, a, axes_b, b_native, 2.0, 2.0, lower_percent_dose_cutoff=cutoff,
                             interp_fraction=5, max_gamma=2.0, quiet=True)
     direct = 100.0 * np.sum(g[np.isfinite(g)] <= 1) / np.isfinite(g).sum()
-    assert comp.gamma["global"]["2%/2mm"] == pytest.approx(direct, abs=0.5)
+    # the wrapper hands pymedphys the same arrays: the same pass rate (0.5 % is the bound)
+    assert comp.gamma["global"]["2%/2mm"] == pytest.approx(direct, abs=1e-9)
     assert 5.0 < direct < 99.9  # a case that tests something (not all passing or failing)
+    # a criterion other than the map's is searched only up to gamma = 1.001: the same pass rate
+    fast = cmp.compare(pa, pb, cutoff_percent=cutoff, criteria=((2.0, 2.0),), map_criterion=(1.0, 1.0), local=False,
+                       interp_fraction=5)
+    assert fast.gamma["global"]["2%/2mm"] == pytest.approx(direct, abs=1e-9)
 
 
 # ------------------------------------------------------------------------------------------------ resampling
@@ -270,6 +275,30 @@ def test_bad_inputs_give_one_line_errors(tmp_path, capsys):
     assert "--map-criterion" in _error_of(capsys, [pa, pb, "--map-criterion", "1"])
     with pytest.raises(ConfigError, match="zero"):
         cmp.gamma_index(_axes((3, 3, 3), (0, 0, 0), (1, 1, 1)), np.zeros((3, 3, 3)), np.ones((3, 3, 3)), 1, 1)
+    # options outside their meaning
+    assert "--cutoff-percent" in _error_of(capsys, [pa, pb, "--cutoff-percent", "150"])
+    assert "--interp-fraction" in _error_of(capsys, [pa, pb, "--interp-fraction", "0"])
+    assert "--prescription-Gy" in _error_of(capsys, [pa, pb, "--prescription-Gy", "-1"])
+    assert "--map-criterion" in _error_of(capsys, [pa, pb, "--map-criterion", "nan,1"])
+    # malformed flashmc HDF5 inputs
+    with h5py.File(tmp_path / "flat.h5", "w") as f:
+        d = f.create_dataset("dose", data=np.ones((4, 4)))
+        d.attrs["origin_mm"], d.attrs["spacing_mm"] = [0.0, 0.0, 0.0], [2.0, 2.0, 2.0]
+    assert "/dose has shape (4, 4); it must be 3-D" in _error_of(capsys, [pa, str(tmp_path / "flat.h5")])
+    with h5py.File(tmp_path / "nan.h5", "w") as f:
+        d = f.create_dataset("dose", data=np.full((4, 4, 4), np.nan))
+        d.attrs["origin_mm"], d.attrs["spacing_mm"] = [0.0, 0.0, 0.0], [2.0, 2.0, 2.0]
+    assert "NaN" in _error_of(capsys, [pa, str(tmp_path / "nan.h5")])
+    with h5py.File(tmp_path / "mask.h5", "w") as f:
+        d = f.create_dataset("dose", data=np.ones((4, 4, 4)))
+        d.attrs["origin_mm"], d.attrs["spacing_mm"] = [0.0, 0.0, 0.0], [2.0, 2.0, 2.0]
+        f.create_dataset("structures/PTV", data=np.ones((3, 4, 4), np.uint8))
+    assert "/structures/PTV has shape (3, 4, 4)" in _error_of(capsys, [str(tmp_path / "mask.h5"), pa])
+    with h5py.File(tmp_path / "spacing.h5", "w") as f:
+        d = f.create_dataset("dose", data=np.ones((4, 4, 4)))
+        d.attrs["origin_mm"], d.attrs["spacing_mm"] = [0.0, 0.0, 0.0], [2.0, 0.0, 2.0]
+    assert "spacing_mm must be 3 finite positive" in _error_of(capsys, [pa, str(tmp_path / "spacing.h5")])
+    assert "without a /dose_rbe/x dataset" in _error_of(capsys, [pa, pb, "--hdf5-dose", "dose_rbe/x"])
 
 
 def test_partial_overlap_is_excluded_and_stated(tmp_path):
@@ -281,6 +310,10 @@ def test_partial_overlap_is_excluded_and_stated(tmp_path):
     assert np.isnan(comp.gamma_maps["3%/3mm"][:8]).all()
     assert comp.gamma["global"]["3%/3mm"] == 100.0
     assert math.isfinite(cmp.to_json(comp)["max_abs_difference_Gy"])
+    # A's and B's DVHs count the same voxels: those of A's grid inside B's
+    for s in comp.structures.values():
+        if s["A"] is not None:
+            assert s["A"]["volume_cm3"] == s["B"]["volume_cm3"]
 
 
 def test_report_renders_in_headless_chromium(tmp_path):
