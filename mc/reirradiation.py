@@ -16,20 +16,29 @@ Conventions and models:
   to the course (equal fractions), else ``/dose`` is taken as the course total.
 * BED and EQD2 per voxel: :mod:`physics.bed` (n equal fractions of D/n per voxel; courses add in
   BED; an earlier course's BED times its recovery factor, off by default).
+* Dose file kinds (PS3.3 C.8.8.3.1, DoseSummationType (3004,000A)): PLAN, other values or none
+  are the course total; FRACTION_SESSION is one fraction and is multiplied by the course's
+  fractions; BEAM, BEAM_SESSION and CONTROL_POINT (part of a plan) are refused (sum the beams
+  first). ``rbe: constant_1.1`` on an RT Dose of DoseType (3004,0004) EFFECTIVE is refused (it is
+  already RBE-weighted). A flashmc HDF5 dataset must be 3-D, finite, >= 0, with 3-vector
+  ``origin_mm`` and ``spacing_mm`` (> 0) attributes.
 * Registration: rigid only (no deformable registration). Course i's dose is mapped to the
-  reference coordinates, those of the first course's grid (patient LPS, mm). Courses with the
+  reference coordinates, those of the first course (patient LPS, mm). Courses with the
   first course's FrameOfReferenceUID (0020,0052) share its coordinates; any other course needs
   ``transform_to_reference_4x4``: the homogeneous 4x4 matrix taking a point of the course's
   patient coordinates [mm] to the reference coordinates (the rigid registration, e.g. from a
   DICOM Spatial Registration object, PS3.3 C.20.2, FrameOfReferenceTransformationMatrix
   (3006,00C6), which maps the registered frame into the reference frame). The RTSTRUCT must lie
   in the first course's frame of reference.
-* Resampling: every course is sampled at the voxel centres of the first course's grid by
-  trilinear interpolation (scipy.ndimage.map_coordinates, order 1) of its voxel-centre values;
-  points outside the hull of a course's voxel centres get dose 0 (the course's grid is taken to
-  cover all its dose). A course whose grid holds no reference voxel centre is an error.
-* Structures: voxel masks on the reference grid (:func:`geometry.structures.structure_masks`,
-  voxel-centre rule).
+* Summation grid (:func:`union_grid`): the first course's spacing and voxel lattice (so its
+  voxel centres are kept and it is not interpolated), extended to the bounding box of all
+  courses' voxel-centre boxes after their transforms; at most :data:`MAX_SUM_VOXELS` voxels.
+  Every course is sampled at its voxel centres by trilinear interpolation
+  (scipy.ndimage.map_coordinates, order 1) of its voxel-centre values; points outside the hull
+  of a course's voxel centres get dose 0 from it (its grid is taken to cover all its dose).
+* Structures: voxel masks on the summation grid (:func:`geometry.structures.structure_masks`,
+  voxel-centre rule); a constrained structure with contour points outside the grid's outer
+  voxel faces is an error (its mask would be cut).
 * Metrics of a structure's cumulative EQD2 (or BED) voxel values, voxel volume v [cm^3]:
   ``Dmax`` the largest voxel value; ``D<V>cc`` (e.g. D0.03cc, D2cc) the minimum dose of the
   hottest V cm^3 (ICRU Report 83, 2010, sec. 3.7.1 "D_V"; D0.03cc as the near-point maximum of
@@ -37,17 +46,23 @@ Conventions and models:
   sorted by decreasing dose, D_V is the dose of the k-th with k = ceil(V / v - 1e-9), the first
   voxel at which the cumulative volume reaches V (no interpolation between voxels; a structure
   smaller than V is an error).
-* Constraints: pass when value <= limit (a value equal to the limit passes); margin = limit -
-  value [Gy] (negative when failing).
-* Exit status: 0 all constraints pass, 1 some fail, 2 invalid input (one-line message naming
-  the field).
+* Constraints: of the cumulative dose, or with ``course: <name>`` of that course alone (no
+  recovery); pass when value <= limit (a value equal to the limit passes); margin = limit -
+  value [Gy] (negative when failing). With no constraints the report says so and ``all_pass``
+  is null. The published cumulative cord limits (Nieder et al. 2006; Sahgal et al. 2012; see
+  :mod:`physics.bed`) are sums of raw BED without recovery: do not combine them with a recovery
+  model.
+* Recovery: ``months_elapsed`` of a course is the time from its end to the start of the LAST
+  course.
+* Exit status: 0 all constraints pass or none were given, 1 some fail, 2 invalid input (one-line
+  message naming the field) or any other error (one line "error: ...").
 
 Outputs: the cumulative EQD2 map at ``output.alpha_beta_Gy`` as an RT Dose (DoseType EFFECTIVE,
 DoseComment naming EQD2 and alpha/beta) and as HDF5 (``/eqd2``, ``/bed`` [Gy] and the resampled
 course doses ``/course_dose/<name>`` [Gy], the constrained structures' voxel masks
 ``/structures/<name>``, all with ``origin_mm`` and ``spacing_mm`` attributes; the
 report as the root attribute ``report_json``); the report as text and, with ``--json``, JSON
-(schema :data:`REPORT_SCHEMA`).
+(schema :data:`REPORT_SCHEMA`). Output paths that cannot be written are invalid input (status 2).
 """
 
 import argparse
@@ -95,8 +110,17 @@ def _alpha_beta(v):
     return _check_alpha_beta(v, ALPHA_BETA_PRESETS_GY)
 
 
+def _no_bool(v):
+    """YAML ``true``/``false`` would pass as 1/0 Gy: refuse booleans where a number or a preset is meant."""
+    if isinstance(v, bool):
+        raise ValueError(f"got the boolean {v!r}; give alpha/beta as a number in Gy or a preset name "  # noqa: TRY004
+                         f"({', '.join(ALPHA_BETA_PRESETS_GY)})")
+    return v
+
+
 class RecoveryConfig(_Strict):
-    """Recovery of an earlier course (physics.bed): model and months from its end to the new course."""
+    """Recovery of an earlier course (physics.bed): model and ``months_elapsed``, the time from the end
+    of that course to the start of the LAST course (the one whose cumulative dose is checked)."""
 
     model: Literal[RECOVERY_MODELS] = "none"
     months_elapsed: float = Field(ge=0)
@@ -140,6 +164,23 @@ class AlphaBetaConfig(_Strict):
     default: float | str = 2.0
     structures: dict[str, float | str] = Field(default_factory=dict)
 
+    @field_validator("default", mode="before")
+    @classmethod
+    def _default_not_bool(cls, v):
+        return _no_bool(v)
+
+    @field_validator("structures", mode="before")
+    @classmethod
+    def _each_not_bool(cls, v):
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if isinstance(x, bool):
+                    try:
+                        _no_bool(x)
+                    except ValueError as exc:
+                        raise ValueError(f"{k}: {exc}") from None
+        return v
+
     @field_validator("default")
     @classmethod
     def _default(cls, v):
@@ -162,8 +203,13 @@ class AlphaBetaConfig(_Strict):
 
 
 class ConstraintConfig(_Strict):
+    """A limit on a structure's ``metric`` of the cumulative EQD2 or BED, or with ``course`` of that
+    one course's alone (without recovery), e.g. the per-course conditions of Nieder et al. 2006 and
+    Sahgal et al. 2012."""
+
     structure: str
     metric: str = "Dmax"
+    course: str | None = None
     EQD2_max_Gy: float | None = Field(default=None, gt=0)
     BED_max_Gy: float | None = Field(default=None, gt=0)
 
@@ -185,6 +231,11 @@ class OutputConfig(_Strict):
     rt_dose_file: str | None = None
     hdf5_file: str | None = None
     alpha_beta_Gy: float | str | None = None
+
+    @field_validator("alpha_beta_Gy", mode="before")
+    @classmethod
+    def _ab_not_bool(cls, v):
+        return _no_bool(v)
 
     @field_validator("alpha_beta_Gy")
     @classmethod
@@ -210,6 +261,9 @@ class ReirradiationConfig(_Strict):
         if self.courses[-1].recovery is not None:
             raise ValueError(f"courses.{len(names) - 1}.recovery: recovery applies to earlier courses only; "
                              "remove it from the last course")
+        for key, cons in self.constraints.items():
+            if cons.course is not None and cons.course not in names:
+                raise ValueError(f"constraints.{key}.course: {cons.course!r} is not a course name; use one of {names}")
         return self
 
     def resolve_paths(self, base_dir):
@@ -258,32 +312,95 @@ class CourseDose:
     dose_used: str
 
 
+def _hdf5_dataset(f, key, path, where):
+    """The 3-D float array of dataset ``key`` with its grid attributes, checked (one-line errors)."""
+    ds = f.get(key)
+    if not isinstance(ds, h5py.Dataset):
+        raise ConfigError(f"{where}.dose_file: {path}: /{key} is not a dataset (it is a group or absent); give a "
+                          "flashmc HDF5 output (README 'Output')")
+    if ds.ndim != 3 or min(ds.shape) < 1:
+        raise ConfigError(f"{where}.dose_file: {path}: /{key} has shape {ds.shape}, not a 3-D dose grid "
+                          "[ix, iy, iz]; give a flashmc HDF5 output")
+    try:
+        values = np.asarray(ds[...], dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}.dose_file: {path}: /{key} is not numeric ({exc}); give a dose in Gy") from None
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise ConfigError(f"{where}.dose_file: {path}: /{key} holds NaN, infinite or negative values; "
+                          "give a dose in Gy (finite, >= 0)")
+    grid = []
+    for attr in ("origin_mm", "spacing_mm"):
+        try:
+            vec = np.asarray(ds.attrs[attr], dtype=float).reshape(-1)
+        except (KeyError, TypeError, ValueError):
+            vec = np.zeros(0)
+        ok = vec.shape == (3,) and np.all(np.isfinite(vec)) and (attr == "origin_mm" or np.all(vec > 0))
+        if not ok:
+            raise ConfigError(f"{where}.dose_file: {path}: /{key} attribute {attr} must be 3 finite numbers [mm]"
+                              f"{' > 0' if attr == 'spacing_mm' else ''} (x, y, z); write it with the dose grid")
+        grid.append(vec)
+    return values, grid[0], grid[1]
+
+
 def _read_hdf5_course(course, where):
     path = course.dose_file
     if course.rbe is None:
         raise ConfigError(f"{where}.rbe: {path} is a flashmc HDF5 output: say which dose to use, "
                           "rbe: constant_1.1 (1.1 x /dose) or a /dose_rbe model, e.g. rbe: mcnamara")
-    with h5py.File(path, "r") as f:
-        if "dose" not in f:
-            raise ConfigError(f"{where}.dose_file: {path} has no /dose dataset; give a flashmc HDF5 output")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise ConfigError(f"{where}.dose_file: {path} cannot be read as HDF5 ({exc}); give a flashmc output") from None
+    with f:
         if course.rbe == "constant_1.1":
-            ds, factor, used = f["dose"], RBE_CONSTANT, "1.1 x /dose (constant RBE, ICRU Report 78)"
+            key, factor, used = "dose", RBE_CONSTANT, "1.1 x /dose (constant RBE, ICRU Report 78)"
         else:
             key = f"dose_rbe/{course.rbe}"
             if key not in f:
-                have = sorted(f["dose_rbe"]) if "dose_rbe" in f else []
+                have = sorted(f["dose_rbe"]) if isinstance(f.get("dose_rbe"), h5py.Group) else []
                 raise ConfigError(f"{where}.rbe: {path} has no /{key} (it holds /dose_rbe models {have}); "
                                   "use one of those or constant_1.1")
-            ds, factor, used = f[key], 1.0, f"/{key} (variable RBE)"
-        dose = np.asarray(ds[...], dtype=float) * factor
-        origin, spacing = np.asarray(ds.attrs["origin_mm"], float), np.asarray(ds.attrs["spacing_mm"], float)
+            factor, used = 1.0, f"/{key} (variable RBE)"
+        dose, origin, spacing = _hdf5_dataset(f, key, path, where)
+        dose = dose * factor
         plan = f["plan"].attrs if "plan" in f else {}
         frame = str(plan["frame_of_reference_uid"]) if "frame_of_reference_uid" in plan else None
-        if "dose_fractions" in plan and int(plan["dose_fractions"]) != course.fractions:
-            scale = course.fractions / int(plan["dose_fractions"])
-            dose = dose * scale
-            used += f", scaled by {course.fractions}/{int(plan['dose_fractions'])} fractions (/plan dose_fractions)"
+        if "dose_fractions" in plan:
+            planned = plan["dose_fractions"]
+            if np.ndim(planned) != 0 or not float(planned) >= 1 or float(planned) != int(planned):
+                raise ConfigError(f"{where}.dose_file: {path}: /plan attribute dose_fractions {planned!r} is not a "
+                                  "whole number >= 1; correct the file")
+            if int(planned) != course.fractions:
+                dose = dose * (course.fractions / int(planned))
+                used += f", scaled by {course.fractions}/{int(planned)} fractions (/plan dose_fractions)"
     return CourseDose(dose, origin, spacing, frame or None, None, "flashmc_hdf5", used)
+
+
+#: DoseSummationType (3004,000A) values (PS3.3 C.8.8.3.1) of a part of a plan: refused.
+PARTIAL_SUMMATIONS = ("BEAM", "BEAM_SESSION", "CONTROL_POINT")
+
+
+def _rt_dose_course(course, where, rt):
+    """(total dose of the course [Gy], description) of an RT Dose, from DoseSummationType (3004,000A) and
+    DoseType (3004,0004) (PS3.3 C.8.8.3): FRACTION_SESSION is one fraction (x fractions); BEAM, BEAM_SESSION
+    and CONTROL_POINT are parts of a plan (refused); PLAN, other values or none: the course total."""
+    path, summation = course.dose_file, rt.summation_type or "absent"
+    if summation in PARTIAL_SUMMATIONS:
+        raise ConfigError(f"{where}.dose_file: {path} has DoseSummationType (3004,000A) {summation}, the dose of "
+                          "part of a plan; sum the beams first or give the PLAN dose")
+    if course.rbe == "constant_1.1" and rt.dose_type == "EFFECTIVE":
+        raise ConfigError(f"{where}.rbe: {path} has DoseType (3004,0004) EFFECTIVE: the dose is already "
+                          "RBE-weighted; remove rbe or give the PHYSICAL dose")
+    dose, used = rt.dose_gy, f"RT Dose DoseType {rt.dose_type or 'absent'}, DoseSummationType {summation}"
+    if summation == "FRACTION_SESSION":
+        dose = dose * course.fractions
+        used += f" (one fraction) x {course.fractions} fractions"
+    else:
+        used += " (the course total)"
+    if course.rbe == "constant_1.1":
+        dose = dose * RBE_CONSTANT
+        used += " x 1.1 (constant RBE, ICRU Report 78)"
+    return dose, used
 
 
 def read_course_dose(course, where):
@@ -297,9 +414,8 @@ def read_course_dose(course, where):
         raise ConfigError(f"{where}.rbe: {course.rbe!r} selects a /dose_rbe model of a flashmc HDF5 output, but "
                           f"{path} is an RT Dose; use constant_1.1 or leave rbe out")
     rt = read_rt_dose(path)
-    factor = RBE_CONSTANT if course.rbe == "constant_1.1" else 1.0
-    used = f"RT Dose DoseType {rt.dose_type}" + (" x 1.1 (constant RBE, ICRU Report 78)" if factor != 1 else "")
-    return CourseDose(rt.dose_gy * factor, rt.origin_mm, rt.spacing_mm, rt.frame_of_reference_uid or None,
+    dose, used = _rt_dose_course(course, where, rt)
+    return CourseDose(dose, rt.origin_mm, rt.spacing_mm, rt.frame_of_reference_uid or None,
                       rt.study_instance_uid or None, "rtdose", used)
 
 
@@ -363,7 +479,8 @@ def constraint_result(name, cons, alpha_beta, value_gy, per_course_gy):
     """One row of the report: value vs limit, pass when value <= limit, margin = limit - value."""
     quantity = "EQD2" if cons.EQD2_max_Gy is not None else "BED"
     limit = cons.EQD2_max_Gy if quantity == "EQD2" else cons.BED_max_Gy
-    return {"name": name, "structure": cons.structure, "alpha_beta_Gy": alpha_beta, "metric": cons.metric,
+    return {"name": name, "structure": cons.structure, "course": cons.course, "alpha_beta_Gy": alpha_beta,
+            "metric": cons.metric,
             "quantity": quantity, "value_Gy": value_gy, "limit_Gy": float(limit),
             "margin_Gy": float(limit) - value_gy, "pass": bool(value_gy <= limit), "per_course_Gy": per_course_gy}
 
@@ -385,25 +502,49 @@ class Result:
     study_instance_uid: str | None
 
 
+#: Largest number of voxels of the summation grid (the union of the courses' grids), ~1 GB per float64 map set.
+MAX_SUM_VOXELS = 50_000_000
+
+
+def _box_corners_mm(shape, origin_mm, spacing_mm, transform):
+    """The 8 corners of the box of a grid's voxel centres, in reference coordinates."""
+    hi = np.asarray(origin_mm, float) + np.asarray(spacing_mm, float) * (np.asarray(shape) - 1)
+    corners = np.array([[(origin_mm[a], hi[a])[(k >> a) & 1] for a in range(3)] for k in range(8)], float)
+    if transform is not None:
+        corners = corners @ transform[:3, :3].T + transform[:3, 3]
+    return corners
+
+
+def union_grid(grids, transforms):
+    """(shape, origin_mm, spacing_mm) of the summation grid: the first grid's spacing and voxel lattice
+    (its voxel centres are kept), extended to hold the bounding box of all grids' voxel-centre boxes
+    (each ``grids`` item (shape, origin_mm, spacing_mm), mapped by its 4x4 transform or None)."""
+    corners = np.vstack([_box_corners_mm(*g, t) for g, t in zip(grids, transforms)])
+    origin, spacing = np.asarray(grids[0][1], float), np.asarray(grids[0][2], float)
+    lo = np.floor((corners.min(axis=0) - origin) / spacing + 1e-9)
+    hi = np.ceil((corners.max(axis=0) - origin) / spacing - 1e-9)
+    return tuple(int(n) for n in hi - lo + 1), origin + lo * spacing, spacing
+
+
 def _load_courses(cfg):
-    """(course doses on the reference grid, course report rows, reference CourseDose)."""
+    """(course doses on the summation grid, course report rows, reference CourseDose, summation grid)."""
     doses = [read_course_dose(c, f"courses.{i}") for i, c in enumerate(cfg.courses)]
     ref = doses[0]
-    shape = ref.dose_gy.shape
+    regs = [_registration(i, c, ref.frame_of_reference_uid, d.frame_of_reference_uid)
+            for i, (c, d) in enumerate(zip(cfg.courses, doses))]
+    grid = union_grid([(d.dose_gy.shape, d.origin_mm, d.spacing_mm) for d in doses], [t for t, _ in regs])
+    if math.prod(grid[0]) > MAX_SUM_VOXELS:
+        raise ConfigError(f"courses: the union of the courses' grids has {grid[0]} voxels at the first course's "
+                          f"spacing {grid[2].tolist()} mm, over {MAX_SUM_VOXELS}; check the files' positions and "
+                          "transform_to_reference_4x4, or crop the dose grids")
     on_ref, rows = {}, []
-    for i, (c, d) in enumerate(zip(cfg.courses, doses)):
-        transform, registration = _registration(i, c, ref.frame_of_reference_uid, d.frame_of_reference_uid)
-        same_grid = (transform is None and d.dose_gy.shape == shape and np.allclose(d.origin_mm, ref.origin_mm)
-                     and np.allclose(d.spacing_mm, ref.spacing_mm))
+    for i, (c, d, (transform, registration)) in enumerate(zip(cfg.courses, doses, regs)):
+        same_grid = (transform is None and d.dose_gy.shape == grid[0] and np.allclose(d.origin_mm, grid[1])
+                     and np.allclose(d.spacing_mm, grid[2]))
         if same_grid:
             on_ref[c.name] = d.dose_gy
         else:
-            on_ref[c.name], inside = resample_trilinear(d.dose_gy, d.origin_mm, d.spacing_mm, shape,
-                                                        ref.origin_mm, ref.spacing_mm, transform)
-            if inside == 0:
-                raise ConfigError(f"courses.{i}.dose_file: the grid of {c.dose_file} does not overlap the first "
-                                  "course's grid (no reference voxel centre inside it); check the files and "
-                                  "transform_to_reference_4x4")
+            on_ref[c.name], _ = resample_trilinear(d.dose_gy, d.origin_mm, d.spacing_mm, *grid, transform)
         rec = c.recovery or RecoveryConfig(model="none", months_elapsed=0.0)
         rows.append({"name": c.name, "dose_file": c.dose_file, "kind": d.kind, "dose_used": d.dose_used,
                      "fractions": c.fractions, "frame_of_reference_uid": d.frame_of_reference_uid,
@@ -411,7 +552,7 @@ def _load_courses(cfg):
                      "recovery_model": rec.model, "months_elapsed": rec.months_elapsed,
                      "bed_factor": recovery_factor(rec.model, rec.months_elapsed),
                      "max_dose_Gy": float(on_ref[c.name].max())})
-    return on_ref, rows, ref
+    return on_ref, rows, ref, grid
 
 
 def _cumulative_bed(cfg, on_ref, rows, alpha_beta):
@@ -421,7 +562,22 @@ def _cumulative_bed(cfg, on_ref, rows, alpha_beta):
     return total
 
 
-def _masks(cfg, ref):
+def _check_inside(cfg, ss, names, grid):
+    """Refuse a constrained structure with contour points outside the summation grid's outer voxel
+    faces: its mask (and so its metrics) would be cut there."""
+    shape, origin, spacing = grid
+    lo, hi = origin - spacing / 2, origin + spacing * (np.asarray(shape) - 0.5)
+    tol = 1e-6
+    for name in names:
+        pts = np.vstack([c for c in ss.structures[name].contours] or [np.zeros((0, 3))])
+        if pts.size and (np.any(pts < lo - tol) or np.any(pts > hi + tol)):
+            raise ConfigError(f"structures_file: structure {name!r} in {cfg.structures_file} extends to "
+                              f"{pts.min(axis=0).round(2).tolist()} .. {pts.max(axis=0).round(2).tolist()} mm, outside "
+                              f"the courses' dose grids ({lo.round(2).tolist()} .. {hi.round(2).tolist()} mm); give "
+                              "dose grids that cover the whole structure")
+
+
+def _masks(cfg, ref, grid):
     try:
         ss = read_rtstruct(cfg.structures_file)
     except ValueError as exc:
@@ -436,7 +592,8 @@ def _masks(cfg, ref):
         if cons.structure not in ss.structures:
             raise ConfigError(f"constraints.{key}.structure: {cons.structure!r} is not in {cfg.structures_file} "
                               f"(ROIName (3006,0026) values {list(ss.structures)}); correct the name")
-    return structure_masks(ss, ref.dose_gy.shape, ref.origin_mm, ref.spacing_mm, names)
+    _check_inside(cfg, ss, names, grid)
+    return structure_masks(ss, *grid, names)
 
 
 def _evaluate(cfg, on_ref, rows, masks, voxel_cm3):
@@ -446,9 +603,12 @@ def _evaluate(cfg, on_ref, rows, masks, voxel_cm3):
         mask = masks[cons.structure]
         convert = (lambda b, ab=ab: eqd2_from_bed_gy(b, ab)) if cons.EQD2_max_Gy is not None else (lambda b: b)
         try:
-            total = dose_metric_gy(convert(_cumulative_bed(cfg, on_ref, rows, ab))[mask], cons.metric, voxel_cm3)
             per_course = {c.name: dose_metric_gy(convert(bed_gy(on_ref[c.name], c.fractions, ab))[mask],
                                                  cons.metric, voxel_cm3) for c in cfg.courses}
+            if cons.course is None:
+                total = dose_metric_gy(convert(_cumulative_bed(cfg, on_ref, rows, ab))[mask], cons.metric, voxel_cm3)
+            else:
+                total = per_course[cons.course]
         except ValueError as exc:
             raise ConfigError(f"constraints.{key}: structure {cons.structure!r}: {exc}; choose another metric "
                               "or a finer dose grid") from None
@@ -458,32 +618,52 @@ def _evaluate(cfg, on_ref, rows, masks, voxel_cm3):
 
 def run_reirradiation(cfg):
     """Sum the courses of ``cfg`` (:class:`ReirradiationConfig`) and check its constraints."""
-    on_ref, rows, ref = _load_courses(cfg)
-    masks = _masks(cfg, ref)
-    voxel_cm3 = float(np.prod(ref.spacing_mm)) / 1000.0
+    on_ref, rows, ref, grid = _load_courses(cfg)
+    masks = _masks(cfg, ref, grid)
+    voxel_cm3 = float(np.prod(grid[2])) / 1000.0
     out_ab = cfg.output.alpha_beta_Gy if cfg.output.alpha_beta_Gy is not None else cfg.alpha_beta_Gy.default
     out_ab = float(ALPHA_BETA_PRESETS_GY[out_ab]) if isinstance(out_ab, str) else float(out_ab)
     bed_map = _cumulative_bed(cfg, on_ref, rows, out_ab)
     constraints = _evaluate(cfg, on_ref, rows, masks, voxel_cm3)
     report = {"schema": REPORT_SCHEMA, "courses": rows,
-              "reference_grid": {"shape": list(ref.dose_gy.shape), "origin_mm": ref.origin_mm.tolist(),
-                                 "spacing_mm": ref.spacing_mm.tolist(),
+              "reference_grid": {"shape": list(grid[0]), "origin_mm": grid[1].tolist(),
+                                 "spacing_mm": grid[2].tolist(),
                                  "frame_of_reference_uid": ref.frame_of_reference_uid},
               "map_alpha_beta_Gy": out_ab,
-              "structures": {n: {"volume_cm3": mask_volume_cm3(m, ref.spacing_mm)} for n, m in masks.items()},
-              "constraints": constraints, "all_pass": all(r["pass"] for r in constraints),
+              "structures": {n: {"volume_cm3": mask_volume_cm3(m, grid[2])} for n, m in masks.items()},
+              "constraints": constraints,
+              "all_pass": all(r["pass"] for r in constraints) if constraints else None,
+              "constraints_checked": len(constraints),
               "conventions": "BED = n d (1 + d/(a/b)), EQD2 = BED/(1 + 2/(a/b)), equal fractions per voxel; "
-                             "rigid registration only; trilinear resampling onto the first course's grid; "
+                             "rigid registration only; trilinear resampling onto the union of the courses' grids "
+                             "(first course's spacing; 0 outside a course's grid); "
                              "D_V = dose of the voxel at which the hottest cumulative volume reaches V; "
                              "pass when value <= limit", "files": {}}
-    return Result(eqd2_from_bed_gy(bed_map, out_ab), bed_map, on_ref, ref.origin_mm, ref.spacing_mm, masks, report,
+    return Result(eqd2_from_bed_gy(bed_map, out_ab), bed_map, on_ref, grid[1], grid[2], masks, report,
                   ref.frame_of_reference_uid, ref.study_instance_uid)
 
 
 # ------------------------------------------------------------------------------------ outputs
 
 def write_outputs(cfg, result):
-    """Write the RT Dose and HDF5 files named in ``cfg.output``; their paths go into the report."""
+    """Write the RT Dose and HDF5 files named in ``cfg.output``; their paths go into the report. A file
+    that cannot be written is a ConfigError naming the ``output`` field."""
+    for field, path in (("rt_dose_file", cfg.output.rt_dose_file), ("hdf5_file", cfg.output.hdf5_file)):
+        if path:
+            try:
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"output.{field}: cannot create the folder of {path} ({exc.strerror}); "
+                                  "give a writable path") from None
+    try:
+        _write_files(cfg, result)
+    except OSError as exc:
+        raise ConfigError(f"output: cannot write {exc.filename or 'an output file'} "
+                          f"({exc.strerror or exc}); give writable output paths") from None
+    return result.report["files"]
+
+
+def _write_files(cfg, result):
     from pydicom.uid import generate_uid
 
     ab = result.report["map_alpha_beta_Gy"]
@@ -515,24 +695,38 @@ def write_outputs(cfg, result):
                 ds.attrs.update({"units": "1 inside, 0 outside", "origin_mm": result.origin_mm,
                                  "spacing_mm": result.spacing_mm, "axes": "x,y,z", "name": name})
         write_atomic(cfg.output.hdf5_file, writer)
-    return result.report["files"]
 
 
 def format_report(report):
     """The report as text lines."""
-    lines = [f"Courses ({len(report['courses'])}), summed in BED on the first course's grid:"]
+    lines = [f"Courses ({len(report['courses'])}), summed in BED on the union of their grids:"]
     for c in report["courses"]:
         lines.append(f"  {c['name']}: {c['fractions']} fraction(s), {c['dose_used']}, max {c['max_dose_Gy']:.2f} Gy, "
                      f"{c['registration']}, BED factor {c['bed_factor']:g} ({c['recovery_model']})")
     lines.append(f"Cumulative EQD2 map at alpha/beta {report['map_alpha_beta_Gy']:g} Gy")
+    if not report["constraints"]:
+        lines.append("No constraints checked (all_pass: null).")
     for r in report["constraints"]:
-        lines.append(f"  {r['name']}: {r['structure']} {r['metric']} {r['quantity']} (a/b {r['alpha_beta_Gy']:g} Gy) "
+        scope = f"course {r['course']}" if r["course"] else "cumulative"
+        lines.append(f"  {r['name']}: {r['structure']} {r['metric']} {scope} {r['quantity']} "
+                     f"(a/b {r['alpha_beta_Gy']:g} Gy) "
                      f"= {r['value_Gy']:.2f} Gy, limit {r['limit_Gy']:g} Gy, margin {r['margin_Gy']:+.2f} Gy: "
                      f"{'PASS' if r['pass'] else 'FAIL'}")
     return "\n".join(lines)
 
 
+def _write_json(path, report):
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=2)
+    except OSError as exc:
+        raise ConfigError(f"--json: cannot write {path} ({exc.strerror or exc}); give a writable path") from None
+
+
 def main(argv=None):
+    """The command line; returns the exit status: 0 all constraints pass (or none were given), 1 some
+    fail, 2 invalid input or any other error (one line on stderr)."""
     p = argparse.ArgumentParser(prog="python -m mc.reirradiation",
                                 description="cumulative EQD2/BED of radiotherapy courses and constraint checks")
     p.add_argument("config", help="YAML file (README 'Re-irradiation')")
@@ -542,15 +736,17 @@ def main(argv=None):
         cfg = load_reirradiation_config(args.config)
         result = run_reirradiation(cfg)
         write_outputs(cfg, result)
+        if args.json:
+            _write_json(args.json, result.report)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - status 1 means "a constraint failed", never a crash
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())
+        print(f"error: {text} (unexpected; please report it with the config)", file=sys.stderr)
+        return 2
     print(format_report(result.report))
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(result.report, f, indent=2)
-    return 0 if result.report["all_pass"] else 1
+    return 1 if result.report["all_pass"] is False else 0
 
 
 if __name__ == "__main__":

@@ -23,14 +23,22 @@ Recovery of the spinal cord between courses (off by default). QUANTEC (Kirkpatri
 Kogel & Schultheiss 2010, Int. J. Radiat. Oncol. Biol. Phys. 76:S42) summarises animal and human
 re-irradiation data as partial recovery of subclinical damage evident about 6 months after
 the first course and increasing over the next 2 years. Model ``stepwise_6_12_months`` is the
-simple rule quoted by Nieder et al. 2021 (Strahlenther. Onkol., doi:10.1007/s00066-021-01772-7,
-Introduction): 25 % recovery after 6 months and 50 % after 12 months. Here a recovery r means
-that the earlier course's BED counts as (1 - r) BED: f = 1 for t < 6 months, 0.75 for
-6 <= t < 12 months, 0.5 for t >= 12 months, t being the time from the end of that course to the
-start of the new one. (Nieder et al. phrase it as a re-irradiation tolerance of 125 % and 150 %
-of the first-course tolerance; both readings allow the same second course when the first one
+simple rule quoted by Doi, Tamari, Oh & Nieder 2021 (Strahlenther. Onkol. 197:463,
+doi:10.1007/s00066-021-01772-7, Introduction): 25 % recovery after 6 months and 50 % after 12
+months. Here a recovery r means that the earlier course's BED counts as (1 - r) BED: f = 1 for
+t < 6 months, 0.75 for 6 <= t < 12 months, 0.5 for t >= 12 months, t being the time from the end
+of that course to the start of the LAST course (the one whose cumulative dose is evaluated).
+(Doi et al. phrase it as a re-irradiation tolerance of 125 % and 150 % of the first-course
+tolerance; both readings allow the same second course when the first one
 reached tolerance.) The data behind it are of the spinal cord; it is not a model for other
 tissues.
+
+Published cumulative cord limits are sums of raw BED WITHOUT recovery: Nieder et al. 2006 (Int. J.
+Radiat. Oncol. Biol. Phys. 66:1446): cumulative BED <= 135.5 Gy2 (alpha/beta 2 Gy) with each course
+<= 98 Gy2 and >= 6 months between courses; Sahgal et al. 2012 (Int. J. Radiat. Oncol. Biol. Phys.
+82:107): thecal-sac point-maximum cumulative nBED <= ~70 Gy2/2 (EQD2 at alpha/beta 2 Gy) with the
+SBRT course's Pmax <= 20-25 Gy2/2, SBRT/total <= 0.5 and >= 5 months between courses. A recovery
+factor must not be combined with these limits (they were derived without one).
 """
 
 import numpy as np
