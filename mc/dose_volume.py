@@ -5,7 +5,10 @@
 * Grids: arrays indexed [ix, iy, iz] along the patient x, y, z axes (LPS, mm); voxel-centre axes.
   :func:`resample_to` interpolates trilinearly between the source's voxel centres
   (:class:`scipy.interpolate.RegularGridInterpolator`, method "linear"); target centres outside
-  the box of the source centres get NaN.
+  the box of the source centres get NaN. :func:`resample_trilinear` does the same on a grid
+  given by origin and spacing, through a rigid 4x4 transform from the source's patient
+  coordinates to the target's (:func:`scipy.ndimage.map_coordinates`, order 1), with a chosen
+  value outside.
 * Dose-volume: every voxel of a structure counts with its full volume (the voxel-centre rule of
   :func:`geometry.structures.structure_masks`). D_V, the minimum dose of the hottest volume V
   (ICRU Report 83, 2010, section 3.7), is on voxels the k-th highest dose, k = ceil(V / v) for a
@@ -72,3 +75,31 @@ def cumulative_dvh(dose_gy, mask, bins_gy):
     if d.size == 0:
         return np.zeros(len(bins_gy))
     return 100.0 * (d.size - np.searchsorted(d, bins_gy, side="left")) / d.size
+
+
+def voxel_centres_mm(shape, origin_mm, spacing_mm):
+    """(N, 3) patient coordinates [mm] of all voxel centres, C order of [ix, iy, iz]."""
+    axes = [origin_mm[a] + spacing_mm[a] * np.arange(shape[a]) for a in range(3)]
+    return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+
+
+def resample_trilinear(dose, origin_mm, spacing_mm, ref_shape, ref_origin_mm, ref_spacing_mm, transform=None,
+                       outside=0.0):
+    """``dose`` [ix, iy, iz] (its grid: ``origin_mm``, ``spacing_mm``) sampled at the voxel centres of
+    the reference grid by trilinear interpolation; ``transform`` (4x4) maps the dose's patient
+    coordinates to the reference ones. Returns (array of ``ref_shape``, number of reference centres
+    inside the hull of the dose grid's centres); points outside get ``outside``."""
+    pts = voxel_centres_mm(ref_shape, np.asarray(ref_origin_mm, float), np.asarray(ref_spacing_mm, float))
+    if transform is not None:
+        inv = np.linalg.inv(np.asarray(transform, float))
+        pts = pts @ inv[:3, :3].T + inv[:3, 3]
+    idx = (pts - np.asarray(origin_mm, float)) / np.asarray(spacing_mm, float)
+    hi = np.asarray(dose.shape) - 1
+    tol = 1e-9
+    inside = np.all((idx >= -tol) & (idx <= hi + tol), axis=1)
+    idx = np.clip(idx, 0, hi)
+    from scipy.ndimage import map_coordinates
+
+    values = map_coordinates(np.asarray(dose, float), idx.T, order=1, mode="nearest")
+    values[~inside] = outside
+    return values.reshape(ref_shape), int(inside.sum())

@@ -78,7 +78,6 @@ import h5py
 import numpy as np
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
-from scipy.ndimage import map_coordinates
 
 from geometry.structures import mask_volume_cm3, read_rtstruct, structure_masks
 from physics.bed import (
@@ -93,7 +92,7 @@ from physics.rbe import RBE_CONSTANT
 
 from .config import _check_alpha_beta, _Strict, format_validation_error
 from .dicom_out import read_rt_dose, write_rt_dose
-from .dose_volume import hottest_dose_gy
+from .dose_volume import hottest_dose_gy, resample_trilinear
 from .errors import ConfigError
 
 #: Identifier of the JSON report layout.
@@ -417,31 +416,6 @@ def read_course_dose(course, where):
     dose, used = _rt_dose_course(course, where, rt)
     return CourseDose(dose, rt.origin_mm, rt.spacing_mm, rt.frame_of_reference_uid or None,
                       rt.study_instance_uid or None, "rtdose", used)
-
-
-def voxel_centres_mm(shape, origin_mm, spacing_mm):
-    """(N, 3) patient coordinates [mm] of all voxel centres, C order of [ix, iy, iz]."""
-    axes = [origin_mm[a] + spacing_mm[a] * np.arange(shape[a]) for a in range(3)]
-    return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-
-
-def resample_trilinear(dose, origin_mm, spacing_mm, ref_shape, ref_origin_mm, ref_spacing_mm, transform=None):
-    """``dose`` [ix, iy, iz] (its grid: ``origin_mm``, ``spacing_mm``) sampled at the voxel centres of
-    the reference grid by trilinear interpolation; ``transform`` (4x4) maps the dose's patient
-    coordinates to the reference ones. Returns (array of ``ref_shape``, number of reference centres
-    inside the hull of the dose grid's centres); outside points get 0."""
-    pts = voxel_centres_mm(ref_shape, np.asarray(ref_origin_mm, float), np.asarray(ref_spacing_mm, float))
-    if transform is not None:
-        inv = np.linalg.inv(np.asarray(transform, float))
-        pts = pts @ inv[:3, :3].T + inv[:3, 3]
-    idx = (pts - np.asarray(origin_mm, float)) / np.asarray(spacing_mm, float)
-    hi = np.asarray(dose.shape) - 1
-    tol = 1e-9
-    inside = np.all((idx >= -tol) & (idx <= hi + tol), axis=1)
-    idx = np.clip(idx, 0, hi)
-    values = map_coordinates(np.asarray(dose, float), idx.T, order=1, mode="nearest")
-    values[~inside] = 0.0
-    return values.reshape(ref_shape), int(inside.sum())
 
 
 def _registration(i, course, ref_frame, frame):

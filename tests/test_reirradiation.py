@@ -19,8 +19,8 @@ from mc.reirradiation import (
     constraint_result,
     dose_metric_gy,
     main,
-    resample_trilinear,
 )
+from mc.dose_volume import resample_trilinear
 
 SHAPE, ORIGIN, SPACING = (10, 10, 6), (-9.0, -9.0, -5.0), (2.0, 2.0, 2.0)
 # the "Cord" box holds voxel centres x, y in {-3, -1, 1, 3}, z in {-3, -1, 1}: 4 x 4 x 3 voxels of 8 mm^3
