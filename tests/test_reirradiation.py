@@ -12,6 +12,7 @@ from pydicom.uid import generate_uid
 
 from geometry.structures import box_contours, write_rtstruct
 from mc.dicom_out import read_rt_dose, write_rt_dose
+from mc.dose_volume import resample_trilinear
 from mc.errors import ConfigError
 from mc.reirradiation import (
     REPORT_SCHEMA,
@@ -20,7 +21,6 @@ from mc.reirradiation import (
     dose_metric_gy,
     main,
 )
-from mc.dose_volume import resample_trilinear
 
 SHAPE, ORIGIN, SPACING = (10, 10, 6), (-9.0, -9.0, -5.0), (2.0, 2.0, 2.0)
 # the "Cord" box holds voxel centres x, y in {-3, -1, 1, 3}, z in {-3, -1, 1}: 4 x 4 x 3 voxels of 8 mm^3
