@@ -6,7 +6,7 @@ writes ``<output_dir>/flash_curves.csv`` and ``<output_dir>/flash_curves.png``
 (:mod:`flash.sparing`). The YAML format (every key optional; ``examples/flash_curves.yaml``):
 
     output_dir: results/flash_curves
-    oxygen: {g_mmHg_per_Gy: 0.39, k_mmHg: 0.0, tau_s: 1.0, oer_max: 3.0, oer_K_mmHg: 7.6}
+    oxygen: {g_mmHg_per_Gy: 0.39368, k_mmHg: 0.0, tau_s: 1.0, oer_max: 3.0, oer_K_mmHg: 7.6}
     tissues: [bone_marrow, normal_tissue, hypoxic_tumour, {name: mine, pO2_mmHg: 20}]
     versus_dose_rate: {doses_Gy: [2, 8, 15, 30], dose_rate_min_Gy_per_s: 0.01,
                        dose_rate_max_Gy_per_s: 1.0e4, points: 61}
@@ -20,12 +20,13 @@ import argparse
 import math
 import os
 import sys
+import tempfile
 
 import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mc.config import FemConfig, OxygenConfig, apply_overrides, format_validation_error
+from mc.config import FemConfig, OxygenConfig, UniqueKeyLoader, apply_overrides, format_validation_error
 from mc.errors import ConfigError
 from physics.tissue import TISSUE_PO2_MMHG
 
@@ -104,7 +105,7 @@ def load_curves_config(path, overrides=()):
     """Validated :class:`CurvesConfig` from a YAML file (ConfigError naming the field)."""
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
+            data = yaml.load(f, Loader=UniqueKeyLoader) or {}
     except OSError as exc:
         raise ConfigError(f"cannot read {path!r}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
@@ -118,8 +119,30 @@ def load_curves_config(path, overrides=()):
         raise ConfigError(f"{path}: " + format_validation_error(exc)) from None
 
 
+def check_output_dir(path):
+    """Fail before any work if ``output_dir`` cannot hold the CSV and the PNG (ConfigError): a
+    file in its way, no permission to create or write it, or an output file name taken by a
+    folder."""
+    d = os.path.abspath(os.path.expanduser(path))
+    if os.path.exists(d) and not os.path.isdir(d):
+        raise ConfigError(f"output_dir: {path!r} is a file, not a folder; remove it or choose another output_dir")
+    try:
+        os.makedirs(d, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=d, prefix=".tmp-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"output_dir: cannot write to {path!r} ({exc.strerror}); choose a writable "
+                          "output_dir") from None
+    for name in ("flash_curves.csv", "flash_curves.png"):
+        if os.path.isdir(os.path.join(d, name)):
+            raise ConfigError(f"output_dir: {os.path.join(d, name)!r} is a folder; remove it or choose another "
+                              "output_dir")
+    return d
+
+
 def run_curves(cfg):
     """Compute the curves of a :class:`CurvesConfig`; returns (csv path, png path, rows)."""
+    out_dir = check_output_dir(cfg.output_dir)
     par = OxygenParams(**cfg.oxygen.model_dump())
     vr, vd = cfg.versus_dose_rate, cfg.versus_dose
     rates = np.logspace(np.log10(vr.dose_rate_min_Gy_per_s), np.log10(vr.dose_rate_max_Gy_per_s), vr.points)
@@ -129,8 +152,8 @@ def run_curves(cfg):
     tissues = cfg.tissue_list()
     rows = curve_rows(vr.doses_Gy, rates, tissues, par, "dose_rate", fem, cfg.pulses, cfg.pulse_period_s)
     rows += curve_rows(doses, [vd.dose_rate_Gy_per_s], tissues, par, "dose", fem, cfg.pulses, cfg.pulse_period_s)
-    csv_path = write_csv(os.path.join(cfg.output_dir, "flash_curves.csv"), rows)
-    png = plot_curves(os.path.join(os.path.abspath(cfg.output_dir), "flash_curves.png"), rows)
+    csv_path = write_csv(os.path.join(out_dir, "flash_curves.csv"), rows)
+    png = plot_curves(os.path.join(out_dir, "flash_curves.png"), rows)
     return csv_path, png, rows
 
 

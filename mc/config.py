@@ -36,6 +36,56 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a key given twice in one mapping (YAML 1.2, section
+    3.2.1.1: mapping keys are unique; PyYAML would silently keep the last value). Merge keys
+    (``<<``) may still repeat keys of the merged mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    if key in first:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"duplicate key {key!r} (first given at line {first[key] + 1}); keep one",
+                            key_node.start_mark)
+                    first[key] = key_node.start_mark.line
+                except TypeError:  # an unhashable key: the safe loader reports it itself
+                    pass
+        return super().construct_mapping(node, deep)
+
+
+def _yaml_error(source, exc):
+    """ConfigError naming ``source`` and the line and column of the YAML error ``exc``."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return ConfigError(f"{source}: not valid YAML{where}: {getattr(exc, 'problem', exc)}; "
+                       "check indentation, colons and repeated keys")
+
+
+def read_config_file(path):
+    """The text of the UTF-8 file ``path`` (ConfigError if it cannot be read or decoded)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path!r}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        with open(path, "rb") as f:
+            line = f.read()[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: byte 0x{exc.object[exc.start]:02x} at line {line} is not UTF-8; save the "
+                          "file as UTF-8 (or remove the character)") from None
+
+
+#: Most primaries of one run: counts and per-primary means are exact in float64 up to 2^53
+#: (IEEE 754 double, 53-bit significand); a clinical dose needs 1e6 to 1e9.
+MAX_PRIMARIES = 2**53
+
+
 def _check_material(name):
     try:
         return get_material(name).name
@@ -284,6 +334,14 @@ class RunConfig(_Strict):
     time_limit_s: float | None = Field(default=None, gt=0)
     checkpoint_interval_s: float = Field(default=60.0, ge=0)
 
+    @field_validator("primaries")
+    @classmethod
+    def _at_most(cls, v):
+        if v > MAX_PRIMARIES:
+            raise ValueError(f"{v:.3g} primaries is more than {MAX_PRIMARIES:.3g} (2^53, the largest count exact in "
+                             "float64); a clinical dose needs 1e6 to 1e9: lower it")
+        return v
+
     @model_validator(mode="after")
     def _enough(self):
         if self.batches > self.primaries:
@@ -325,6 +383,16 @@ class OutputConfig(_Strict):
     secondary_dose: bool = False
     let: bool = False
     plot: bool = True
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v):
+        if not v.strip():
+            raise ValueError("empty; give a file name such as results/dose.h5")
+        if v.endswith(tuple(s for s in ("/", os.sep, os.altsep) if s)):
+            raise ValueError(f"{v!r} ends with a path separator, so it names a folder; give a file in it, "
+                             f"such as {v}dose.h5")
+        return os.path.expanduser(v)
 
 
 _AlphaBeta = float | str
@@ -423,13 +491,25 @@ class DeliveryConfig(_Strict):
 
 
 class OxygenConfig(_Strict):
-    """Oxygen-depletion model parameters (``flash.oxygen``)."""
+    """Oxygen-depletion model parameters (``flash.oxygen``; ``flash.oxygen`` documents them):
+    depletion ``law`` constant (g [mmHg/Gy], default 5.18e-4 atm/Gy x 760 mmHg/atm, the
+    REFoxDep of Petersson et al. 2020's FLASH-OER code) or proportional to pO2
+    (``g_proportional_per_Gy``, 0.053 per Gy, that code's default)."""
 
-    g_mmHg_per_Gy: float = Field(default=0.39, ge=0)
+    g_mmHg_per_Gy: float = Field(default=0.39368, ge=0)
     k_mmHg: float = Field(default=0.0, ge=0)
     tau_s: float = Field(default=1.0, gt=0)
     oer_max: float = Field(default=3.0, ge=1.0)
     oer_K_mmHg: float = Field(default=7.6, gt=0)
+    law: Literal["constant", "proportional"] = "constant"
+    g_proportional_per_Gy: float = Field(default=0.053, ge=0)
+
+    @model_validator(mode="after")
+    def _law(self):
+        if self.law == "proportional" and self.k_mmHg != 0:
+            raise ValueError("flash.oxygen.k_mmHg must be 0 with law: proportional (the pO2-proportional law has no "
+                             "Michaelis-Menten constant); set k_mmHg: 0 or law: constant")
+        return self
 
 
 class FemConfig(_Strict):
@@ -623,7 +703,7 @@ def _format_validation_error(exc: ValidationError) -> str:
 def parse_value(text):
     """Parse a ``--set`` value as YAML (numbers, booleans, lists, strings)."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"--set value {text!r} is not valid YAML: {exc}") from None
 
@@ -678,12 +758,9 @@ def load_config_text(text, overrides=(), source="<config>", base_dir="."):
     ``base_dir``.
     """
     try:
-        data = yaml.safe_load(text) if text.strip() else {}
+        data = yaml.load(text, Loader=UniqueKeyLoader) if text.strip() else {}
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{source}: not valid YAML{where}: {getattr(exc, 'problem', exc)}; "
-                          "check indentation and colons") from None
+        raise _yaml_error(source, exc) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -705,11 +782,7 @@ def load_config_text(text, overrides=(), source="<config>", base_dir="."):
 
 def load_config(path, overrides=()):
     """Read and validate a YAML config file (see :func:`load_config_text`)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path!r}: {exc.strerror}") from None
+    text = read_config_file(path)
     return load_config_text(text, overrides, source=str(path), base_dir=os.path.dirname(os.path.abspath(path)))
 
 
@@ -717,15 +790,11 @@ def load_configs(path, overrides=()):
     """Read a YAML file holding one run or several runs as separate YAML documents (separated
     by ``---``); returns a list of (Config, resolved dict, document text), in file order. The
     overrides apply to every document."""
+    text = read_config_file(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path!r}: {exc.strerror}") from None
-    try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError:
-        docs = None  # let load_config_text report the position of the error
+        docs = [d for d in yaml.load_all(text, Loader=UniqueKeyLoader) if d is not None]
+    except yaml.YAMLError as exc:
+        raise _yaml_error(path, exc) from None
     base = os.path.dirname(os.path.abspath(path))
     if not docs or len(docs) == 1:
         cfg, resolved = load_config_text(text, overrides, source=str(path), base_dir=base)

@@ -55,6 +55,7 @@ import functools
 import glob
 import hashlib
 import os
+import pickle
 import shutil
 import sys
 
@@ -156,6 +157,21 @@ jit_kernel = functools.partial(numba.njit, cache=CACHE, error_model=ERROR_MODEL,
 jit_stage = functools.partial(numba.njit, cache=CACHE, error_model=ERROR_MODEL, fastmath=set(FASTMATH), forceinline=True,
                               _nrt=False)
 jit_rare = functools.partial(numba.njit, cache=CACHE, error_model=ERROR_MODEL, fastmath=set(FASTMATH), _nrt=False)
+
+
+def is_cached(dispatcher):
+    """Whether numba's on-disk cache holds a compiled version of ``dispatcher`` for the current
+    sources (its index file exists, matches the source file's time stamp and lists at least
+    one signature), so that calling it loads machine code instead of compiling. True in
+    pure-Python mode and for a function without a disk cache (nothing to compile)."""
+    cache = getattr(dispatcher, "_cache", None)
+    cache_file = getattr(cache, "_cache_file", None)
+    if DISABLED or cache_file is None:
+        return True
+    try:
+        return bool(cache_file._load_index())
+    except (OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError):  # unreadable: numba will compile
+        return False
 
 
 # ---- intrinsics, each a Python function with a compiled overload --------------------------------

@@ -517,6 +517,34 @@ def check_output_path(path):
         raise ConfigError(f"output.path: {path!r} is a directory; give a file name such as dose.h5")
 
 
+#: The message printed (stderr, rank 0) before the first run of a source version compiles the
+#: transport kernel: the README's example took 2 min 24 s cold on a 2-core machine, of which
+#: 2.7 s transport.
+COMPILE_NOTICE = ("flashmc: compiling the transport kernels (first run after an install or an update: about "
+                  "half a minute to a minute on 2 cores; later runs load them from the cache, see python -m mc.jit)")
+
+
+def kernels_cached():
+    """Whether the numba cache holds the transport kernel of the current sources
+    (:func:`mc.jit.is_cached`)."""
+    from .jit import is_cached
+    from .kernel.transport import KERNEL_OPTIONAL, KERNEL_PLAIN
+
+    return is_cached(KERNEL_PLAIN) or is_cached(KERNEL_OPTIONAL)
+
+
+def check_flash_structure(cfg, grid):
+    """A phantom's ``flash.structure`` must be a material that some voxel of the grid holds
+    (ConfigError otherwise: its DVH and sparing would be reported over no voxels)."""
+    if cfg.flash is None or cfg.dicom is not None:
+        return
+    name = cfg.flash.structure
+    present = [grid.materials[i] for i in np.unique(grid.material_id)]
+    if name not in present:
+        raise ConfigError(f"flash.structure: no voxel of the geometry holds {name!r}; give one of the materials "
+                          f"present, {', '.join(present)}")
+
+
 def _parser():
     p = argparse.ArgumentParser(prog="python -m mc.run", description="flashmc proton Monte Carlo: "
                                 "YAML config in, 3D dose with uncertainty out (HDF5).")
@@ -535,10 +563,13 @@ def main(argv=None):
     comm = get_comm()
     try:
         runs = load_configs(args.config, args.overrides)
+        if comm.rank == 0 and not kernels_cached():
+            print(COMPILE_NOTICE, file=sys.stderr, flush=True)
         prepared = []
         for cfg, resolved, text in runs:
             grid = build_geometry(cfg)
             build_source(cfg, grid)  # validate the beam against the grid before any work
+            check_flash_structure(cfg, grid)
             check_output_path(cfg.output.path)
             prepared.append((cfg, resolved, text, grid))
         paths = [os.path.abspath(c.output.path) for c, *_ in prepared]

@@ -180,3 +180,54 @@ def test_sobp_plan_sizes_are_bounded_with_the_field_named():
     with pytest.raises(ConfigError, match="spot_spacing_mm"):
         load_config_text(base + "beam: {sobp: {proximal_mm: 100, distal_mm: 150, field_size_mm: [1e6, 1e6], "
                                 "spot_spacing_mm: 0.01}}")
+
+
+def test_duplicate_key_is_rejected_with_its_line():
+    msg = rejects(GOOD + "beam: {energy_MeV: 120}\n", "duplicate key 'beam'", "line 5", "line 3")
+    assert "\n" not in msg
+    rejects("geometry: {type: box, type: slabs}\n", "duplicate key 'type'", "line 1")
+    rejects(GOOD, "--set", overrides=["beam.spot_sigma_mm={a: 1, a: 2}"])
+
+
+def test_duplicate_key_in_one_run_of_several(tmp_path):
+    p = tmp_path / "two.yaml"
+    p.write_text(GOOD + "---\n" + GOOD.replace("seed: 1", "seed: 1, seed: 2"))
+    from mc.config import load_configs
+
+    with pytest.raises(ConfigError, match=r"duplicate key 'seed'.*at line 9"):
+        load_configs(str(p))
+
+
+def test_merge_keys_may_repeat_merged_keys():
+    import yaml
+
+    from mc.config import UniqueKeyLoader
+
+    d = yaml.load("a: &p {x: 1, y: 2}\nb: {<<: *p, x: 3}\n", Loader=UniqueKeyLoader)
+    assert d["b"] == {"x": 3, "y": 2}
+
+
+def test_non_utf8_config_file(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_bytes(GOOD.encode() + b"# \xff\n")
+    with pytest.raises(ConfigError, match=r"c.yaml: byte 0xff at line 5 is not UTF-8"):
+        load_config(str(p))
+
+
+def test_output_path_home_expanded_and_folders_refused():
+    import os
+
+    cfg, resolved = load_config_text(GOOD, ["output.path=~/runs/d.h5"])
+    assert cfg.output.path == os.path.join(os.path.expanduser("~"), "runs", "d.h5")
+    assert resolved["output"]["path"] == cfg.output.path
+    rejects(GOOD, "output.path", "path separator", "dir/sub/dose.h5", overrides=["output.path=dir/sub/"])
+    rejects(GOOD, "output.path", "empty", overrides=["output.path=''"])
+    rejects(GOOD, "output.path", "empty", overrides=["output.path='  '"])
+
+
+def test_primaries_beyond_float64_counts():
+    from mc.config import MAX_PRIMARIES
+
+    assert load_config_text(GOOD, [f"run.primaries={MAX_PRIMARIES}"])[0].run.primaries == 2**53
+    rejects(GOOD, "run.primaries", "2^53", overrides=[f"run.primaries={MAX_PRIMARIES + 1}"])
+    rejects(GOOD, "run.primaries", overrides=["run.primaries=10000000000000000000000"])
