@@ -279,8 +279,8 @@ def plot_flash(path_png, result, title=None):
     if sel.any():
         bins = np.linspace(0, result.dose[sel].max() * 1.05, 201)
         for arr, lab, st in ((result.dose, "physical dose", "k-"),
-                             (fr.maps["dose_conventional"], f"conventional ({fr.params['conventional_current_nA']:g} nA), "
-                              "oxygen-weighted", "C0--"),
+                             (fr.maps["dose_conventional"],
+                              f"conventional ({fr.params['conventional_current_nA']:g} nA), oxygen-weighted", "C0--"),
                              (fr.maps["dose_flash"], f"FLASH ({fr.params['beam_current_nA']:g} nA), oxygen-weighted", "C3-"),
                              (fr.maps["dose_fem"], "FLASH, threshold FEM", "C2-.")):
             b, v = dvh(arr[sel], bins)
@@ -305,7 +305,10 @@ def plot_flash(path_png, result, title=None):
     ix, iy = grid.shape[0] // 2, grid.shape[1] // 2
     z = grid.axis_centres_cm(2) * 10.0
     a = ax[1, 0]
-    a.semilogy(z, np.maximum(fr.maps["dose_rate_pbs"][ix, iy], 1e-3), "C3-", label="PBS dose rate, FLASH")
+    # voxels without dose have no dose rate: left out (NaN, a gap in the line), not drawn at a floor
+    rate = fr.maps["dose_rate_pbs"][ix, iy].astype(float)
+    rate[~((result.dose[ix, iy] > 0) & (rate > 0))] = np.nan
+    a.semilogy(z, rate, "C3-", label="PBS dose rate, FLASH (voxels with dose)")
     a.axhline(FLASH_DOSE_RATE_GY_S, color="k", ls=":", lw=1)
     a.set_xlabel("depth z (mm)")
     a.set_ylabel("dose rate (Gy/s), central axis")

@@ -70,7 +70,9 @@ def plot_curves(path_png, rows, title=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.8))
+    # legends below their panels, outside the axes (up to 16 entries each): constrained layout
+    # keeps the axes, the legends and the titles apart
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 7.5), layout="constrained")
     styles = ["-", "--", ":", "-."]
     for ax, curve, xkey, other, xlabel in ((a1, "dose_rate", "dose_rate_Gy_per_s", "dose_Gy", "dose rate (Gy/s)"),
                                            (a2, "dose", "dose_Gy", "dose_rate_Gy_per_s", "dose (Gy)")):
@@ -98,9 +100,8 @@ def plot_curves(path_png, rows, title=None):
         ax.set_xlabel(xlabel)
         ax.set_ylabel("dose-modifying factor DMF = D_conventional-equivalent / D")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=6, ncol=2)
+        ax.legend(fontsize=6, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
     a1.set_title("sparing versus dose rate")
     a2.set_title("sparing versus dose")
     fig.suptitle(title or "flashmc FLASH sparing curves (oxygen depletion model; FEM: threshold model)")
-    fig.tight_layout()
     return save_figure(fig, path_png)
