@@ -33,7 +33,9 @@ Reading accepts any axial ImageOrientationPatient whose direction cosines are +-
 x or y, columns along the other), GridFrameOffsetVector relative (first element 0, offsets
 along row x column direction) or absolute (patient z, with orientation [1, 0, 0, 0, 1, 0]), and
 16- or 32-bit pixels; the grid is returned on increasing patient x, y, z. Files are written to
-a temporary file in the target folder and renamed, so an RT Dose file is complete or absent.
+a temporary file in the target folder and renamed, so an RT Dose file is complete or absent;
+it gets the permission bits of an ordinary new file under the umask (0644 under umask 022; see
+``mc.output.chmod_default``).
 """
 
 import os
@@ -60,6 +62,7 @@ from pydicom.valuerep import format_number_as_ds, validate_value
 
 from . import __version__
 from .errors import ConfigError
+from .output import chmod_default
 
 #: DoseType (3004,0004) values written (C.8.8.3; ERROR, the third defined term, is not a dose).
 DOSE_TYPES = ("PHYSICAL", "EFFECTIVE")
@@ -243,6 +246,7 @@ def _save_atomic(path, ds):
     os.close(fd)
     try:
         pydicom.dcmwrite(tmp, ds, enforce_file_format=True)
+        chmod_default(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -509,12 +513,12 @@ def write_case_doses(base_path, result, case, dose_to_water=False, beam_number=N
     one_session = case.fractions < plan.fractions_planned
     summation = {(False, False): "PLAN", (True, False): "BEAM", (False, True): "FRACTION_SESSION",
                  (True, True): "BEAM_SESSION"}[(some_beams, one_session)]
-    common = dict(origin_mm=grid.origin_cm * 10.0, spacing_mm=grid.spacing_cm * 10.0,
-                  frame_of_reference_uid=ct.frame_of_reference_uid,
-                  study_instance_uid=plan.study_instance_uid or ct.study_instance_uid,
-                  referenced_plan_sop_instance_uid=plan.sop_instance_uid, patient_id=ct.patient_id,
-                  patient_name=ct.patient_name, fractions=case.fractions,
-                  summation_type=summation, referenced_beam_number=beams if some_beams else None)
+    common = {"origin_mm": grid.origin_cm * 10.0, "spacing_mm": grid.spacing_cm * 10.0,
+              "frame_of_reference_uid": ct.frame_of_reference_uid,
+              "study_instance_uid": plan.study_instance_uid or ct.study_instance_uid,
+              "referenced_plan_sop_instance_uid": plan.sop_instance_uid, "patient_id": ct.patient_id,
+              "patient_name": ct.patient_name, "fractions": case.fractions,
+              "summation_type": summation, "referenced_beam_number": beams if some_beams else None}
     physical = result.dose_to_water if dose_to_water else result.dose
     paths = [write_rt_dose(f"{base}_dose.dcm", physical, dose_comment=f"flashmc MC dose to {medium}",
                            series_description=f"flashmc dose to {medium}", **common)]

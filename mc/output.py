@@ -12,6 +12,12 @@ the dose grid) and ``/plan`` (the plan's identifiers, fractions and spots; see
 :func:`write_case`); ``/energy_balance`` (attributes in MeV); ``/config`` and
 ``/versions`` attributes at the root. Arrays are indexed [x, y, z]; ``spacing_mm`` and
 ``origin_mm`` (centre of voxel 0,0,0) are attributes of every grid dataset.
+
+Output files (HDF5, PNG figures, and the RT Dose files of ``mc.dicom_out``) are written to a
+temporary file beside the target and renamed, so each is complete or absent; before the rename
+the file gets the permission bits an ordinary new file gets under the process umask
+(0o666 & ~umask: 0644 under the usual umask 022, readable by colleagues on a shared system),
+not the owner-only 0600 of :func:`tempfile.mkstemp`.
 """
 
 import os
@@ -65,6 +71,19 @@ def _grid_attrs(ds, grid, units):
     ds.attrs["axes"] = "x,y,z"
 
 
+def default_file_mode():
+    """Permission bits of a newly created regular file under the current umask: 0o666 & ~umask
+    (POSIX open(2) with mode 0666, as ``open(path, "w")`` does)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def chmod_default(path):
+    """Give ``path`` the permission bits of an ordinary new file (see :func:`default_file_mode`)."""
+    os.chmod(path, default_file_mode())
+
+
 def write_atomic(path, writer):
     """Call ``writer(h5file)`` on a temporary file beside ``path``, then rename it to ``path``,
     so that ``path`` is either complete or absent."""
@@ -76,6 +95,7 @@ def write_atomic(path, writer):
     try:
         with h5py.File(tmp, "w") as f:
             writer(f)
+        chmod_default(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -114,11 +134,11 @@ def write_result(path, result, config_text, resolved_yaml):
         if result.let is not None:
             lets = dict(result.let)
             lets.update({k + "_std": v for k, v in result.let_std.items()})
-            for name in LET_DESCRIPTIONS:
+            for name, description in LET_DESCRIPTIONS.items():
                 ds = f.create_dataset(name, data=lets[name].astype(np.float32), compression="gzip",
                                       compression_opts=1)
                 _grid_attrs(ds, grid, "keV/um")
-                ds.attrs["description"] = LET_DESCRIPTIONS[name]
+                ds.attrs["description"] = description
         if result.rbe is not None:
             info = result.rbe_info
             g_rbe = f.create_group("rbe")
@@ -213,13 +233,23 @@ def write_case(f, case, grid_attrs):
 
 
 def save_figure(fig, path_png, dpi=110):
-    """Save a matplotlib figure atomically (temporary name, then rename) and close it."""
+    """Save a matplotlib figure as PNG atomically (temporary file beside ``path_png``, then
+    rename; the file mode follows the umask) and close it."""
     import matplotlib.pyplot as plt
 
-    tmp = path_png + ".tmp.png"
-    fig.savefig(tmp, dpi=dpi)
-    plt.close(fig)
-    os.replace(tmp, path_png)
+    folder = os.path.dirname(os.path.abspath(path_png))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=dpi, format="png")
+        chmod_default(tmp)
+        os.replace(tmp, path_png)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    finally:
+        plt.close(fig)
     return path_png
 
 
@@ -231,8 +261,43 @@ def depth_profile(result):
     return z_mm, edep / (grid.spacing_cm[2] * 10.0)
 
 
-def plot_depth_dose(path_png, result, title=None):
-    """Integrated depth-dose and central-axis dose versus depth (z), saved as PNG."""
+def central_columns(grid, half_width=1):
+    """Slices along x and y of the voxel columns whose centres lie within ``half_width`` voxels
+    of the grid's central axis (x, y at the middle of the grid): 3 x 3 columns for odd, 2 x 2
+    for even voxel counts with ``half_width=1``."""
+
+    def central(axis):
+        c = grid.axis_centres_cm(axis)
+        mid = 0.5 * (c[0] + c[-1])
+        sel = np.nonzero(np.abs(c - mid) <= (half_width + 0.01) * grid.spacing_cm[axis])[0]
+        return slice(sel[0], sel[-1] + 1)
+
+    return central(0), central(1)
+
+
+def _area_label(grid, sx, sy):
+    nx, ny = sx.stop - sx.start, sy.stop - sy.start
+    wx, wy = nx * grid.spacing_cm[0] * 10.0, ny * grid.spacing_cm[1] * 10.0
+    return f"mean of {nx} x {ny} voxels ({wx:.3g} mm x {wy:.3g} mm) on the central axis"
+
+
+def central_axis_dose(result, half_width=1):
+    """Central-axis depth-dose profile, averaged over the voxel columns of
+    :func:`central_columns`: z [mm], mean dose [Gy], an upper bound of its standard error [Gy]
+    (the mean of the voxels' standard errors: the standard deviation of a sum is at most the
+    sum of the standard deviations, with equality for fully correlated voxels) and a label
+    naming the area."""
+    grid = result.grid
+    sx, sy = central_columns(grid, half_width)
+    dose = result.dose[sx, sy, :].mean(axis=(0, 1))
+    err = result.dose_std[sx, sy, :].mean(axis=(0, 1))
+    return grid.axis_centres_cm(2) * 10.0, dose, err, _area_label(grid, sx, sy)
+
+
+def depth_dose_figure(result, title=None):
+    """The depth-dose figure (a matplotlib Figure): integrated depth dose with its R80 where the
+    curve has a distal fall-off in the phantom (see ``mc.analysis``), and the central-axis dose
+    of :func:`central_axis_dose` with +-2 standard errors; both dose axes start at 0."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -251,49 +316,49 @@ def plot_depth_dose(path_png, result, title=None):
     r80 = r_distal(z_mm, idd, 0.8)
     if np.isfinite(r80):
         a1.axvline(r80, color="C3", ls="--", lw=1, label=f"R80 = {r80:.1f} mm")
-    a1.legend()
+    else:
+        a1.plot([], [], " ", label="no distal fall-off in the phantom (no R80)")
+    a1.legend(fontsize=8)
     a1.grid(alpha=0.3)
-    grid = result.grid
-    ix, iy = grid.shape[0] // 2, grid.shape[1] // 2
-    d = result.dose[ix, iy, :]
-    e = result.dose_std[ix, iy, :]
+    a1.set_ylim(bottom=0.0)
+    z_mm, d, e, area = central_axis_dose(result)
     a2.plot(z_mm, d, color="C1")
-    a2.fill_between(z_mm, d - 2 * e, d + 2 * e, color="C1", alpha=0.3, lw=0, label="±2 s.e.")
+    a2.fill_between(z_mm, d - 2 * e, d + 2 * e, color="C1", alpha=0.3, lw=0, label="±2 s.e. (upper bound)")
     a2.set_xlabel("depth z (mm)")
-    a2.set_ylabel(f"central-axis dose (Gy, {result.protons:.3g} protons)")
-    a2.legend()
+    a2.set_ylabel(f"central-axis dose (Gy, {result.protons:.3g} protons),\n{area}")
+    a2.legend(fontsize=8)
     a2.grid(alpha=0.3)
+    a2.set_ylim(bottom=0.0)
     fig.suptitle(title or "flashmc depth dose")
     fig.tight_layout()
-    return save_figure(fig, path_png)
+    return fig
+
+
+def plot_depth_dose(path_png, result, title=None):
+    """Save :func:`depth_dose_figure` as PNG."""
+    return save_figure(depth_dose_figure(result, title), path_png)
 
 
 def depth_profiles_let_rbe(result, half_width=1):
     """Central-axis depth profiles for the LET/RBE figure: z [mm], dose [Gy], LETd in water
-    [keV/um] (dose-weighted over the voxels whose centres lie within ``half_width`` voxels of
-    the grid's central axis: 3 x 3 for odd, 2 x 2 for even voxel counts) and RBE-weighted dose
-    per model [Gy(RBE)] (averaged over the same voxels)."""
+    [keV/um] (dose-weighted over the voxel columns of :func:`central_columns`) and RBE-weighted
+    dose per model [Gy(RBE)] (averaged over the same voxels); ``area`` names the columns."""
     grid = result.grid
-
-    def central(axis):
-        c = grid.axis_centres_cm(axis)
-        mid = 0.5 * (c[0] + c[-1])
-        sel = np.nonzero(np.abs(c - mid) <= (half_width + 0.01) * grid.spacing_cm[axis])[0]
-        return slice(sel[0], sel[-1] + 1)
-
-    sx, sy = central(0), central(1)
+    sx, sy = central_columns(grid, half_width)
     D = result.dose[sx, sy, :]
     dsum = D.sum(axis=(0, 1))
     let = np.zeros_like(dsum)
     np.divide((result.let["let_d_water"][sx, sy, :] * D).sum(axis=(0, 1)), dsum, out=let, where=dsum > 0)
-    out = {"z_mm": grid.axis_centres_cm(2) * 10.0, "dose": D.mean(axis=(0, 1)), "let_d_water": let}
+    out = {"z_mm": grid.axis_centres_cm(2) * 10.0, "dose": D.mean(axis=(0, 1)), "let_d_water": let,
+           "area": _area_label(grid, sx, sy)}
     if result.dose_rbe is not None:
         out["dose_rbe"] = {m: v[sx, sy, :].mean(axis=(0, 1)) for m, v in result.dose_rbe.items()}
     return out
 
 
-def plot_let_rbe(path_png, result, title=None):
-    """Depth profiles of dose, RBE-weighted dose (per model) and LETd on one figure."""
+def let_rbe_figure(result, title=None):
+    """The LET/RBE figure (a matplotlib Figure): depth profiles of dose, RBE-weighted dose (per
+    model) and LETd from :func:`depth_profiles_let_rbe`; the dose axis starts at 0."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -305,18 +370,25 @@ def plot_let_rbe(path_png, result, title=None):
     for i, (m, d) in enumerate((p.get("dose_rbe") or {}).items()):
         ax.plot(p["z_mm"], d, color=f"C{i}", lw=1.3, label=f"RBE-weighted dose ({m})")
     ax.set_xlabel("depth z (mm)")
-    ax.set_ylabel("dose (Gy) / RBE-weighted dose (Gy(RBE)), central axis")
+    ax.set_ylabel(f"dose (Gy) / RBE-weighted dose (Gy(RBE)),\n{p['area']}")
     ax.grid(alpha=0.3)
+    ax.set_ylim(bottom=0.0)
     ax2 = ax.twinx()
     show = p["dose"] > 0.01 * p["dose"].max()
     ax2.plot(p["z_mm"][show], p["let_d_water"][show], color="tab:purple", ls="--", lw=1.5, label="LETd (water)")
     ax2.set_ylabel("dose-averaged LET in water (keV/µm)", color="tab:purple")
+    ax2.set_ylim(bottom=0.0)
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
     fig.suptitle(title or "flashmc: dose, LETd and RBE-weighted dose")
     fig.tight_layout()
-    return save_figure(fig, path_png)
+    return fig
+
+
+def plot_let_rbe(path_png, result, title=None):
+    """Save :func:`let_rbe_figure` as PNG."""
+    return save_figure(let_rbe_figure(result, title), path_png)
 
 
 def plot_plan(path_png, result, title=None, body=None):

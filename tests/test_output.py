@@ -1,6 +1,7 @@
 """The command line writes a complete, self-describing HDF5 file and a depth-dose figure."""
 
 import os
+import stat
 
 import h5py
 import numpy as np
@@ -20,7 +21,13 @@ output: {path: out/dose.h5, secondary_dose: true}
 def test_cli_writes_schema(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(CFG.replace("out/dose.h5", str(tmp_path / "out" / "dose.h5")))
-    assert main([str(cfg), "--quiet", "--set", "run.seed=4"]) == 0
+    old_umask = os.umask(0o022)
+    try:
+        assert main([str(cfg), "--quiet", "--set", "run.seed=4"]) == 0
+    finally:
+        os.umask(old_umask)
+    for name in ("dose.h5", "dose_depth_dose.png"):  # readable by others under umask 022 (not mkstemp's 0600)
+        assert stat.S_IMODE(os.stat(tmp_path / "out" / name).st_mode) == 0o644
     out = capsys.readouterr().out
     assert "protons/s" in out and "wrote" in out
     path = tmp_path / "out" / "dose.h5"
