@@ -133,7 +133,7 @@ def test_depth_dose_figure_marks_r80_and_starts_axes_at_zero():
     lines = [ln for ln in a1.get_lines() if ln.get_label().startswith("R80")]
     assert len(lines) == 1 and lines[0].get_xdata()[0] == pytest.approx(r80_mm)
     assert r80_mm == pytest.approx(R80_WATER_CM * 10, abs=0.2)
-    assert "3 x 3 voxels" in a2.get_ylabel()
+    assert "3 x 3 voxels" in a2.get_title()
 
 
 def test_depth_dose_figure_of_shoot_through_beam_says_no_falloff():
