@@ -39,7 +39,6 @@ it gets the permission bits of an ordinary new file under the umask (0644 under 
 """
 
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
@@ -62,7 +61,7 @@ from pydicom.valuerep import format_number_as_ds, validate_value
 
 from . import __version__
 from .errors import ConfigError
-from .output import chmod_default
+from .output import replace_atomically
 
 #: DoseType (3004,0004) values written (C.8.8.3; ERROR, the third defined term, is not a dose).
 DOSE_TYPES = ("PHYSICAL", "EFFECTIVE")
@@ -239,19 +238,9 @@ def _image_modules(ds, pixels, scaling_text, origin_mm, spacing_mm):
 
 
 def _save_atomic(path, ds):
-    """Write ``ds`` as a PS3.10 file to a temporary file beside ``path``, then rename it."""
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".dcm", dir=folder)
-    os.close(fd)
-    try:
-        pydicom.dcmwrite(tmp, ds, enforce_file_format=True)
-        chmod_default(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``ds`` as a PS3.10 file to a temporary file beside ``path``, then rename it
+    (:func:`mc.output.replace_atomically`)."""
+    replace_atomically(path, ".dcm", lambda tmp: pydicom.dcmwrite(tmp, ds, enforce_file_format=True))
 
 
 def write_rt_dose(path, dose_gy, origin_mm, spacing_mm, *, frame_of_reference_uid, study_instance_uid,

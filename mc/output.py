@@ -84,17 +84,17 @@ def chmod_default(path):
     os.chmod(path, default_file_mode())
 
 
-def write_atomic(path, writer):
-    """Call ``writer(h5file)`` on a temporary file beside ``path``, then rename it to ``path``,
-    so that ``path`` is either complete or absent."""
+def replace_atomically(path, suffix, write):
+    """Call ``write(tmp)`` on a new temporary file beside ``path`` (name ending in ``suffix``),
+    give it the umask's permission bits and rename it to ``path``, so that ``path`` is complete
+    or absent; the temporary file is removed on any failure. Returns the absolute path."""
     path = os.path.abspath(path)
     d = os.path.dirname(path)
     os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".h5", dir=d)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=d)
     os.close(fd)
     try:
-        with h5py.File(tmp, "w") as f:
-            writer(f)
+        write(tmp)
         chmod_default(tmp)
         os.replace(tmp, path)
     except BaseException:
@@ -102,6 +102,16 @@ def write_atomic(path, writer):
             os.unlink(tmp)
         raise
     return path
+
+
+def write_atomic(path, writer):
+    """Call ``writer(h5file)`` on a temporary file beside ``path``, then rename it to ``path``,
+    so that ``path`` is either complete or absent (:func:`replace_atomically`)."""
+    def write(tmp):
+        with h5py.File(tmp, "w") as f:
+            writer(f)
+
+    return replace_atomically(path, ".h5", write)
 
 
 def write_result(path, result, config_text, resolved_yaml):
@@ -233,24 +243,14 @@ def write_case(f, case, grid_attrs):
 
 
 def save_figure(fig, path_png, dpi=110):
-    """Save a matplotlib figure as PNG atomically (temporary file beside ``path_png``, then
-    rename; the file mode follows the umask) and close it."""
+    """Save a matplotlib figure as PNG atomically (:func:`replace_atomically`; the file mode
+    follows the umask) and close it."""
     import matplotlib.pyplot as plt
 
-    folder = os.path.dirname(os.path.abspath(path_png))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=dpi, format="png")
-        chmod_default(tmp)
-        os.replace(tmp, path_png)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        return replace_atomically(path_png, ".png", lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
     finally:
         plt.close(fig)
-    return path_png
 
 
 def depth_profile(result):
