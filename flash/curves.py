@@ -20,7 +20,6 @@ import argparse
 import math
 import os
 import sys
-import tempfile
 
 import numpy as np
 import yaml
@@ -28,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mc.config import FemConfig, OxygenConfig, UniqueKeyLoader, apply_overrides, format_validation_error
 from mc.errors import ConfigError
+from mc.output import check_writable_folder
 from physics.tissue import TISSUE_PO2_MMHG
 
 from .oxygen import OxygenParams
@@ -126,13 +126,7 @@ def check_output_dir(path):
     d = os.path.abspath(os.path.expanduser(path))
     if os.path.exists(d) and not os.path.isdir(d):
         raise ConfigError(f"output_dir: {path!r} is a file, not a folder; remove it or choose another output_dir")
-    try:
-        os.makedirs(d, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=d, prefix=".tmp-check-"):
-            pass
-    except OSError as exc:
-        raise ConfigError(f"output_dir: cannot write to {path!r} ({exc.strerror}); choose a writable "
-                          "output_dir") from None
+    check_writable_folder(d, "output_dir", "choose a writable output_dir")
     for name in ("flash_curves.csv", "flash_curves.png"):
         if os.path.isdir(os.path.join(d, name)):
             raise ConfigError(f"output_dir: {os.path.join(d, name)!r} is a folder; remove it or choose another "

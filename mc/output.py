@@ -84,6 +84,19 @@ def chmod_default(path):
     os.chmod(path, default_file_mode())
 
 
+def check_writable_folder(folder, field, fix):
+    """Create ``folder`` if needed and check that a file can be written in it, before any work
+    (ConfigError naming ``field`` and the ``fix`` otherwise)."""
+    from .errors import ConfigError
+
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".tmp-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{field}: cannot write to {folder!r} ({exc.strerror}); {fix}") from None
+
+
 def replace_atomically(path, suffix, write):
     """Call ``write(tmp)`` on a new temporary file beside ``path`` (name ending in ``suffix``),
     give it the umask's permission bits and rename it to ``path``, so that ``path`` is complete

@@ -17,7 +17,6 @@ import argparse
 import os
 import signal
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -505,14 +504,9 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
 
 def check_output_path(path):
     """Fail before transport if ``output.path`` cannot be written (ConfigError)."""
-    d = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(d, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=d, prefix=".tmp-check-"):
-            pass
-    except OSError as exc:
-        raise ConfigError(f"output.path: cannot write to {d!r} ({exc.strerror}); choose a writable "
-                          "location") from None
+    from .output import check_writable_folder
+
+    check_writable_folder(os.path.dirname(os.path.abspath(path)), "output.path", "choose a writable location")
     if os.path.isdir(path):
         raise ConfigError(f"output.path: {path!r} is a directory; give a file name such as dose.h5")
 
