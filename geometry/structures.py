@@ -56,6 +56,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .ct import tag_text
+
 #: RT Structure Set Storage SOP Class UID (PS3.4 Annex B.5).
 RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 #: CT Image Storage SOP Class UID (PS3.4 Annex B.5), for the contour images of ``referenced_sop_uids``.
@@ -99,14 +101,6 @@ class StructureSet:
     path: str = ""
 
 
-def _tag(keyword):
-    """``"Keyword (gggg,eeee)"`` for error messages, from pydicom's data dictionary (PS3.6)."""
-    from pydicom.datadict import tag_for_keyword
-
-    t = tag_for_keyword(keyword)
-    return f"{keyword} ({t >> 16:04X},{t & 0xFFFF:04X})"
-
-
 # ----------------------------------------------------------------------------------------------- reading
 
 def read_rtstruct(path):
@@ -124,7 +118,7 @@ def read_rtstruct(path):
     _check_is_rtstruct(ds, path)
     for kw in ("StructureSetROISequence", "ROIContourSequence"):
         if kw not in ds or len(ds[kw].value) == 0:
-            raise ValueError(f"{path}: {_tag(kw)} is missing or empty; the RT Structure Set IOD requires it "
+            raise ValueError(f"{path}: {tag_text(kw)} is missing or empty; the RT Structure Set IOD requires it "
                              "(PS3.3 C.8.8.5/C.8.8.6); re-export the structure set from the planning system")
     rois = _read_roi_table(ds, path)
     types = {int(o.ReferencedROINumber): (str(o.get("RTROIInterpretedType", "")) or None)
@@ -135,8 +129,8 @@ def read_rtstruct(path):
     for item in ds.ROIContourSequence:
         number = int(item.get("ReferencedROINumber", -1))
         if number not in rois:
-            raise ValueError(f"{path}: {_tag('ReferencedROINumber')} {number} in {_tag('ROIContourSequence')} "
-                             f"matches no {_tag('ROINumber')} of {_tag('StructureSetROISequence')} "
+            raise ValueError(f"{path}: {tag_text('ReferencedROINumber')} {number} in {tag_text('ROIContourSequence')} "
+                             f"matches no {tag_text('ROINumber')} of {tag_text('StructureSetROISequence')} "
                              f"(numbers {sorted(rois)}); repair the structure set")
         color = item.get("ROIDisplayColor")
         colors[number] = tuple(int(c) for c in color) if color is not None and len(color) == 3 else None
@@ -151,10 +145,10 @@ def _check_is_rtstruct(ds, path):
     modality = str(ds.get("Modality", ""))
     sop_class = str(ds.get("SOPClassUID", ""))
     if modality != "RTSTRUCT":
-        raise ValueError(f"{path}: {_tag('Modality')} is {modality!r}, not 'RTSTRUCT'; "
+        raise ValueError(f"{path}: {tag_text('Modality')} is {modality!r}, not 'RTSTRUCT'; "
                          "give an RT Structure Set file (structures), not an image, plan or dose")
     if sop_class != RT_STRUCTURE_SET_STORAGE:
-        raise ValueError(f"{path}: {_tag('SOPClassUID')} is {sop_class!r}, not RT Structure Set Storage "
+        raise ValueError(f"{path}: {tag_text('SOPClassUID')} is {sop_class!r}, not RT Structure Set Storage "
                          f"{RT_STRUCTURE_SET_STORAGE}; give an RT Structure Set file")
 
 
@@ -163,15 +157,15 @@ def _read_roi_table(ds, path):
     rois = {}
     for item in ds.StructureSetROISequence:
         if "ROINumber" not in item or "ROIName" not in item:
-            raise ValueError(f"{path}: an item of {_tag('StructureSetROISequence')} lacks {_tag('ROINumber')} "
-                             f"or {_tag('ROIName')} (both Type 1/2, PS3.3 C.8.8.5); repair the structure set")
+            raise ValueError(f"{path}: an item of {tag_text('StructureSetROISequence')} lacks {tag_text('ROINumber')} "
+                             f"or {tag_text('ROIName')} (both Type 1/2, PS3.3 C.8.8.5); repair the structure set")
         number, name = int(item.ROINumber), str(item.ROIName).strip()
         if number in rois:
-            raise ValueError(f"{path}: {_tag('ROINumber')} {number} is used twice in "
-                             f"{_tag('StructureSetROISequence')} (ROIs {rois[number]!r} and {name!r}); "
+            raise ValueError(f"{path}: {tag_text('ROINumber')} {number} is used twice in "
+                             f"{tag_text('StructureSetROISequence')} (ROIs {rois[number]!r} and {name!r}); "
                              "ROI numbers must be unique: renumber one of them")
         if name in rois.values():
-            raise ValueError(f"{path}: duplicate {_tag('ROIName')} {name!r} in {_tag('StructureSetROISequence')}; "
+            raise ValueError(f"{path}: duplicate {tag_text('ROIName')} {name!r} in {tag_text('StructureSetROISequence')}; "
                              "structures are selected by name: rename one of them in the planning system")
         rois[number] = name
     return rois
@@ -191,7 +185,7 @@ def _contour_values(contour, where):
             return np.array(text.split("\\"), dtype=float) if text else np.zeros(0)
         return np.asarray(contour.ContourData if value is not None else [], dtype=float)
     except ValueError:
-        raise ValueError(f"{where}: {_tag('ContourData')} holds a value that is not a number; re-export the "
+        raise ValueError(f"{where}: {tag_text('ContourData')} holds a value that is not a number; re-export the "
                          "structure set") from None
 
 
@@ -207,19 +201,19 @@ def _read_contours(item, name, number, path, notes):
             continue
         data = _contour_values(c, where)
         if data.size == 0 or data.size % 3:
-            raise ValueError(f"{where}: {_tag('ContourData')} has {data.size} values, not a positive multiple "
+            raise ValueError(f"{where}: {tag_text('ContourData')} has {data.size} values, not a positive multiple "
                              "of 3 (x, y, z triplets, PS3.3 C.8.8.6); re-export the structure set")
         pts = data.reshape(-1, 3)
         n_declared = c.get("NumberOfContourPoints")
         if n_declared is not None and int(n_declared) != len(pts):
-            raise ValueError(f"{where}: {_tag('NumberOfContourPoints')} is {int(n_declared)} but "
-                             f"{_tag('ContourData')} holds {len(pts)} points; re-export the structure set")
+            raise ValueError(f"{where}: {tag_text('NumberOfContourPoints')} is {int(n_declared)} but "
+                             f"{tag_text('ContourData')} holds {len(pts)} points; re-export the structure set")
         if not np.all(np.isfinite(pts)):
-            raise ValueError(f"{where}: {_tag('ContourData')} holds NaN or infinite coordinates; "
+            raise ValueError(f"{where}: {tag_text('ContourData')} holds NaN or infinite coordinates; "
                              "re-export the structure set")
         spread = float(np.ptp(pts[:, 2]))
         if spread > PLANE_TOLERANCE_MM:
-            raise ValueError(f"{where}: {_tag('ContourData')} is not axial: z spans {pts[:, 2].min():g} to "
+            raise ValueError(f"{where}: {tag_text('ContourData')} is not axial: z spans {pts[:, 2].min():g} to "
                              f"{pts[:, 2].max():g} mm (tolerance {PLANE_TOLERANCE_MM:g} mm); only contours "
                              "drawn on axial planes are supported: re-contour on axial slices")
         if len(pts) < 3:

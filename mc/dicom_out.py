@@ -59,6 +59,8 @@ from pydicom.uid import (
 )
 from pydicom.valuerep import format_number_as_ds, validate_value
 
+from geometry.ct import tag_text
+
 from . import __version__
 from .errors import ConfigError
 from .output import replace_atomically
@@ -78,12 +80,6 @@ GEOMETRY_TOL_MM = 1e-3
 #: PatientSex (0010,0040) enumerated values (C.7.1.1); empty is allowed (Type 2).
 PATIENT_SEX_VALUES = ("", "M", "F", "O")
 MANUFACTURER = "flashmc"
-
-
-def _tag(keyword):
-    """``Keyword (gggg,eeee)`` for messages."""
-    t = tag_for_keyword(keyword)
-    return f"{keyword} ({t >> 16:04X},{t & 0xFFFF:04X})"
 
 
 # --------------------------------------------------------------------------------------------
@@ -120,11 +116,11 @@ def _check_value(path, keyword, vr, value, required=False):
     """``value`` validated against the value representation ``vr`` (PS3.5 6.2) of ``keyword``."""
     text = "" if value is None else str(value)
     if required and not text:
-        raise ConfigError(f"{path}: {_tag(keyword)} is required (Type 1) but empty: pass it")
+        raise ConfigError(f"{path}: {tag_text(keyword)} is required (Type 1) but empty: pass it")
     try:
         validate_value(vr, text, pydicom_config.RAISE)
     except ValueError as exc:
-        raise ConfigError(f"{path}: {_tag(keyword)} = {text!r} is not a valid {vr} value ({exc}); "
+        raise ConfigError(f"{path}: {tag_text(keyword)} = {text!r} is not a valid {vr} value ({exc}); "
                           "shorten or correct it") from None
     return text
 
@@ -349,7 +345,7 @@ class RTDose:
 def _require(path, ds, keyword):
     value = ds.get(keyword)
     if value is None or (not isinstance(value, (int, float)) and len(value) == 0):
-        raise ConfigError(f"{path}: {_tag(keyword)} is missing or empty; an RT Dose grid needs it (PS3.3 C.8.8.3)")
+        raise ConfigError(f"{path}: {tag_text(keyword)} is missing or empty; an RT Dose grid needs it (PS3.3 C.8.8.3)")
     return value
 
 
@@ -360,7 +356,7 @@ def _axis_of(path, cosines, what):
     unit = np.zeros(3)
     unit[axis] = np.sign(c[axis])
     if axis == 2 or np.max(np.abs(c - unit)) > GEOMETRY_TOL_MM:
-        raise ConfigError(f"{path}: {_tag('ImageOrientationPatient')} {what} direction {c.tolist()} is not +-1 "
+        raise ConfigError(f"{path}: {tag_text('ImageOrientationPatient')} {what} direction {c.tolist()} is not +-1 "
                           "along the patient x or y axis; only axial dose grids are read: resample the dose")
     return axis, float(unit[axis])
 
@@ -371,19 +367,19 @@ def _frame_offsets_mm(path, ds, nframes, orientation):
         return np.zeros(1)
     g = np.atleast_1d(np.asarray(_require(path, ds, "GridFrameOffsetVector"), dtype=np.float64))
     if g.size != nframes:
-        raise ConfigError(f"{path}: {_tag('GridFrameOffsetVector')} has {g.size} values for {nframes} frames "
-                          f"({_tag('NumberOfFrames')}); the file is inconsistent")
+        raise ConfigError(f"{path}: {tag_text('GridFrameOffsetVector')} has {g.size} values for {nframes} frames "
+                          f"({tag_text('NumberOfFrames')}); the file is inconsistent")
     if g[0] != 0.0:  # option b: absolute patient z, only with orientation [1, 0, 0, 0, 1, 0]
         z0 = float(ds.ImagePositionPatient[2])
         if not np.allclose(orientation, [1, 0, 0, 0, 1, 0], atol=GEOMETRY_TOL_MM) or abs(g[0] - z0) > GEOMETRY_TOL_MM:
-            raise ConfigError(f"{path}: {_tag('GridFrameOffsetVector')} starts at {g[0]:g} mm: neither relative "
+            raise ConfigError(f"{path}: {tag_text('GridFrameOffsetVector')} starts at {g[0]:g} mm: neither relative "
                               f"(first value 0) nor absolute z (first value = ImagePositionPatient z = {z0:g} mm "
                               "with ImageOrientationPatient [1,0,0,0,1,0]) per PS3.3 C.8.8.3.2")
         g = g - g[0]
     if nframes > 1:
         step = (g[-1] - g[0]) / (nframes - 1)
         if step == 0 or np.max(np.abs(g - step * np.arange(nframes))) > GEOMETRY_TOL_MM:
-            raise ConfigError(f"{path}: {_tag('GridFrameOffsetVector')} is not uniformly spaced (values "
+            raise ConfigError(f"{path}: {tag_text('GridFrameOffsetVector')} is not uniformly spaced (values "
                               f"{g[:4].tolist()}...); flashmc reads regular grids only: resample the dose")
     return g
 
@@ -393,7 +389,7 @@ def _frame_step_mm(path, ds, offsets):
         return (offsets[-1] - offsets[0]) / (offsets.size - 1)
     thickness = float(ds.get("SliceThickness") or 0.0)
     if thickness <= 0:
-        raise ConfigError(f"{path}: a single-frame RT Dose needs a positive {_tag('SliceThickness')} for the "
+        raise ConfigError(f"{path}: a single-frame RT Dose needs a positive {tag_text('SliceThickness')} for the "
                           "voxel size along the slice normal")
     return thickness
 
@@ -402,14 +398,14 @@ def _dose_pixels(path, ds):
     """Pixel values x DoseGridScaling [Gy] as float64 [frame, row, column]."""
     bits = int(_require(path, ds, "BitsAllocated"))
     if bits not in (16, 32):
-        raise ConfigError(f"{path}: {_tag('BitsAllocated')} = {bits}; an RT Dose has 16 or 32 (C.8.8.3.4.1)")
+        raise ConfigError(f"{path}: {tag_text('BitsAllocated')} = {bits}; an RT Dose has 16 or 32 (C.8.8.3.4.1)")
     scaling = float(_require(path, ds, "DoseGridScaling"))
     if not np.isfinite(scaling) or scaling <= 0:
-        raise ConfigError(f"{path}: {_tag('DoseGridScaling')} = {scaling!r} must be a positive number")
+        raise ConfigError(f"{path}: {tag_text('DoseGridScaling')} = {scaling!r} must be a positive number")
     try:
         pixels = ds.pixel_array
     except (ValueError, NotImplementedError, RuntimeError, AttributeError, KeyError) as exc:
-        raise ConfigError(f"{path}: {_tag('PixelData')} cannot be decoded ({exc})") from None
+        raise ConfigError(f"{path}: {tag_text('PixelData')} cannot be decoded ({exc})") from None
     nframes = int(ds.get("NumberOfFrames") or 1)
     return pixels.reshape(nframes, int(ds.Rows), int(ds.Columns)).astype(np.float64) * scaling, scaling
 
@@ -431,12 +427,12 @@ def _to_patient_axes(path, ds, values):
     ipp = np.asarray(_require(path, ds, "ImagePositionPatient"), dtype=np.float64)
     spacing = np.asarray(_require(path, ds, "PixelSpacing"), dtype=np.float64)
     if iop.shape != (6,) or ipp.shape != (3,) or spacing.shape != (2,) or np.any(spacing <= 0):
-        raise ConfigError(f"{path}: {_tag('ImageOrientationPatient')}, {_tag('ImagePositionPatient')} or "
-                          f"{_tag('PixelSpacing')} has the wrong number of values or a non-positive spacing")
+        raise ConfigError(f"{path}: {tag_text('ImageOrientationPatient')}, {tag_text('ImagePositionPatient')} or "
+                          f"{tag_text('PixelSpacing')} has the wrong number of values or a non-positive spacing")
     row_axis, row_sign = _axis_of(path, iop[:3], "row")
     col_axis, col_sign = _axis_of(path, iop[3:], "column")
     if row_axis == col_axis:
-        raise ConfigError(f"{path}: {_tag('ImageOrientationPatient')} {iop.tolist()} has parallel row and "
+        raise ConfigError(f"{path}: {tag_text('ImageOrientationPatient')} {iop.tolist()} has parallel row and "
                           "column directions")
     normal_sign = float(np.sign(np.cross(iop[:3], iop[3:])[2]))  # +-1 for an axial orientation
     offsets = _frame_offsets_mm(path, ds, values.shape[0], iop)
@@ -463,10 +459,10 @@ def read_rt_dose(path):
         raise ConfigError(f"{path}: cannot be read as a DICOM file ({exc})") from None
     modality = ds.get("Modality", "")
     if modality != "RTDOSE":
-        raise ConfigError(f"{path}: {_tag('Modality')} is {modality!r}, not RTDOSE: pass an RT Dose file")
+        raise ConfigError(f"{path}: {tag_text('Modality')} is {modality!r}, not RTDOSE: pass an RT Dose file")
     units = str(ds.get("DoseUnits", ""))
     if units != "GY":
-        raise ConfigError(f"{path}: {_tag('DoseUnits')} is {units!r}; only absolute doses in GY are read")
+        raise ConfigError(f"{path}: {tag_text('DoseUnits')} is {units!r}; only absolute doses in GY are read")
     values, scaling = _dose_pixels(path, ds)
     dose, origin, spacing = _to_patient_axes(path, ds, values)
     plan_uid, beams = _referenced_plan_of(ds)

@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from geometry.ct import tag_text
+
 from .errors import ConfigError
 
 #: SOP Class UID of RT Ion Plan Storage (DICOM PS3.4 B.5).
@@ -189,7 +191,7 @@ def _get(ds, keyword, path, where, required=True, default=None):
     val = getattr(ds, keyword, None)
     if val is None or (isinstance(val, str) and val == ""):
         if required:
-            raise ConfigError(f"{path}: {where}{keyword} {_tag(keyword)} is missing; export the plan with it")
+            raise ConfigError(f"{path}: {where}{tag_text(keyword)} is missing; export the plan with it")
         return default
     return val
 
@@ -198,15 +200,8 @@ def _sequence(ds, keyword, path, where):
     """A required, non-empty sequence (ConfigError naming it otherwise)."""
     seq = list(_get(ds, keyword, path, where))
     if not seq:
-        raise ConfigError(f"{path}: {where}{keyword} {_tag(keyword)} is empty; export the plan with it")
+        raise ConfigError(f"{path}: {where}{tag_text(keyword)} is empty; export the plan with it")
     return seq
-
-
-def _tag(keyword):
-    from pydicom.datadict import tag_for_keyword
-
-    tag = tag_for_keyword(keyword)
-    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})" if tag is not None else ""
 
 
 def _number(ds, keyword, path, where, count=None):
@@ -215,9 +210,9 @@ def _number(ds, keyword, path, where, count=None):
     try:
         out = np.asarray(value, float).ravel()
     except (TypeError, ValueError):
-        raise ConfigError(f"{path}: {where}{keyword} {_tag(keyword)} is not numeric: {value!r}") from None
+        raise ConfigError(f"{path}: {where}{tag_text(keyword)} is not numeric: {value!r}") from None
     if out.size != (count or 1) or not np.all(np.isfinite(out)):
-        raise ConfigError(f"{path}: {where}{keyword} {_tag(keyword)} must hold {count or 1} finite number(s), "
+        raise ConfigError(f"{path}: {where}{tag_text(keyword)} must hold {count or 1} finite number(s), "
                           f"got {value!r}")
     return out if count else float(out[0])
 
@@ -265,7 +260,7 @@ def _check_first(first, path, where):
                     "BeamLimitingDeviceAngle"):
         v = getattr(first, keyword, None)
         if v not in (None, "") and abs(float(v)) > 1e-6:
-            raise ConfigError(f"{path}: {here}{keyword} {_tag(keyword)} is {float(v):g} degrees; only 0 is supported")
+            raise ConfigError(f"{path}: {here}{tag_text(keyword)} is {float(v):g} degrees; only 0 is supported")
 
 
 def _check_static(cp, first, path, where):
@@ -274,7 +269,7 @@ def _check_static(cp, first, path, where):
         if v in (None, "") or v0 in (None, ""):
             continue
         if not np.allclose(np.asarray(v, float), np.asarray(v0, float), atol=1e-6):
-            raise ConfigError(f"{path}: {where}{keyword} {_tag(keyword)} changes within the beam; only static beams "
+            raise ConfigError(f"{path}: {where}{tag_text(keyword)} changes within the beam; only static beams "
                               "(no arcs, no moving isocentre, snout or couch) are supported")
 
 
