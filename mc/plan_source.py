@@ -157,7 +157,7 @@ def plan_spots(beams, machine):
         raise ConfigError("dicom.plan: the selected beams deliver no protons (every spot meterset is zero)")
     cdf = np.cumsum(weight) / weight.sum()
     cdf[-1] = 1.0
-    species = np.full(weight.size, SPECIES_INDEX["proton"], np.int32)
+    species = np.full(weight.size, SPECIES_INDEX["proton"], np.int64)
     spots = SpotArrays(cdf, cat("energy"), cat("esig"), cat("pos"), cat("dir"), cat("ax1"), cat("ax2"),
                        cat("sigma"), cat("div"), species, weight, cat("corr"))
     return PlanSpots(spots, np.concatenate(spot_of), np.concatenate(beam_of), np.concatenate(mu),

@@ -85,7 +85,7 @@ def build_spots(beam_cfg, grid=None):
         raise ConfigError("beam.spots: the spot weights sum to zero; give at least one positive weight")
     cdf = np.cumsum(weight) / weight.sum()
     cdf[-1] = 1.0
-    species = np.full(n, SPECIES_INDEX[beam_cfg.particle], np.int32)
+    species = np.full(n, SPECIES_INDEX[beam_cfg.particle], np.int64)
     if grid is not None:
         for i in range(n):
             if grid.ray_entry(pos[i], dirs[i]) is None:

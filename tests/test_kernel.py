@@ -14,17 +14,25 @@ from scipy import stats
 
 from geometry.voxel import VoxelGrid
 from mc.batch import batch_seed
+from mc.jit import python_entry
 from mc.kernel import bundles as kb
+from mc.kernel import lookup, source, stack, walk
 from mc.kernel.layout import N_COUNTERS, N_LET, NO_FACE, WHY_ESCAPED, WHY_STEP_END
-from mc.kernel.lookup import energy_index, index_after_loss
 from mc.kernel.rng import uniform
-from mc.kernel.source import sample_source
-from mc.kernel.stack import has_room, new_stack, pop, push
+from mc.kernel.stack import new_stack
 from mc.kernel.step import StepPlan
-from mc.kernel.walk import distance_to_grid, flat_grid, start_walker, walk_step
+from mc.kernel.walk import flat_grid
 from mc.source import SpotArrays, transverse_axes
-from physics.scattering import deflect_by, deflection_draw
-from physics.straggling import sample_energy_loss
+from physics import scattering, straggling
+
+# the stages are compiled for compiled callers only; these are their Python entry points
+energy_index, index_after_loss = python_entry(lookup.energy_index), python_entry(lookup.index_after_loss)
+sample_source = python_entry(source.sample_source)
+has_room, pop, push = python_entry(stack.has_room), python_entry(stack.pop), python_entry(stack.push)
+distance_to_grid, start_walker = python_entry(walk.distance_to_grid), python_entry(walk.start_walker)
+walk_step = python_entry(walk.walk_step)
+deflect_by, deflection_draw = python_entry(scattering.deflect_by), python_entry(scattering.deflection_draw)
+sample_energy_loss = python_entry(straggling.sample_energy_loss)
 from physics.tables import build_tables
 
 MATERIALS = ("water", "bone_cortical", "lung")

@@ -6,16 +6,18 @@ import numpy as np
 import pytest
 
 from mc.analysis import r_distal
-from physics import bragg
+from mc.jit import python_entry
+from physics import bragg, nuclear
 from physics.constants import AVOGADRO, PROTON_MASS_MEV
 from physics.elements import element
 from physics.materials import get_material
-from physics.nuclear import (CHANNEL_NONELASTIC, CHANNEL_PP_ELASTIC, build_channels, cos_lab_elastic,
-                             nonelastic_xs_mb, pp_elastic_xs_mb, product_model_parameters,
-                             sample_nonelastic_products)
+from physics.nuclear import (CHANNEL_NONELASTIC, CHANNEL_PP_ELASTIC, build_channels, nonelastic_xs_mb, pp_elastic_xs_mb,
+                             product_model_parameters, sample_nonelastic_products)
 from physics.tables import build_tables
 
 from .reference_data import BARASHENKOV_NONELASTIC_MB
+
+cos_lab_elastic = python_entry(nuclear.cos_lab_elastic)  # a stage: compiled callers only
 
 
 def test_nonelastic_cross_sections_agree_with_evaluated_data():
@@ -129,8 +131,8 @@ def test_free_paths_are_exponential_with_constant_cross_section():
     # large (half the sites rejected): the primary fluence behind z cm of water must be
     # exp(-0.01 z) exactly, within binomial noise (4 s.d.); primaries do not stop or leave
     # the 40 cm wide grid within 10 cm at 150 MeV.
-    from mc.config import load_config_text
     from mc.batch import batch_seed, kernel_inputs, run_batch
+    from mc.config import load_config_text
     from mc.problem import build_geometry
     from mc.source import build_spots
     from mc.tally import BatchBuffers

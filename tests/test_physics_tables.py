@@ -80,7 +80,11 @@ def test_range_interval_lookup_equals_a_binary_search():
     # pattern (mc.kernel.lookup.range_interval); it must equal numpy's binary search everywhere:
     # random ranges over the whole table, the table entries themselves and values just
     # beside them, in materials with low and high stopping powers.
-    from mc.kernel.lookup import range_index as _range_index, range_interval, range_to_index
+    from mc.jit import python_entry
+    from mc.kernel import lookup
+
+    _range_index, range_interval, range_to_index = (python_entry(f) for f in (lookup.range_index, lookup.range_interval,
+                                                                             lookup.range_to_index))
 
     tab = build_tables(["water", "lung", "bone_cortical", "titanium", "air"])
     R_all = tab.range_gcm2

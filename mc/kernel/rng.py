@@ -52,6 +52,4 @@ def gauss_pair(st):
 @jit_inline
 def state_copy(rng_state):
     """A private copy of a generator state (uint64[4]); the caller's is left as it is."""
-    st = np.empty(4, np.uint64)
-    st[:] = rng_state
-    return st
+    return rng_state.copy()

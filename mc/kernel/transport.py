@@ -135,19 +135,47 @@ from physics.scattering import pv_of
 
 from .bundles import needs_optional_tallies
 from .interact import OUTCOME_ABSORBED, OUTCOME_FICTITIOUS, OUTCOME_NEW_TRACK, interact
-from .layout import (CLASS_LOCAL, CLASS_PRIMARY, CLASS_SECONDARY_OTHER, CLASS_SECONDARY_PROTON, COUNTER_DEP_LOCAL,
-                     COUNTER_DEP_PRIMARY, COUNTER_DEP_SEC_OTHER, COUNTER_DEP_SEC_PROTON, COUNTER_DEPOSITED,
-                     COUNTER_ESCAPED, COUNTER_HISTORIES, COUNTER_INCIDENT, COUNTER_MISSED, COUNTER_SEGMENTS,
-                     COUNTER_STEPS, MAX_PRODUCTS, N_CLASSES, NO_FACE, NOT_IN_GRID, PRODUCT_COLUMNS,
-                     WHY_INTERACTION, WHY_STEP_END)
+from .layout import (
+    CLASS_LOCAL,
+    CLASS_PRIMARY,
+    CLASS_SECONDARY_OTHER,
+    CLASS_SECONDARY_PROTON,
+    COUNTER_DEP_LOCAL,
+    COUNTER_DEP_PRIMARY,
+    COUNTER_DEP_SEC_OTHER,
+    COUNTER_DEP_SEC_PROTON,
+    COUNTER_DEPOSITED,
+    COUNTER_ESCAPED,
+    COUNTER_HISTORIES,
+    COUNTER_INCIDENT,
+    COUNTER_MISSED,
+    COUNTER_SEGMENTS,
+    COUNTER_STEPS,
+    MAX_PRODUCTS,
+    N_CLASSES,
+    NO_FACE,
+    NOT_IN_GRID,
+    PRODUCT_COLUMNS,
+    WHY_INTERACTION,
+    WHY_STEP_END,
+)
 from .lookup import U, energy_index, index_after_loss, lin
 from .rng import state_copy, uniform
 from .score import deposit_track_end, mark
 from .source import sample_source
 from .stack import new_stack, pop
 from .step import plan_step
-from .walk import (PUSH_CM, Walker, count_primary_layers, distance_to_grid, flat_grid, locate, start_walker,
-                   walk_step, widen)
+from .walk import (
+    PUSH_CM,
+    Walker,
+    count_primary_layers,
+    distance_to_grid,
+    flat_grid,
+    locate,
+    start_walker,
+    walk_step,
+    widen,
+)
 
 
 @jit_kernel
@@ -222,16 +250,18 @@ def make_kernel(optional_tallies):
             x += t0 * u
             y += t0 * v
             z += t0 * w
-            cls = CLASS_PRIMARY
-            iz_max = NOT_IN_GRID
-            n_stack = 0
+            # typed, not literal, initial values: a literal 0 or False would have numba compile
+            # every stage that takes them twice (once for the literal, once for the variable)
+            cls = np.int64(CLASS_PRIMARY)
+            iz_max = np.int64(NOT_IN_GRID)
+            n_stack = np.int64(0)
             while True:  # ---- the primary, then every particle from the stack ------------
                 primary = cls == CLASS_PRIMARY
                 M = sp_mass[sp]
                 z2 = sp_charge[sp] * sp_charge[sp]
                 sp_row0 = sp_row0s[sp]
                 p1v1_inv2, fT, n_mfp = start_particle(st, T, M, tab)
-                spare, has_spare = 0.0, False  # the second Gaussian of the straggling pair
+                spare, has_spare = 0.0, np.bool_(False)  # the second Gaussian of the straggling pair
                 dep_p = 0.0  # deposited along this particle's steps [MeV]
                 wk = Walker(x, y, z, u, v, w, 0.0, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0)
                 row, m, rho = sp_row0, 0, 1.0
