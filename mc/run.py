@@ -170,6 +170,12 @@ def _spot_plan(cfg, spots, inputs, shape, water, sec, let):
     return SpotPlan(alloc, factor, per_spot, scratch), sizes
 
 
+def tally_flags(cfg):
+    """The optional tallies ``cfg`` asks for: (dose to water, secondary dose, LET); LET is also
+    scored when an RBE model needs it."""
+    return cfg.output.dose_to_water, cfg.output.secondary_dose, cfg.output.let or cfg.rbe is not None
+
+
 def prepare(cfg, grid=None, per_spot=None, comm=None, spot_threshold=None):
     """Set a run up on this rank (arguments as :func:`simulate`): grid, spots, physics tables,
     kernel parameters, the primaries of each batch and the rounds, the tallies and buffers,
@@ -180,9 +186,7 @@ def prepare(cfg, grid=None, per_spot=None, comm=None, spot_threshold=None):
     grid = build_geometry(cfg) if grid is None else grid
     spots = build_source(cfg, grid)
     tables = build_tables(grid.materials, cfg.physics.mean_excitation_energy_eV)
-    water = cfg.output.dose_to_water
-    sec = cfg.output.secondary_dose
-    let = cfg.output.let or cfg.rbe is not None
+    water, sec, let = tally_flags(cfg)
     inputs = kernel_inputs(grid, tables, spots, cfg.physics, water, sec, let, cfg.physics.nuclear)
     n_spots = spots.weight.size if per_spot else 0
     local = RankTallies(grid.shape, water, sec, let, n_spots)
@@ -247,8 +251,9 @@ def warm_up(st, resumed=False):
     warm = BatchBuffers((2, 1, 1) if st.per_spot else (1, 1, 1))
     if st.per_spot:
         warm.enable_touched()
-    run_batch(batch_seed(st.cfg.run.seed, 0), 0, st.inputs, warm)
-    compile_kernels(st.local.let is not None)
+    with compile_timer(st.comm.rank == 0 and not kernels_cached([st.cfg], st.per_spot)):
+        run_batch(batch_seed(st.cfg.run.seed, 0), 0, st.inputs, warm)
+        compile_kernels(st.local.let is not None)
     st.local.touch()
     if st.total is not None and not resumed:
         st.total.touch()
@@ -511,20 +516,60 @@ def check_output_path(path):
         raise ConfigError(f"output.path: {path!r} is a directory; give a file name such as dose.h5")
 
 
-#: The message printed (stderr, rank 0) before the first run of a source version compiles the
-#: transport kernel: the README's example took 2 min 24 s cold on a 2-core machine, of which
-#: 2.7 s transport.
-COMPILE_NOTICE = ("flashmc: compiling the transport kernels (first run after an install or an update: about "
-                  "half a minute to a minute on 2 cores; later runs load them from the cache, see python -m mc.jit)")
+#: The message printed (stderr, rank 0) before a run whose transport kernel is not yet in the
+#: cache compiles it (measured on the 2-core development VM: the README's example compiles in
+#: about 20 s and transports in under 1 s).
+COMPILE_NOTICE = ("flashmc: compiling the transport kernel (first run after an install or an update: about "
+                  "20-40 s on 2 cores; later runs load it from the cache, see python -m mc.jit)")
 
 
-def kernels_cached():
-    """Whether the numba cache holds the transport kernel of the current sources
-    (:func:`mc.jit.is_cached`)."""
+def kernels_cached(cfgs, per_spot=None):
+    """Whether the numba cache holds, for the current sources, the transport kernel that each run
+    of ``cfgs`` calls (:func:`mc.jit.is_cached`): the one with the optional tallies when an
+    optional tally is on or the dose is scored per spot (``per_spot``, by default when the config
+    has a ``flash`` block), else the plain one (see :func:`mc.kernel.transport.transport_batch`)."""
     from .jit import is_cached
     from .kernel.transport import KERNEL_OPTIONAL, KERNEL_PLAIN
 
-    return is_cached(KERNEL_PLAIN) or is_cached(KERNEL_OPTIONAL)
+    for cfg in cfgs:
+        spot = cfg.flash is not None if per_spot is None else per_spot
+        if not is_cached(KERNEL_OPTIONAL if any(tally_flags(cfg)) or spot else KERNEL_PLAIN):
+            return False
+    return True
+
+
+class compile_timer:
+    """While the kernels compile (``on``: rank 0 of a run whose kernel is not cached): on a
+    terminal, the seconds elapsed on one line of stderr, updated every second; then, on any
+    stream, how long compiling took."""
+
+    def __init__(self, on):
+        self.on, self.tty = on, on and sys.stderr.isatty()
+
+    def __enter__(self):
+        import threading
+
+        self.t0, self.done = time.perf_counter(), threading.Event()
+        if self.tty:
+            self.thread = threading.Thread(target=self._tick, daemon=True)
+            self.thread.start()
+        return self
+
+    def _tick(self):
+        while not self.done.wait(1.0):
+            print(f"\rflashmc: compiling ... {time.perf_counter() - self.t0:.0f} s", end="", file=sys.stderr,
+                  flush=True)
+
+    def __exit__(self, *exc):
+        if not self.on:
+            return False
+        self.done.set()
+        if self.tty:
+            self.thread.join()
+            print("\r", end="", file=sys.stderr)
+        print(f"flashmc: kernels compiled in {time.perf_counter() - self.t0:.0f} s (cached for later runs)",
+              file=sys.stderr, flush=True)
+        return False
 
 
 def check_flash_structure(cfg, grid):
@@ -557,7 +602,7 @@ def main(argv=None):
     comm = get_comm()
     try:
         runs = load_configs(args.config, args.overrides)
-        if comm.rank == 0 and not kernels_cached():
+        if comm.rank == 0 and not kernels_cached([cfg for cfg, *_ in runs]):
             print(COMPILE_NOTICE, file=sys.stderr, flush=True)
         prepared = []
         for cfg, resolved, text in runs:

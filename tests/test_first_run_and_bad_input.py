@@ -16,6 +16,8 @@ import pytest
 
 from mc.checkpoint import config_fingerprint, read_checkpoint, write_checkpoint
 from mc.config import ConfigError, load_config_text
+from mc import jit, run
+from mc.kernel.transport import KERNEL_OPTIONAL, KERNEL_PLAIN
 from mc.run import COMPILE_NOTICE
 from mc.tally import RankTallies
 
@@ -93,6 +95,28 @@ def test_cache_check_sees_a_compiled_function(tmp_path):
     out = [subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120, check=False).stdout.split() for _ in range(2)]
     assert out == [["False", "True"], ["True", "True"]]
+
+
+def test_the_notice_asks_for_the_kernel_that_the_run_calls(monkeypatch):
+    """With only the plain kernel in the cache, a run with an optional tally (or per-spot
+    scoring for FLASH) still compiles, so the notice must be given; and the other way round."""
+    plain = load_config_text(CFG.replace("OUT", "d.h5"))[0]
+    secondary = load_config_text(CFG.replace("OUT", "d.h5").replace("plot: false", "plot: false, secondary_dose: true"))[0]
+    for cached, want in ((KERNEL_PLAIN, (True, False, False)), (KERNEL_OPTIONAL, (False, True, True))):
+        monkeypatch.setattr(jit, "is_cached", lambda d, c=cached: d is c)
+        got = (run.kernels_cached([plain]), run.kernels_cached([secondary]), run.kernels_cached([plain], per_spot=True))
+        assert got == want, cached
+        assert not run.kernels_cached([plain, secondary])
+
+
+def test_compile_timer_reports_the_compile_time(capsys):
+    """Off a terminal the timer prints one line when compiling ends, and nothing when off."""
+    with run.compile_timer(False):
+        pass
+    assert capsys.readouterr().err == ""
+    with run.compile_timer(True):
+        pass
+    assert capsys.readouterr().err == "flashmc: kernels compiled in 0 s (cached for later runs)\n"
 
 
 # ---- item 2: one-line messages and exit status 2 -----------------------------------------------
