@@ -13,6 +13,7 @@ import numpy as np
 
 from .kernel import bundles as kb
 from .kernel.transport import transport_batch
+from .schedule import CALL_PRIMARIES
 
 KernelInputs = kb.KernelInputs
 
@@ -52,10 +53,28 @@ def with_spots(inputs, spots):
     return inputs._replace(source=kb.source_bundle(spots))
 
 
-def run_batch(seed, n, inputs, buf):
-    """Transport one batch of ``n`` primaries (generator state ``seed``, see :func:`batch_seed`)
-    with the :class:`mc.kernel.bundles.KernelInputs` ``inputs`` into the
-    :class:`mc.tally.BatchBuffers` ``buf``."""
+def run_batch(seed, n, inputs, buf, stop=None):
+    """Transport one batch of ``n`` primaries (generator state ``seed``, see :func:`batch_seed`;
+    not modified) with the :class:`mc.kernel.bundles.KernelInputs` ``inputs`` into the
+    :class:`mc.tally.BatchBuffers` ``buf``, in kernel calls of at most
+    :data:`mc.schedule.CALL_PRIMARIES` primaries that carry the generator state and the tallies
+    on (the same result as one call, bit for bit). ``stop``: a function asked before every call
+    after the first; when it returns True the batch is abandoned (everything it added to ``buf``
+    is zeroed) and False is returned. Returns True when the batch is complete (its deposits
+    per class then booked into the counters)."""
     if n > 0:
         buf.check(inputs.geometry.material.shape, inputs.params)
-    transport_batch(n, seed, *inputs, kb.tallies_bundle(buf))
+    state = np.array(seed, np.uint64)  # a copy, advanced by the calls
+    tallies = kb.tallies_bundle(buf)
+    done = 0
+    while True:
+        k = min(int(n) - done, CALL_PRIMARIES)
+        transport_batch(k, state, *inputs, tallies)
+        done += k
+        if done >= n:
+            break
+        if stop is not None and stop():
+            buf.discard()
+            return False
+    buf.finish_batch()
+    return True

@@ -1,10 +1,12 @@
-"""Checkpoints of a run: the summed tallies after a number of complete rounds, written by rank 0
+"""Checkpoints of a run: the summed tallies of its first batches, written by rank 0
 beside the output (``output.path`` + ``.checkpoint.npz``) so that an interrupted run can be
 resumed (``--resume``) and give the result of an uninterrupted one.
 
-Format (``numpy.savez``): ``meta``, a JSON string with ``rounds_done``, ``primaries_done``,
+Format (``numpy.savez``): ``meta``, a JSON string with ``format`` (:data:`FORMAT`),
+``batches_done`` (the batches 0 .. batches_done - 1 are in the sums), ``primaries_done``,
 ``elapsed_s`` (seconds of transport so far) and ``fingerprint`` (:func:`config_fingerprint`);
-every array of :meth:`mc.tally.RankTallies.arrays` under its name (energy sums in MeV);
+every array of :meth:`mc.tally.RankTallies.arrays` under its name (the dose sums as integer
+multiples of the run's deposit quantum, the other energy sums in MeV);
 ``counts`` (:meth:`mc.tally.RankTallies.counts`: primaries and batches summed); in per-spot
 mode the committed per-spot entries as ``spot_k`` (spot), ``spot_i`` (flat voxel index) and
 ``spot_v`` (weighted deposit, MeV).
@@ -61,16 +63,20 @@ def _umask():
     return mask
 
 
-def write_checkpoint(path, total, rounds_done, primaries_done, elapsed, fingerprint):
-    """Write the run totals ``total`` (a :class:`mc.tally.RankTallies`) after ``rounds_done``
-    rounds of ``primaries_done`` primaries and ``elapsed`` seconds of transport to ``path``,
-    atomically (a temporary file beside it, then renamed)."""
+#: The version of the checkpoint format (2: integer dose sums, ``batches_done``).
+FORMAT = 2
+
+
+def write_checkpoint(path, total, batches_done, primaries_done, elapsed, fingerprint):
+    """Write the run totals ``total`` (a :class:`mc.tally.RankTallies`) of the first
+    ``batches_done`` batches, ``primaries_done`` primaries and ``elapsed`` seconds of transport
+    to ``path``, atomically (a temporary file beside it, then renamed)."""
     arrays = {name: a for name, a in total.arrays()}
     arrays["counts"] = total.counts()
     if total.spots is not None:
         k, i, v = total.spots.arrays()
         arrays.update(spot_k=k, spot_i=i, spot_v=v)
-    meta = {"rounds_done": rounds_done, "primaries_done": primaries_done, "elapsed_s": elapsed,
+    meta = {"format": FORMAT, "batches_done": batches_done, "primaries_done": primaries_done, "elapsed_s": elapsed,
             "fingerprint": fingerprint}
     meta["sha256"] = _digest(meta, arrays)
     d = os.path.dirname(path)
@@ -111,6 +117,9 @@ def read_checkpoint(path, total, fingerprint):
     if not os.path.isfile(path):
         raise ConfigError(f"--resume: no checkpoint {path!r} to resume from (it is written beside output.path)")
     meta, f = _load_checked(path)
+    if meta.get("format") != FORMAT:
+        raise ConfigError(f"--resume: the checkpoint {path!r} was written by another version of flashmc (format "
+                          f"{meta.get('format', 1)}, this one reads {FORMAT}); start afresh without --resume")
     if meta.get("fingerprint") != fingerprint:
         raise ConfigError(f"--resume: the checkpoint {path!r} belongs to a different configuration; resume "
                           "with the same config (only run.target_uncertainty, time_limit_s and "

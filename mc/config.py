@@ -316,19 +316,24 @@ class BeamConfig(_Strict):
 
 class RunConfig(_Strict):
     """Histories and stopping rules. ``primaries`` (the maximum) is split into ``batches``
-    (>= 2 for an uncertainty), processed in rounds of ``round_batches`` batches; at the end of
-    each round the run stops if the mean relative standard error of the dose over the voxels
-    at >= 50 % of the maximum has reached ``target_uncertainty`` or ``time_limit_s`` has passed,
-    and a checkpoint is written every ``checkpoint_interval_s`` (0: after every round).
+    (>= 2 for an uncertainty; ``auto``: about 1e5 primaries each, at least 10, see
+    :mod:`mc.schedule`), processed in rounds of ``round_batches`` batches (``auto``: 4 per
+    rank); at the end of each round the run stops if the mean relative standard error of the
+    dose over the voxels at >= 50 % of the maximum has reached ``target_uncertainty``, and a
+    checkpoint is written every ``checkpoint_interval_s`` (0: after every round). A stop signal
+    or ``time_limit_s`` of transport (in this invocation) stops the run within a kernel call
+    (a fraction of a second): the round in progress is abandoned and the checkpoint of the
+    complete rounds kept for ``--resume``.
     ``schedule``: how the batches of a round are shared among MPI ranks: ``dynamic`` (a rank
-    takes the next batch when it is free; balances ranks of unequal speed; the dose is the
-    same to float rounding whatever ran where) or ``static`` (batch b on rank b mod N;
-    bit-for-bit repeatable for a given number of ranks)."""
+    takes the next batch when it is free; balances ranks of unequal speed) or ``static``
+    (batch b on rank b mod N). The dose is the same bit for bit whatever ran where (integer
+    sums, :func:`mc.tally.accumulate_batch`); its standard error and the LET to the rounding of
+    their sums."""
 
     primaries: int = Field(default=10000, gt=0)
     seed: int = Field(default=12345, ge=0, lt=2**63)
-    batches: int = Field(default=10, ge=2)
-    round_batches: int = Field(default=8, ge=1)
+    batches: int | Literal["auto"] = Field(default="auto")
+    round_batches: int | Literal["auto"] = Field(default="auto")
     schedule: Literal["dynamic", "static"] = "dynamic"
     target_uncertainty: float | None = Field(default=None, gt=0, lt=1)
     time_limit_s: float | None = Field(default=None, gt=0)
@@ -342,9 +347,17 @@ class RunConfig(_Strict):
                              "float64); a clinical dose needs 1e6 to 1e9: lower it")
         return v
 
+    @field_validator("batches", "round_batches")
+    @classmethod
+    def _count(cls, v, info):
+        least = 2 if info.field_name == "batches" else 1
+        if v != "auto" and v < least:
+            raise ValueError(f"give at least {least} (or auto)")
+        return v
+
     @model_validator(mode="after")
     def _enough(self):
-        if self.batches > self.primaries:
+        if self.batches != "auto" and self.batches > self.primaries:
             raise ValueError(f"run.batches ({self.batches}) exceeds run.primaries ({self.primaries}); "
                              "use fewer batches or more primaries")
         return self

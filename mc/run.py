@@ -33,7 +33,9 @@ from .errors import ConfigError
 from .parallel import get_comm
 from .problem import build_geometry, build_source
 from .rbe_dose import apply_rbe
-from .tally import BatchBuffers, RankTallies, compile_kernels, energy_to_dose, mean_relative_uncertainty
+from .schedule import batch_sizes, layout, layout_warnings
+from .tally import (BatchBuffers, RankTallies, compile_kernels, deposit_quantum, energy_to_dose,
+                    mean_relative_uncertainty, run_energy_bound)
 from .kernel.layout import COUNTER_SEGMENTS, COUNTER_STEPS
 
 
@@ -85,10 +87,10 @@ def spot_allocation(weights, primaries, batches):
     return out
 
 
-def batch_sizes(primaries, batches):
-    """Split ``primaries`` into ``batches`` near-equal batch sizes."""
-    base, extra = divmod(int(primaries), int(batches))
-    return [base + (1 if b < extra else 0) for b in range(batches)]
+def run_layout(cfg, ranks, voxels=0):
+    """The batches and rounds of a run of ``cfg`` on ``ranks`` ranks and a grid of ``voxels``
+    voxels (:func:`mc.schedule.layout`)."""
+    return layout(cfg.run.primaries, ranks, cfg.run.batches, cfg.run.round_batches, voxels)
 
 
 class RunInterrupted(Exception):
@@ -133,12 +135,20 @@ class RunState:
     fingerprint: str  # mc.checkpoint.config_fingerprint
     spot_threshold: float  # per-spot storage threshold, fraction of the spot's maximum dose
     spot_plan: SpotPlan | None = None  # per-spot mode
-    start_round: int = 0  # first round to transport (after the checkpoint's rounds)
-    rounds_done: int = 0  # rounds transported and summed into total
+    first_batch: int = 0  # the batches before it are in total already (a resumed checkpoint's)
+    rounds_done: int = 0  # rounds of this invocation transported and summed into total
+    my_batches: int = 0  # batches this rank transported in this invocation
+    announce: bool = False  # rank 0 says on stderr when transport starts, with the layout
+    batches_per_rank: list = field(default_factory=list)  # (rank 0) batches each rank transported
     done: int = 0  # primaries of those rounds
     elapsed0: float = 0.0  # transport time before the checkpoint resumed from
     t0: float = 0.0  # time.perf_counter() when the batch loop started
     last_ckpt: float = 0.0  # time.perf_counter() of the last checkpoint
+
+    @property
+    def batches_done(self):
+        """The batches summed into the totals: 0 .. batches_done - 1."""
+        return self.rounds[self.rounds_done - 1][1] if self.rounds_done else self.first_batch
 
     @property
     def per_spot(self):
@@ -156,9 +166,10 @@ def _on_signal(signum, frame):  # pragma: no cover  (exercised through the subpr
     _STOP_SIGNAL["flag"] = True
 
 
-def _spot_plan(cfg, spots, inputs, shape, water, sec, let):
-    """The :class:`SpotPlan` of a per-spot run and the primaries of each batch."""
-    alloc = spot_allocation(spots.weight, cfg.run.primaries, cfg.run.batches)
+def _spot_plan(cfg, spots, inputs, shape, water, sec, let, batches):
+    """The :class:`SpotPlan` of a per-spot run of ``batches`` batches and the primaries of each
+    batch."""
+    alloc = spot_allocation(spots.weight, cfg.run.primaries, batches)
     sizes = [int(x) for x in alloc.sum(axis=0)]
     scratch = BatchBuffers(shape, water, sec, let)
     scratch.enable_touched()
@@ -188,18 +199,20 @@ def prepare(cfg, grid=None, per_spot=None, comm=None, spot_threshold=None):
     tables = build_tables(grid.materials, cfg.physics.mean_excitation_energy_eV)
     water, sec, let = tally_flags(cfg)
     inputs = kernel_inputs(grid, tables, spots, cfg.physics, water, sec, let, cfg.physics.nuclear)
+    lay = run_layout(cfg, comm.size, grid.material_id.size)
     n_spots = spots.weight.size if per_spot else 0
-    local = RankTallies(grid.shape, water, sec, let, n_spots)
-    total = RankTallies(grid.shape, water, sec, let, n_spots) if comm.rank == 0 else None
-    buf = BatchBuffers(grid.shape, water, sec, let)
     plan = None
     if per_spot:
-        plan, sizes = _spot_plan(cfg, spots, inputs, grid.shape, water, sec, let)
+        plan, sizes = _spot_plan(cfg, spots, inputs, grid.shape, water, sec, let, lay.batches)
         primaries_max = int(plan.alloc.sum())
     else:
-        sizes = batch_sizes(cfg.run.primaries, cfg.run.batches)
+        sizes = batch_sizes(cfg.run.primaries, lay.batches)
         primaries_max = cfg.run.primaries
-    K = cfg.run.round_batches
+    q = deposit_quantum(run_energy_bound(primaries_max, spots.energy, spots.energy_sigma))
+    local = RankTallies(grid.shape, water, sec, let, n_spots, q)
+    total = RankTallies(grid.shape, water, sec, let, n_spots, q) if comm.rank == 0 else None
+    buf = BatchBuffers(grid.shape, water, sec, let)
+    K = lay.round_batches
     rounds = [(lo, min(lo + K, len(sizes))) for lo in range(0, len(sizes), K)]
     if spot_threshold is None:
         spot_threshold = getattr(getattr(cfg, "flash", None), "spot_dose_threshold", 0.0)
@@ -231,7 +244,9 @@ def resume_from_checkpoint(st):
     meta = st.comm.bcast(meta)
     if "error" in meta:
         raise ConfigError(meta["error"])
-    st.start_round, st.done, st.elapsed0 = meta["rounds_done"], meta["primaries_done"], meta["elapsed_s"]
+    st.first_batch, st.done, st.elapsed0 = meta["batches_done"], meta["primaries_done"], meta["elapsed_s"]
+    K = st.rounds[0][1] - st.rounds[0][0]  # this invocation's round length, from the batch after the checkpoint's
+    st.rounds = [(lo, min(lo + K, len(st.sizes))) for lo in range(st.first_batch, len(st.sizes), K)]
 
 
 def progress_bar(st):
@@ -274,14 +289,17 @@ def _catch_stop_signals():
     return old
 
 
-def _transport_spot_batch(st, b):
+def _transport_spot_batch(st, b, stop):
     """Per-spot mode: transport batch ``b`` spot by spot into the batch buffer, each spot's
-    deposits weighted by its factor and also read out into ``st.local.spots``."""
+    deposits weighted by its factor and also read out into ``st.local.spots``; False if ``stop``
+    (see :func:`mc.batch.run_batch`) abandoned it (the round is then abandoned too)."""
     plan, buf, scratch = st.spot_plan, st.buf, st.spot_plan.scratch
     for k in range(st.spots.weight.size):
         if plan.alloc[k, b] == 0:
             continue
-        run_batch(spot_seed(st.cfg.run.seed, b, k), int(plan.alloc[k, b]), plan.inputs[k], scratch)
+        if not run_batch(spot_seed(st.cfg.run.seed, b, k), int(plan.alloc[k, b]), plan.inputs[k], scratch, stop):
+            buf.discard()
+            return False
         idx = scratch.take_touched()
         vals = scratch.move_to(buf, idx, plan.factor[k, b])
         st.local.spots.add(k, idx, vals)
@@ -289,25 +307,42 @@ def _transport_spot_batch(st, b):
     scratch.fluence_z[:] = 0.0
     buf.counters += scratch.counters
     scratch.counters[:] = 0.0
+    return True
+
+
+def _stop_requested(st):
+    """Whether this rank should stop now: a stop signal arrived or ``run.time_limit_s`` of
+    transport in this invocation has passed."""
+    limit = st.cfg.run.time_limit_s
+    return _STOP_SIGNAL["flag"] or (limit is not None and time.perf_counter() - st.t0 >= limit)
 
 
 def _transport_round(st, r, fail_batch):
     """Transport this rank's batches of round ``r`` and add them to ``st.local``; True if a
-    stop signal arrived first. A rank whose batch fails prints the error and, with several
-    ranks, aborts the whole job (``fail_batch``: the batch that fails on purpose, for tests)."""
+    stop was requested first (:func:`_stop_requested`, asked before each batch and between the
+    kernel calls of a batch, so within a fraction of a second). A rank whose batch fails prints
+    the error and, with several ranks, aborts the whole job (``fail_batch``: the batch that
+    fails on purpose, for tests)."""
     comm = st.comm
     lo, hi = st.rounds[r]
+
+    def stop():
+        return _stop_requested(st)
+
     try:
         for b in comm.batches(lo, hi, st.cfg.run.schedule == "dynamic"):
-            if _STOP_SIGNAL["flag"]:
+            if stop():
                 return True
             if b == fail_batch:
                 raise RuntimeError(f"injected failure in batch {b} (FLASHMC_TEST_FAIL_BATCH)")
             if st.per_spot:
-                _transport_spot_batch(st, b)
+                complete = _transport_spot_batch(st, b, stop)
             else:
-                run_batch(batch_seed(st.cfg.run.seed, b), st.sizes[b], st.inputs, st.buf)
+                complete = run_batch(batch_seed(st.cfg.run.seed, b), st.sizes[b], st.inputs, st.buf, stop)
+            if not complete:
+                return True
             st.local.add(st.buf, st.sizes[b])
+            st.my_batches += 1
     except Exception as exc:  # a failing rank takes the whole job down, loudly
         import traceback
 
@@ -320,16 +355,22 @@ def _transport_round(st, r, fail_batch):
     return False
 
 
-def _stop_interrupted(st):
-    """After a stop signal: abandon the round in progress, write the checkpoint of the last
-    complete round (rank 0) and raise :class:`RunInterrupted`."""
+def _abandon_round(st):
+    """After a stop request: abandon the round in progress (every rank) and write the
+    checkpoint of the last complete round (rank 0)."""
     st.local.zero()
     if st.local.spots is not None:
         st.local.spots.discard()
         st.local.gather_spots_into(st.comm, st.total)
     if st.comm.rank == 0:
-        write_checkpoint(st.checkpoint, st.total, st.rounds_done, st.done, st.elapsed(), st.fingerprint)
-    raise RunInterrupted(f"interrupted after {st.done} primaries; checkpoint {st.checkpoint}; continue with --resume")
+        write_checkpoint(st.checkpoint, st.total, st.batches_done, st.done, st.elapsed(), st.fingerprint)
+
+
+def _stop_interrupted(st, why=None):
+    """Abandon the round in progress, write the checkpoint and raise :class:`RunInterrupted`."""
+    _abandon_round(st)
+    why = why or f"interrupted after {st.done} primaries"
+    raise RunInterrupted(f"{why}; checkpoint {st.checkpoint}; continue with --resume")
 
 
 def _sum_round(st, r):
@@ -354,9 +395,10 @@ def _stopping_rules(st):
         stop = "primaries"
     elif run.target_uncertainty is not None and mean_relative_uncertainty(st.total.dose) <= run.target_uncertainty:
         stop = "target_uncertainty"
-    elif run.time_limit_s is not None and st.elapsed0 + now - st.t0 >= run.time_limit_s:
+    elif run.time_limit_s is not None and now - st.t0 >= run.time_limit_s:
         stop = "time_limit"
-    return stop, stop is None and now - st.last_ckpt >= run.checkpoint_interval_s
+    # (a time limit keeps the checkpoint of the complete rounds, for --resume)
+    return stop, (stop is None and now - st.last_ckpt >= run.checkpoint_interval_s) or stop == "time_limit"
 
 
 def _end_round(st):
@@ -369,13 +411,13 @@ def _end_round(st):
     if st.local.spots is not None and (comm.size == 1 or stop is not None or need_ckpt):
         st.local.gather_spots_into(comm, st.total)
     if need_ckpt and comm.rank == 0:
-        write_checkpoint(st.checkpoint, st.total, st.rounds_done, st.done, st.elapsed(), st.fingerprint)
+        write_checkpoint(st.checkpoint, st.total, st.batches_done, st.done, st.elapsed(), st.fingerprint)
         st.last_ckpt = time.perf_counter()
     return stop
 
 
 def run_rounds(st, bar=None):
-    """Transport the rounds from ``st.start_round`` on (every rank), summing each into rank 0,
+    """Transport the rounds (every rank), summing each into rank 0,
     until a stopping rule holds; ``bar``: a progress bar (rank 0) or None. A stop signal
     writes the checkpoint and raises :class:`RunInterrupted`. Returns (stop reason, transport
     time in s); the signal handlers are restored, the bar closed and the communicator
@@ -385,12 +427,22 @@ def run_rounds(st, bar=None):
     st.t0 = time.perf_counter()
     st.last_ckpt = st.t0
     stop_reason = "primaries"
-    st.rounds_done = st.start_round
+    st.rounds_done = 0
+    if st.announce and st.comm.rank == 0:
+        k = st.rounds[0][1] - st.rounds[0][0] if st.rounds else 0
+        print(f"flashmc: transporting {st.primaries_max - st.done} primaries in {len(st.sizes) - st.first_batch} "
+              f"batches, rounds of {k}, on {st.comm.size} rank(s)", file=sys.stderr, flush=True)
     try:
-        for r in range(st.start_round, len(st.rounds)):
+        for r in range(len(st.rounds)):
             interrupted = _transport_round(st, r, fail_batch)
             if st.comm.any(interrupted or _STOP_SIGNAL["flag"]):
-                _stop_interrupted(st)
+                if st.comm.any(_STOP_SIGNAL["flag"]):
+                    _stop_interrupted(st)
+                if st.done == 0:
+                    _stop_interrupted(st, "time limit reached before any round was complete (no result written)")
+                _abandon_round(st)  # the time limit: the complete rounds are the result
+                stop_reason = "time_limit"
+                break
             n_round = _sum_round(st, r)
             stop = _end_round(st)
             if bar is not None:
@@ -398,6 +450,7 @@ def run_rounds(st, bar=None):
             if stop is not None:
                 stop_reason = stop
                 break
+        st.batches_per_rank = st.comm.gather(st.my_batches)
     finally:
         for sig, h in old.items():
             signal.signal(sig, h)
@@ -427,8 +480,8 @@ def finalize(st, stop_reason, elapsed):
     """Rank 0, after the last round: remove the checkpoint (the run is complete) and turn the
     run's tallies into the :class:`RunResult` (doses in Gy for the delivered protons)."""
     cfg, grid, total = st.cfg, st.grid, st.total
-    if os.path.exists(st.checkpoint):
-        os.unlink(st.checkpoint)  # the run is complete
+    if stop_reason != "time_limit" and os.path.exists(st.checkpoint):
+        os.unlink(st.checkpoint)  # the run is complete (a time limit keeps it for --resume)
     primaries = st.done
     tally, counters = total.dose, total.counters
 
@@ -445,11 +498,13 @@ def finalize(st, stop_reason, elapsed):
         grid=grid, dose=dpp * protons, dose_std=dpp_std, dose_per_primary=dpp,
         edep_per_primary=edep, protons=protons, primaries=primaries,
         energy_balance=eb,
-        run_info={"elapsed_s": elapsed, "primaries": primaries, "batches": cfg.run.batches,
+        run_info={"elapsed_s": elapsed, "primaries": primaries, "batches": len(st.sizes),
+                  "round_batches": st.rounds[0][1] - st.rounds[0][0], "deposit_quantum_MeV": total.dose.q,
                   "seed": cfg.run.seed, "protons_per_s": primaries / max(elapsed, 1e-12),
                   "steps": counters[COUNTER_STEPS], "segments": counters[COUNTER_SEGMENTS],
                   "nuclear": bool(st.nuclear), "per_spot": bool(st.per_spot),
                   "stop_reason": stop_reason, "ranks": st.comm.size,
+                  "batches_per_rank": np.array(st.batches_per_rank, np.int64),
                   "mean_relative_uncertainty": mean_relative_uncertainty(tally)},
         primary_fluence_z=total.fluence / primaries, spots=st.spots,
     )
@@ -476,7 +531,8 @@ def finalize(st, stop_reason, elapsed):
     return result
 
 
-def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None, comm=None, resume=False):
+def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None, comm=None, resume=False,
+             announce=False):
     """Run the Monte Carlo described by ``cfg`` (a validated :class:`mc.config.Config`).
 
     Batches are processed in rounds of ``run.round_batches``; within a round, batch b runs on
@@ -497,6 +553,7 @@ def simulate(cfg, progress=False, grid=None, per_spot=None, spot_threshold=None,
     (default ``flash.spot_dose_threshold``, else 0): per-spot entries below this fraction of
     the spot's maximum dose are kept only in the per-voxel remainder."""
     st = prepare(cfg, grid, per_spot, comm, spot_threshold)
+    st.announce = announce
     if resume:
         resume_from_checkpoint(st)
     bar = progress_bar(st) if progress and st.comm.rank == 0 else None
@@ -610,6 +667,9 @@ def main(argv=None):
             build_source(cfg, grid)  # validate the beam against the grid before any work
             check_flash_structure(cfg, grid)
             check_output_path(cfg.output.path)
+            if comm.rank == 0:
+                for w in layout_warnings(run_layout(cfg, comm.size, grid.material_id.size)):
+                    print(f"flashmc: warning: {w}", file=sys.stderr, flush=True)
             prepared.append((cfg, resolved, text, grid))
         paths = [os.path.abspath(c.output.path) for c, *_ in prepared]
         if len(set(paths)) < len(paths):
@@ -652,7 +712,7 @@ def _run_one(args, cfg, resolved, text, grid, comm):
     """Run one configuration and write its outputs (rank 0); with ``dicom.dose_per_beam`` then
     recompute each beam on its own (:func:`_run_beams`)."""
     show = not args.quiet and sys.stderr.isatty() and comm.rank == 0
-    result = simulate(cfg, progress=show, grid=grid, comm=comm, resume=args.resume)
+    result = simulate(cfg, progress=show, grid=grid, comm=comm, resume=args.resume, announce=not args.quiet)
     msg = _write_outputs(args, cfg, resolved, text, result) if result is not None else []
     if cfg.dicom is not None and cfg.dicom.dose_per_beam:
         msg += _run_beams(cfg, resolved, text, comm, result)
@@ -684,7 +744,7 @@ def _run_beams(cfg, resolved, text, comm, plan_result):
         sub.dicom.beams, sub.dicom.dose_per_beam = [beam.number], False
         sub.output.path = f"{base}_beam{beam.number}.h5"
         share = float(weight[case.source.beam_of == b].sum() / total)
-        sub.run.primaries = max(sub.run.batches, int(round(cfg.run.primaries * share)))
+        sub.run.primaries = max(run_layout(cfg, comm.size).batches, int(round(cfg.run.primaries * share)))
         result = simulate(sub, comm=comm, grid=load_case(sub.dicom).grid)
         if result is None:
             continue

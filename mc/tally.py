@@ -16,22 +16,50 @@ layers (``col_z``, :func:`empty_cols`); the compiled helpers :func:`accumulate_b
 column ranges.
 """
 
+import math
+
 import numpy as np
 
 from physics.constants import J_PER_MEV
 
 from .jit import jit
-from .kernel.layout import (LET_EPS, LET_EPS_LM, LET_EPS_LW, LET_LEN, LET_LEN_LM, LET_LEN_LW, LET_PRIMARY,
-                            N_COUNTERS, N_LET)
+from .kernel.layout import (CLASS_LOCAL, CLASS_PRIMARY, CLASS_SECONDARY_OTHER, CLASS_SECONDARY_PROTON,
+                            COUNTER_DEP_LOCAL, COUNTER_DEP_PRIMARY, COUNTER_DEP_SEC_OTHER, COUNTER_DEP_SEC_PROTON,
+                            COUNTER_DEPOSITED, LET_EPS, LET_EPS_LM, LET_EPS_LW, LET_LEN, LET_LEN_LM, LET_LEN_LW,
+                            LET_PRIMARY, N_CLASSES, N_COUNTERS, N_LET)
 from .spot_dose import SpotDose
 
 
-class EnergyTally:
-    """Accumulates per-voxel energy deposits over batches (MeV)."""
+#: The bound on the energy one run can deposit, used when none is given [MeV] (:func:`deposit_quantum`).
+DEFAULT_ENERGY_BOUND_MEV = 1.0e9
 
-    def __init__(self, shape):
+
+def deposit_quantum(energy_bound_MeV=DEFAULT_ENERGY_BOUND_MEV):
+    """The quantum q [MeV] of the integer dose sums (:func:`accumulate_batch`): the smallest
+    power of two with 2^62 q >= ``energy_bound_MeV``, a bound on the energy the whole run can
+    deposit in one voxel (the run's incident energy, :func:`run_energy_bound`), so that no sum
+    can overflow. Each batch's deposit in a voxel is rounded to a multiple of q, an error of at
+    most q/2 per batch: for 1e9 protons of 230 MeV, q = 2^-22 MeV = 0.24 eV."""
+    return 2.0 ** math.ceil(math.log2(max(float(energy_bound_MeV), 1.0) / 2.0**62))
+
+
+def run_energy_bound(primaries, energies_MeV, sigmas_MeV, factor=4.0):
+    """An upper bound [MeV] on the energy a run can deposit in one voxel: ``primaries`` times
+    the largest energy a spot's Gaussian can give (mean + 13 sigma: the polar Box-Muller
+    deviates of :mod:`mc.kernel.rng`, from 53-bit uniforms, stay within 12.1), times ``factor``
+    (per-spot scoring weights a spot's deposits by up to about 2)."""
+    t_max = float(np.max(np.asarray(energies_MeV) + 13.0 * np.asarray(sigmas_MeV)))
+    return factor * float(primaries) * t_max
+
+
+class EnergyTally:
+    """Accumulates per-voxel energy deposits over batches: a1 as integer multiples of the
+    quantum ``q`` [MeV] (:func:`accumulate_batch`), a2 in MeV^2."""
+
+    def __init__(self, shape, quantum=None):
         self.shape = tuple(shape)
-        self.a1 = np.zeros(self.shape)
+        self.q = deposit_quantum() if quantum is None else float(quantum)
+        self.a1 = np.zeros(self.shape, np.int64)
         self.a2 = np.zeros(self.shape)
         self.n_primaries = 0
         self.n_batches = 0
@@ -45,19 +73,26 @@ class EnergyTally:
             box = full_box(self.shape)
         if col_z is None:
             col_z = full_cols(self.shape)
-        accumulate_batch(edep, self.a1, self.a2, 1.0 / n, box, col_z)
+        if not accumulate_batch(edep, self.a1, self.a2, 1.0 / n, self.q, box, col_z):
+            raise OverflowError(f"the dose sum overflowed its quantum of {self.q:.3g} MeV (a bound on the run's "
+                                "energy too low)")
         self.n_primaries += int(n)
         self.n_batches += 1
 
+    def sum_MeV(self):
+        """The summed deposits [MeV] (float64)."""
+        return self.a1 * self.q
+
     def mean_per_primary(self):
-        return self.a1 / self.n_primaries
+        return self.a1 * (self.q / self.n_primaries)
 
     def std_per_primary(self):
         """Standard error of :meth:`mean_per_primary` (0 with fewer than two batches)."""
         if self.n_batches < 2:
             return np.zeros(self.shape)
         N = self.n_primaries
-        var = (self.a2 - self.a1 * self.a1 / N) / (N * (self.n_batches - 1))
+        a1 = self.sum_MeV()
+        var = (self.a2 - a1 * a1 / N) / (N * (self.n_batches - 1))
         return np.sqrt(np.maximum(var, 0.0))
 
 
@@ -120,22 +155,31 @@ def widen_cols(cols, other):
 
 
 @jit
-def accumulate_batch(edep, a1, a2, inv_n, box, col_z):
-    """Add one batch's deposits to the tallies (a1 += E, a2 += E^2/n) and zero ``edep``, over
-    the voxel block ``box`` (int64[6], lowest x, y, z index then highest, inclusive; the
-    kernel's ``bbox``) and in it, per z-column (flat ix ny + iy), the layers
-    col_z[0]..col_z[1] (the kernel's ranges, left as they are), outside which the batch
-    deposited nothing; all arrays have the grid's shape."""
+def accumulate_batch(edep, a1, a2, inv_n, q, box, col_z):
+    """Add one batch's deposits to the tallies and zero ``edep``: each deposit E is rounded to
+    the nearest multiple k q of the quantum ``q`` [MeV] (:func:`deposit_quantum`), a1 += k (an
+    integer: exact, so the sum does not depend on the order of the batches, and the dose not on
+    the number of ranks) and a2 += (k q)^2 / n. Visits the voxel block ``box`` (int64[6], lowest
+    x, y, z index then highest, inclusive; the kernel's ``bbox``) and in it, per z-column (flat
+    ix ny + iy), the layers col_z[0]..col_z[1] (the kernel's ranges, left as they are), outside
+    which the batch deposited nothing; all arrays have the grid's shape. Returns False if an
+    integer sum overflowed (a quantum too small for the run)."""
     ny = edep.shape[1]
+    inv_q = 1.0 / q
+    ok = True
     for i in range(box[0], box[3] + 1):
         for j in range(box[1], box[4] + 1):
             c = i * ny + j
             for k in range(max(col_z[0, c], box[2]), min(col_z[1, c], box[5]) + 1):
                 x = edep[i, j, k]
                 if x != 0.0:
-                    a1[i, j, k] += x
-                    a2[i, j, k] += x * x * inv_n
+                    n_q = np.int64(np.rint(x * inv_q))
+                    a1[i, j, k] += n_q
+                    ok = ok and a1[i, j, k] >= 0
+                    xq = n_q * q
+                    a2[i, j, k] += xq * xq * inv_n
                     edep[i, j, k] = 0.0
+    return ok
 
 
 @jit
@@ -183,6 +227,18 @@ def unpack_add_columns(d4, box, col_z, src):
                     n += 1
 
 
+def book_class_deposits(counters, dep_class):
+    """Add a batch's deposits per class of particle (``dep_class``, MeV) to the energy counters,
+    their sum as the deposited energy, and zero them."""
+    d, c = dep_class, counters
+    c[COUNTER_DEPOSITED] += d[CLASS_PRIMARY] + d[CLASS_SECONDARY_PROTON] + d[CLASS_SECONDARY_OTHER] + d[CLASS_LOCAL]
+    c[COUNTER_DEP_PRIMARY] += d[CLASS_PRIMARY]
+    c[COUNTER_DEP_SEC_PROTON] += d[CLASS_SECONDARY_PROTON]
+    c[COUNTER_DEP_SEC_OTHER] += d[CLASS_SECONDARY_OTHER]
+    c[COUNTER_DEP_LOCAL] += d[CLASS_LOCAL]
+    d[:] = 0.0
+
+
 def new_counters():
     return np.zeros(N_COUNTERS)
 
@@ -203,6 +259,7 @@ class BatchBuffers:
         self.n_touched = np.zeros(1, np.int64)
         self.fluence_z = np.zeros(shape[2])
         self.counters = new_counters()
+        self.dep_class = np.zeros(N_CLASSES)  # the batch's deposit per class, until finish_batch
         # voxels the kernel deposited in since the last accumulation lie in this block and, per
         # column along z, in a range of layers
         self.bbox = empty_box()
@@ -238,6 +295,28 @@ class BatchBuffers:
         widen_cols(other.col_z, self.col_z)
         clear_cols(self.col_z)
         return moved
+
+    def finish_batch(self):
+        """Book the complete batch's deposits per class of particle into the counters
+        (:func:`book_class_deposits`)."""
+        book_class_deposits(self.counters, self.dep_class)
+
+    def discard(self):
+        """Zero everything a batch in progress has added (a stopped batch is left out whole)."""
+        x0, y0, z0, x1, y1, z1 = (int(v) for v in self.bbox)
+        if x1 >= x0:
+            region = (slice(x0, x1 + 1), slice(y0, y1 + 1), slice(z0, z1 + 1))
+            for a in (self.edep, self.edep_water, self.edep_sec):
+                if a.shape == self.edep.shape:
+                    a[region] = 0.0
+            if self.let.shape[1:] == self.edep.shape:
+                self.let[(slice(None),) + region] = 0.0
+        self.touched_mark[self.touched[:self.n_touched[0]]] = 0
+        self.n_touched[0] = 0
+        for a in (self.fluence_z, self.counters, self.dep_class):
+            a[:] = 0.0
+        self.bbox[:] = empty_box()
+        clear_cols(self.col_z)
 
     def take_touched(self):
         """Flat indices of the voxels touched since the last call; resets the list."""
@@ -384,10 +463,10 @@ class RankTallies:
     summed into rank 0's (:meth:`reduce_into`, :meth:`reduce_counts_into`,
     :meth:`gather_spots_into`)."""
 
-    def __init__(self, shape, water, sec, let, per_spot_spots=0):
-        self.dose = EnergyTally(shape)
-        self.water = EnergyTally(shape) if water else None
-        self.sec = EnergyTally(shape) if sec else None
+    def __init__(self, shape, water, sec, let, per_spot_spots=0, quantum=None):
+        self.dose = EnergyTally(shape, quantum)
+        self.water = EnergyTally(shape, quantum) if water else None
+        self.sec = EnergyTally(shape, quantum) if sec else None
         self.let = LetTally(shape) if let else None
         self.fluence = np.zeros(shape[2])
         self.counters = np.zeros(N_COUNTERS)
@@ -436,7 +515,7 @@ class RankTallies:
                 move_columns(a4, d4, box, cols)
                 continue
             # several ranks: the layer ranges of every rank, packed, summed into rank 0's buffer
-            packed = np.empty(per_array * a4.shape[0])
+            packed = np.empty(per_array * a4.shape[0], a4.dtype)
             pack_columns(a4, box, cols, packed)
             comm.reduce_inplace(packed)
             if total is not None:
@@ -521,7 +600,9 @@ def compile_kernels(let):
     EnergyTally((1, 1, 1)).add_batch(np.zeros((1, 1, 1)), 1)
     if let:
         LetTally((1, 1, 1)).add_batch(np.zeros((N_LET, 1, 1, 1)))
-    one4, no_cols = np.zeros((1, 1, 1, 1)), empty_cols(1)
-    move_columns(one4, one4, empty_box(), no_cols)
-    pack_columns(one4, empty_box(), no_cols, np.zeros(0))
-    unpack_add_columns(one4, empty_box(), no_cols, np.zeros(0))
+    no_cols = empty_cols(1)
+    for dtype in (np.float64, np.int64):  # the integer dose sums and the others
+        one4 = np.zeros((1, 1, 1, 1), dtype)
+        move_columns(one4, one4, empty_box(), no_cols)
+        pack_columns(one4, empty_box(), no_cols, np.zeros(0, dtype))
+        unpack_add_columns(one4, empty_box(), no_cols, np.zeros(0, dtype))

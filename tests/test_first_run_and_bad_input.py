@@ -164,7 +164,7 @@ def test_checkpoint_round_trip_and_mode(tmp_path):
         os.umask(old)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
     meta = read_checkpoint(path, total, config_fingerprint(cfg))
-    assert (meta["rounds_done"], meta["primaries_done"]) == (1, 100)
+    assert (meta["batches_done"], meta["primaries_done"]) == (1, 100)
     old = os.umask(0o022)
     try:
         _checkpoint(tmp_path)
@@ -177,7 +177,7 @@ def _tamper(path):
     with np.load(path) as f:
         arrays = {k: f[k] for k in f.files}
     meta = json.loads(str(arrays["meta"]))
-    meta["rounds_done"] = 0
+    meta["batches_done"] = 0
     arrays["meta"] = np.array(json.dumps(meta))
     with open(path, "wb") as f:
         np.savez(f, **arrays)

@@ -17,7 +17,7 @@ from mc.batch import batch_seed
 from mc.jit import python_entry
 from mc.kernel import bundles as kb
 from mc.kernel import lookup, source, stack, walk
-from mc.kernel.layout import N_COUNTERS, N_LET, NO_FACE, WHY_ESCAPED, WHY_STEP_END
+from mc.kernel.layout import N_CLASSES, N_COUNTERS, N_LET, NO_FACE, WHY_ESCAPED, WHY_STEP_END
 from mc.kernel.rng import uniform
 from mc.kernel.stack import new_stack
 from mc.kernel.step import StepPlan
@@ -53,7 +53,8 @@ def _tallies(shape):
     col_z[1] = -1
     one = (1, 1, 1)
     return kb.Tallies(np.zeros(shape), np.zeros(one), np.zeros(one), np.zeros(shape[2]), np.zeros((N_LET,) + one),
-                      np.zeros(N_COUNTERS), np.zeros(1, np.int8), np.zeros(1, np.int64), np.zeros(1, np.int64),
+                      np.zeros(N_COUNTERS), np.zeros(N_CLASSES), np.zeros(1, np.int8), np.zeros(1, np.int64),
+                      np.zeros(1, np.int64),
                       np.array([2**62] * 3 + [-1] * 3, np.int64), col_z)
 
 

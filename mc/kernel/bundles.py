@@ -108,6 +108,7 @@ class Tallies(NamedTuple):
     fluence_z: np.ndarray  # (nz,) primaries reaching each voxel layer along z
     let: np.ndarray  # (N_LET, ...) LET sums (mc.kernel.layout.LET_*; 1x1x1 per sum when off)
     counters: np.ndarray  # (N_COUNTERS,) energy balance (mc.kernel.layout.COUNTER_*)
+    dep_class: np.ndarray  # (N_CLASSES,) energy deposited per class of particle [MeV]
     touched_mark: np.ndarray  # per voxel: listed in touched (int8; one element when off)
     touched: np.ndarray  # flat indices of the voxels with deposits (one element when off)
     n_touched: np.ndarray  # (1,) length of that list
@@ -193,7 +194,7 @@ def params_bundle(physics_cfg, dose_to_water=False, secondary=False, let=False):
 
 def tallies_bundle(buf):
     """:class:`Tallies` of a :class:`mc.tally.BatchBuffers`."""
-    return Tallies(buf.edep, buf.edep_water, buf.edep_sec, buf.fluence_z, buf.let, buf.counters,
+    return Tallies(buf.edep, buf.edep_water, buf.edep_sec, buf.fluence_z, buf.let, buf.counters, buf.dep_class,
                    buf.touched_mark, buf.touched, buf.n_touched, buf.bbox, buf.col_z)
 
 

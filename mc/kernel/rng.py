@@ -48,8 +48,3 @@ def gauss_pair(st):
             f = math.sqrt(-2.0 * math.log(q) / q)
             return a * f, b * f
 
-
-@jit_inline
-def state_copy(rng_state):
-    """A private copy of a generator state (uint64[4]); the caller's is left as it is."""
-    return rng_state.copy()

@@ -135,32 +135,11 @@ from physics.scattering import pv_of
 
 from .bundles import needs_optional_tallies
 from .interact import OUTCOME_ABSORBED, OUTCOME_FICTITIOUS, OUTCOME_NEW_TRACK, interact
-from .layout import (
-    CLASS_LOCAL,
-    CLASS_PRIMARY,
-    CLASS_SECONDARY_OTHER,
-    CLASS_SECONDARY_PROTON,
-    COUNTER_DEP_LOCAL,
-    COUNTER_DEP_PRIMARY,
-    COUNTER_DEP_SEC_OTHER,
-    COUNTER_DEP_SEC_PROTON,
-    COUNTER_DEPOSITED,
-    COUNTER_ESCAPED,
-    COUNTER_HISTORIES,
-    COUNTER_INCIDENT,
-    COUNTER_MISSED,
-    COUNTER_SEGMENTS,
-    COUNTER_STEPS,
-    MAX_PRODUCTS,
-    N_CLASSES,
-    NO_FACE,
-    NOT_IN_GRID,
-    PRODUCT_COLUMNS,
-    WHY_INTERACTION,
-    WHY_STEP_END,
-)
+from .layout import (CLASS_PRIMARY, COUNTER_ESCAPED, COUNTER_HISTORIES, COUNTER_INCIDENT, COUNTER_MISSED,
+                     COUNTER_SEGMENTS, COUNTER_STEPS, MAX_PRODUCTS, NO_FACE, NOT_IN_GRID, PRODUCT_COLUMNS,
+                     WHY_INTERACTION, WHY_STEP_END)
 from .lookup import U, energy_index, index_after_loss, lin
-from .rng import state_copy, uniform
+from .rng import uniform
 from .score import deposit_track_end, mark
 from .source import sample_source
 from .stack import new_stack, pop
@@ -218,7 +197,7 @@ def make_kernel(optional_tallies):
     @jit_kernel
     def kernel(n_histories, rng_state, src, geo, tab, spc, nuc, par, tal):
         """Transport one batch (see :func:`transport_batch`)."""
-        st = state_copy(rng_state)
+        st = rng_state  # advanced in place: the next call goes on with the same stream
         g = flat_grid(geo, tal.edep)
         f_cut_sp, r_cut_rows = cut_off_tables(spc, tab)
         opt = (optional_tallies and par.secondary, optional_tallies and par.dose_to_water,
@@ -236,7 +215,7 @@ def make_kernel(optional_tallies):
         n_segments = 0.0
         bbox = tal.bbox
         box = (bbox[0], bbox[1], bbox[2], bbox[3], bbox[4], bbox[5])
-        dep = np.zeros(N_CLASSES)  # the batch's deposit per class [MeV]
+        dep = tal.dep_class  # the batch's deposit per class [MeV], over all its calls
         stack = new_stack()
         work = (stack, np.empty((MAX_PRODUCTS, PRODUCT_COLUMNS)), np.empty(nuc.chan_kind.shape[1]))
         for _h in range(n_histories):
@@ -323,12 +302,6 @@ def make_kernel(optional_tallies):
                 cls = sp_class[sp]
         tal.n_touched[0] = nt
         bbox[0], bbox[1], bbox[2], bbox[3], bbox[4], bbox[5] = box
-        counters[COUNTER_DEPOSITED] += dep[CLASS_PRIMARY] + dep[CLASS_SECONDARY_PROTON] + dep[CLASS_SECONDARY_OTHER] \
-            + dep[CLASS_LOCAL]
-        counters[COUNTER_DEP_PRIMARY] += dep[CLASS_PRIMARY]
-        counters[COUNTER_DEP_SEC_PROTON] += dep[CLASS_SECONDARY_PROTON]
-        counters[COUNTER_DEP_SEC_OTHER] += dep[CLASS_SECONDARY_OTHER]
-        counters[COUNTER_DEP_LOCAL] += dep[CLASS_LOCAL]
         counters[COUNTER_STEPS] += n_steps
         counters[COUNTER_SEGMENTS] += n_segments
 
@@ -341,7 +314,8 @@ KERNEL_OPTIONAL = make_kernel(True)
 
 def transport_batch(n_histories, rng_state, source, geometry, tables, species, nuclear, params, tallies):
     """Transport ``n_histories`` primaries and all their charged secondaries, drawing random
-    numbers from the xoshiro256+ state ``rng_state`` (uint64[4], not modified); the inputs are
+    numbers from the xoshiro256+ state ``rng_state`` (uint64[4], advanced in place, so that a
+    batch transported in several calls draws the same numbers as in one); the inputs are
     the bundles of :mod:`mc.kernel.bundles` (:class:`~mc.kernel.bundles.Source`,
     :class:`~mc.kernel.bundles.Geometry`, :class:`~mc.kernel.bundles.Tables`,
     :class:`~mc.kernel.bundles.SpeciesTable`, :class:`~mc.kernel.bundles.Nuclear`,
@@ -352,7 +326,11 @@ def transport_batch(n_histories, rng_state, source, geometry, tables, species, n
     * if enabled, LET sums to ``let`` (``mc.kernel.layout.LET_*``);
     * to ``fluence_z[k]`` the number of primaries that reach voxel layer k along z (a primary
       stops being one at a non-elastic nuclear interaction);
-    * the energy bookkeeping to ``counters`` (``mc.kernel.layout.COUNTER_*``);
+    * the energy bookkeeping to ``counters`` (``mc.kernel.layout.COUNTER_*``), and the energy
+      deposited per class of particle (``mc.kernel.layout.CLASS_*``) to ``dep_class``, which
+      the caller books into the counters when the batch is complete
+      (:meth:`mc.tally.BatchBuffers.finish_batch`): every tally is a running sum over the
+      batch's calls, so the cut into calls changes no bit of the result;
     * if ``touched`` has more than one element, the flat index (ix ny + iy) nz + iz of every
       voxel that receives a deposit, once each, to ``touched[n_touched[0]:]`` (``touched_mark``
       flags listed voxels; the caller resets both), so that the deposits of one spot can be
