@@ -140,25 +140,25 @@ def write_result(path, result, config_text, resolved_yaml):
             f.attrs[f"version_{k}"] = v
         for name, arr, units in (("dose", result.dose, "Gy"), ("dose_std", result.dose_std, "Gy"),
                                  ("dose_per_primary", result.dose_per_primary, "Gy per primary")):
-            ds = f.create_dataset(name, data=arr.astype(np.float32), compression="gzip", compression_opts=1)
+            ds = f.create_dataset(name, data=np.asarray(arr, np.float32), compression="gzip", compression_opts=1)
             _grid_attrs(ds, grid, units)
         f["dose"].attrs["protons"] = result.protons
         f["dose"].attrs["primaries_simulated"] = result.primaries
         if result.dose_to_water is not None:
             for name, arr in (("dose_to_water", result.dose_to_water), ("dose_to_water_std", result.dose_to_water_std)):
-                ds = f.create_dataset(name, data=arr.astype(np.float32), compression="gzip", compression_opts=1)
+                ds = f.create_dataset(name, data=np.asarray(arr, np.float32), compression="gzip", compression_opts=1)
                 _grid_attrs(ds, grid, "Gy")
         if result.dose_secondary is not None:
             for name, arr in (("dose_secondary", result.dose_secondary),
                               ("dose_secondary_std", result.dose_secondary_std)):
-                ds = f.create_dataset(name, data=arr.astype(np.float32), compression="gzip", compression_opts=1)
+                ds = f.create_dataset(name, data=np.asarray(arr, np.float32), compression="gzip", compression_opts=1)
                 _grid_attrs(ds, grid, "Gy")
                 ds.attrs["description"] = "part of /dose deposited by secondary protons and nuclear fragments"
         if result.let is not None:
             lets = dict(result.let)
             lets.update({k + "_std": v for k, v in result.let_std.items()})
             for name, description in LET_DESCRIPTIONS.items():
-                ds = f.create_dataset(name, data=lets[name].astype(np.float32), compression="gzip",
+                ds = f.create_dataset(name, data=np.asarray(lets[name], np.float32), compression="gzip",
                                       compression_opts=1)
                 _grid_attrs(ds, grid, "keV/um")
                 ds.attrs["description"] = description
@@ -167,10 +167,11 @@ def write_result(path, result, config_text, resolved_yaml):
             g_rbe = f.create_group("rbe")
             g_dose = f.create_group("dose_rbe")
             for model, arr in result.rbe.items():
-                ds = g_rbe.create_dataset(model, data=arr.astype(np.float32), compression="gzip", compression_opts=1)
+                ds = g_rbe.create_dataset(model, data=np.asarray(arr, np.float32), compression="gzip",
+                                          compression_opts=1)
                 _grid_attrs(ds, grid, "1")
-                ds = g_dose.create_dataset(model, data=result.dose_rbe[model].astype(np.float32), compression="gzip",
-                                           compression_opts=1)
+                ds = g_dose.create_dataset(model, data=np.asarray(result.dose_rbe[model], np.float32),
+                                           compression="gzip", compression_opts=1)
                 _grid_attrs(ds, grid, "Gy(RBE)")
                 ds.attrs["description"] = f"RBE ({model}) x /dose"
             ds = f.create_dataset("alpha_beta_Gy", data=info["alpha_beta_Gy"].astype(np.float32),
@@ -200,7 +201,7 @@ def write_result(path, result, config_text, resolved_yaml):
         g = f.create_group("geometry")
         ds = g.create_dataset("material_id", data=grid.material_id, compression="gzip", compression_opts=1)
         _grid_attrs(ds, grid, "index into /geometry attribute materials")
-        ds = g.create_dataset("density_g_cm3", data=grid.density.astype(np.float32), compression="gzip",
+        ds = g.create_dataset("density_g_cm3", data=np.asarray(grid.density, np.float32), compression="gzip",
                               compression_opts=1)
         _grid_attrs(ds, grid, "g/cm^3")
         g.attrs["materials"] = np.array(grid.materials, dtype=h5py.string_dtype())

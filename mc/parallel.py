@@ -43,6 +43,10 @@ class SerialComm:
         rank."""
         return np.array(cols)
 
+    def ranks_on_node(self):
+        """The number of ranks on this rank's node (sharing its memory)."""
+        return 1
+
     def batches(self, lo, hi, dynamic=True):
         """The batch indices of [lo, hi) this rank transports (all of them)."""
         return iter(range(lo, hi))
@@ -75,6 +79,17 @@ class MPIComm:
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
         self._win = None
+
+    def ranks_on_node(self):
+        """The number of ranks on this rank's node (MPI_Comm_split_type with
+        MPI_COMM_TYPE_SHARED; collective)."""
+        from mpi4py import MPI
+
+        node = self.comm.Split_type(MPI.COMM_TYPE_SHARED)
+        try:
+            return node.Get_size()
+        finally:
+            node.Free()
 
     def batches(self, lo, hi, dynamic=True):
         """The batch indices of [lo, hi) this rank transports. Static: b with b mod N = rank.

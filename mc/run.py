@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import yaml
 
+from physics.constants import J_PER_MEV
 from physics.tables import build_tables
 
 from .balance import energy_balance
@@ -34,8 +35,8 @@ from .parallel import get_comm
 from .problem import build_geometry, build_source
 from .rbe_dose import apply_rbe
 from .schedule import batch_sizes, layout, layout_warnings
-from .tally import (BatchBuffers, RankTallies, compile_kernels, deposit_quantum, energy_to_dose,
-                    mean_relative_uncertainty, run_energy_bound)
+from .tally import (BatchBuffers, RankTallies, clear_cols, compile_kernels, empty_box, deposit_quantum, energy_to_dose,
+                    mean_relative_uncertainty, run_energy_bound, tally_doses)
 from .kernel.layout import COUNTER_SEGMENTS, COUNTER_STEPS
 
 
@@ -44,10 +45,9 @@ class RunResult:
     """Everything a run produces (doses in Gy, energies in MeV)."""
 
     grid: object
-    dose: np.ndarray
+    dose: np.ndarray  # float32 (as the doses below)
     dose_std: np.ndarray
-    dose_per_primary: np.ndarray
-    edep_per_primary: np.ndarray
+    edep_per_primary: np.ndarray  # float64 (every MeV booked: the energy balance is checked to 1e-9)
     protons: float
     primaries: int
     energy_balance: dict
@@ -67,6 +67,11 @@ class RunResult:
     rbe_info: dict | None = None  # alpha/beta map, fraction-dose scaling
     spots: object | None = None  # mc.source.SpotArrays: the beam's spots as transported
     case: object | None = None  # mc.patient.PatientCase of a plan recomputation
+
+    @property
+    def dose_per_primary(self):
+        """Dose per primary [Gy] (float32, computed when asked: one grid fewer held)."""
+        return self.dose / np.float32(self.protons)
 
 
 def spot_allocation(weights, primaries, batches):
@@ -147,7 +152,10 @@ class RunState:
 
     @property
     def batches_done(self):
-        """The batches summed into the totals: 0 .. batches_done - 1."""
+        """The batches summed into the totals: 0 .. batches_done - 1 (one rank adding into the
+        totals directly: every batch it completed; else those of the complete rounds)."""
+        if self.local is self.total:
+            return self.first_batch + self.my_batches
         return self.rounds[self.rounds_done - 1][1] if self.rounds_done else self.first_batch
 
     @property
@@ -210,7 +218,10 @@ def prepare(cfg, grid=None, per_spot=None, comm=None, spot_threshold=None):
         primaries_max = cfg.run.primaries
     q = deposit_quantum(run_energy_bound(primaries_max, spots.energy, spots.energy_sigma))
     local = RankTallies(grid.shape, water, sec, let, n_spots, q)
-    total = RankTallies(grid.shape, water, sec, let, n_spots, q) if comm.rank == 0 else None
+    # one rank (without per-spot scoring) adds its batches straight into the run's totals, in
+    # batch order: no second copy of the tallies, and a stop keeps every complete batch
+    shared = comm.size == 1 and not per_spot
+    total = local if shared else RankTallies(grid.shape, water, sec, let, n_spots, q) if comm.rank == 0 else None
     buf = BatchBuffers(grid.shape, water, sec, let)
     K = lay.round_batches
     rounds = [(lo, min(lo + K, len(sizes))) for lo in range(0, len(sizes), K)]
@@ -269,8 +280,9 @@ def warm_up(st, resumed=False):
     with compile_timer(st.comm.rank == 0 and not kernels_cached([st.cfg], st.per_spot)):
         run_batch(batch_seed(st.cfg.run.seed, 0), 0, st.inputs, warm)
         compile_kernels(st.local.let is not None)
-    st.local.touch()
-    if st.total is not None and not resumed:
+    if st.local is not st.total or not resumed:
+        st.local.touch()
+    if st.total is not None and st.total is not st.local and not resumed:
         st.total.touch()
     st.buf.edep.fill(0.0)
     st.comm.barrier()
@@ -356,21 +368,20 @@ def _transport_round(st, r, fail_batch):
 
 
 def _abandon_round(st):
-    """After a stop request: abandon the round in progress (every rank) and write the
-    checkpoint of the last complete round (rank 0)."""
-    st.local.zero()
+    """After a stop request: abandon the round in progress (every rank; one rank adding into the
+    totals directly keeps its complete batches) and write the checkpoint (rank 0)."""
+    if st.local is st.total:
+        lo = st.rounds[st.rounds_done][0] if st.rounds_done < len(st.rounds) else st.batches_done
+        st.done += int(sum(st.sizes[lo:st.batches_done]))
+        st.local.box = empty_box()
+        clear_cols(st.local.col_z)
+    else:
+        st.local.zero()
     if st.local.spots is not None:
         st.local.spots.discard()
         st.local.gather_spots_into(st.comm, st.total)
     if st.comm.rank == 0:
         write_checkpoint(st.checkpoint, st.total, st.batches_done, st.done, st.elapsed(), st.fingerprint)
-
-
-def _stop_interrupted(st, why=None):
-    """Abandon the round in progress, write the checkpoint and raise :class:`RunInterrupted`."""
-    _abandon_round(st)
-    why = why or f"interrupted after {st.done} primaries"
-    raise RunInterrupted(f"{why}; checkpoint {st.checkpoint}; continue with --resume")
 
 
 def _sum_round(st, r):
@@ -436,12 +447,15 @@ def run_rounds(st, bar=None):
         for r in range(len(st.rounds)):
             interrupted = _transport_round(st, r, fail_batch)
             if st.comm.any(interrupted or _STOP_SIGNAL["flag"]):
-                if st.comm.any(_STOP_SIGNAL["flag"]):
-                    _stop_interrupted(st)
+                signalled = st.comm.any(_STOP_SIGNAL["flag"])
+                _abandon_round(st)
+                resume = f"checkpoint {st.checkpoint}; continue with --resume"
+                if signalled:
+                    raise RunInterrupted(f"interrupted after {st.done} primaries; {resume}")
                 if st.done == 0:
-                    _stop_interrupted(st, "time limit reached before any round was complete (no result written)")
-                _abandon_round(st)  # the time limit: the complete rounds are the result
-                stop_reason = "time_limit"
+                    raise RunInterrupted(f"time limit reached before any batch was complete (no result written); "
+                                         f"{resume}")
+                stop_reason = "time_limit"  # the complete batches are the result
                 break
             n_round = _sum_round(st, r)
             stop = _end_round(st)
@@ -484,19 +498,19 @@ def finalize(st, stop_reason, elapsed):
         os.unlink(st.checkpoint)  # the run is complete (a time limit keeps it for --resume)
     primaries = st.done
     tally, counters = total.dose, total.counters
-
-    def dose(edep):
-        return energy_to_dose(edep, grid.density, grid.voxel_volume_cm3)
-
+    st.buf = None  # the batch buffers and this rank's own tallies are done with: their memory back first
+    if st.local is not total:
+        st.local = None
     protons = delivered_protons(cfg, st.spots, primaries)
+    to_gy = J_PER_MEV / (grid.voxel_volume_cm3 * 1.0e-3)  # Gy g cm^-3 per MeV in a voxel
+    mru = mean_relative_uncertainty(tally)
+    dose, dose_std = tally_doses(tally, grid.density, to_gy * protons)
+    tally.a2 = None  # (the second moment is in dose_std; the mean next from a1)
     edep = tally.mean_per_primary()
-    dpp = dose(edep)
-    dpp_std = dose(tally.std_per_primary())
-    dpp_std *= protons  # in place: full-grid arrays are large
+    tally.a1 = None
     eb = energy_balance(counters)
     result = RunResult(
-        grid=grid, dose=dpp * protons, dose_std=dpp_std, dose_per_primary=dpp,
-        edep_per_primary=edep, protons=protons, primaries=primaries,
+        grid=grid, dose=dose, dose_std=dose_std, edep_per_primary=edep, protons=protons, primaries=primaries,
         energy_balance=eb,
         run_info={"elapsed_s": elapsed, "primaries": primaries, "batches": len(st.sizes),
                   "round_batches": st.rounds[0][1] - st.rounds[0][0], "deposit_quantum_MeV": total.dose.q,
@@ -505,7 +519,7 @@ def finalize(st, stop_reason, elapsed):
                   "nuclear": bool(st.nuclear), "per_spot": bool(st.per_spot),
                   "stop_reason": stop_reason, "ranks": st.comm.size,
                   "batches_per_rank": np.array(st.batches_per_rank, np.int64),
-                  "mean_relative_uncertainty": mean_relative_uncertainty(tally)},
+                  "mean_relative_uncertainty": mru},
         primary_fluence_z=total.fluence / primaries, spots=st.spots,
     )
     if st.per_spot:
@@ -513,12 +527,10 @@ def finalize(st, stop_reason, elapsed):
         to_gy = energy_to_dose(np.ones(grid.shape), grid.density, grid.voxel_volume_cm3) * protons / primaries
         result.spot_dose = total.spots.finalize(to_gy, st.spot_threshold)
     if total.water is not None:
-        result.dose_to_water = dose(total.water.mean_per_primary()) * protons
-        result.dose_to_water_std = dose(total.water.std_per_primary()) * protons
+        result.dose_to_water, result.dose_to_water_std = tally_doses(total.water, grid.density, to_gy * protons)
     if total.sec is not None:
         result.edep_secondary_per_primary = total.sec.mean_per_primary()
-        result.dose_secondary = dose(total.sec.mean_per_primary()) * protons
-        result.dose_secondary_std = dose(total.sec.std_per_primary()) * protons
+        result.dose_secondary, result.dose_secondary_std = tally_doses(total.sec, grid.density, to_gy * protons)
     if total.let is not None:
         result.let = total.let.averages()
         result.let_std = total.let.std()
@@ -629,6 +641,22 @@ class compile_timer:
         return False
 
 
+def check_run_memory(cfg, grid, comm, ranks_on_node):
+    """Refuse (ConfigError on every rank, with the first rank's message) a run whose tallies would
+    not fit in the memory of a node (:func:`mc.memory.check_memory`), before they are allocated."""
+    from .memory import check_memory
+
+    msg = None
+    try:
+        check_memory(cfg, grid.shape, comm.size, ranks_on_node)
+    except ConfigError as exc:
+        msg = str(exc)
+    msgs = comm.gather(msg)
+    msg = comm.bcast(next((m for m in msgs if m), None) if comm.rank == 0 else None)
+    if msg:
+        raise ConfigError(msg)
+
+
 def check_flash_structure(cfg, grid):
     """A phantom's ``flash.structure`` must be a material that some voxel of the grid holds
     (ConfigError otherwise: its DVH and sparing would be reported over no voxels)."""
@@ -659,18 +687,20 @@ def main(argv=None):
     comm = get_comm()
     try:
         runs = load_configs(args.config, args.overrides)
-        if comm.rank == 0 and not kernels_cached([cfg for cfg, *_ in runs]):
-            print(COMPILE_NOTICE, file=sys.stderr, flush=True)
         prepared = []
+        on_node = comm.ranks_on_node()
         for cfg, resolved, text in runs:
             grid = build_geometry(cfg)
             build_source(cfg, grid)  # validate the beam against the grid before any work
             check_flash_structure(cfg, grid)
             check_output_path(cfg.output.path)
+            check_run_memory(cfg, grid, comm, on_node)
             if comm.rank == 0:
                 for w in layout_warnings(run_layout(cfg, comm.size, grid.material_id.size)):
                     print(f"flashmc: warning: {w}", file=sys.stderr, flush=True)
             prepared.append((cfg, resolved, text, grid))
+        if comm.rank == 0 and not kernels_cached([cfg for cfg, *_ in runs]):
+            print(COMPILE_NOTICE, file=sys.stderr, flush=True)
         paths = [os.path.abspath(c.output.path) for c, *_ in prepared]
         if len(set(paths)) < len(paths):
             raise ConfigError("output.path: the runs of this file write to the same file; give each run its own "

@@ -27,6 +27,7 @@ from .kernel.layout import (CLASS_LOCAL, CLASS_PRIMARY, CLASS_SECONDARY_OTHER, C
                             COUNTER_DEP_LOCAL, COUNTER_DEP_PRIMARY, COUNTER_DEP_SEC_OTHER, COUNTER_DEP_SEC_PROTON,
                             COUNTER_DEPOSITED, LET_EPS, LET_EPS_LM, LET_EPS_LW, LET_LEN, LET_LEN_LM, LET_LEN_LW,
                             LET_PRIMARY, N_CLASSES, N_COUNTERS, N_LET)
+from .parallel import REDUCE_CHUNK
 from .spot_dose import SpotDose
 
 
@@ -146,6 +147,26 @@ def cols_size(box, cols, ny):
     lo = np.maximum(cols[0, c], box[2])
     hi = np.minimum(cols[1, c], box[5])
     return int(np.maximum(hi - lo + 1, 0).sum())
+
+
+def x_slabs(box, cols, ny, values_per_voxel=1, limit=1 << 20):
+    """Split ``box`` along x into consecutive blocks whose column ranges hold at most ``limit``
+    values (``values_per_voxel`` per voxel; a block is at least one x plane): the pieces a
+    reduction packs one at a time, so that it needs no grid-sized buffer. Yields (sub-box,
+    number of voxels in its column ranges)."""
+    if box[3] < box[0] or box[4] < box[1]:
+        return
+    ix, iy = np.meshgrid(np.arange(box[0], box[3] + 1), np.arange(box[1], box[4] + 1), indexing="ij")
+    c = ix * ny + iy
+    per_x = np.maximum(np.minimum(cols[1, c], box[5]) - np.maximum(cols[0, c], box[2]) + 1, 0).sum(axis=1)
+    x0, n = int(box[0]), 0
+    for k, m in enumerate(per_x):
+        x = int(box[0]) + k
+        if n > 0 and (n + m) * values_per_voxel > limit:
+            yield np.array([x0, box[1], box[2], x - 1, box[4], box[5]], np.int64), n
+            x0, n = x, 0
+        n += int(m)
+    yield np.array([x0, box[1], box[2], box[3], box[4], box[5]], np.int64), n
 
 
 def widen_cols(cols, other):
@@ -499,12 +520,15 @@ class RankTallies:
         """Sum this round's tallies of every rank into ``total`` (rank 0; None elsewhere) and
         zero them here: in one process over the column layer ranges of the block written, with
         several ranks over the block any rank wrote (chunked MPI reductions)."""
+        if total is self:  # one rank adding into the run's totals directly
+            self.box = empty_box()
+            clear_cols(self.col_z)
+            return
         if comm.size == 1:
             box, cols = self.box, self.col_z
         else:
             box, cols = comm.union_box(self.box), comm.union_cols(self.col_z)
         dst = dict(total.arrays()) if total is not None else {}
-        per_array = cols_size(box, cols, self.shape[1]) if comm.size > 1 else 0
         for name, a in self.arrays():
             if a.ndim < 3 or a.shape[-3:] != self.shape:  # fluence, counters
                 comm.reduce_add(a, dst.get(name))
@@ -514,18 +538,22 @@ class RankTallies:
             if comm.size == 1:
                 move_columns(a4, d4, box, cols)
                 continue
-            # several ranks: the layer ranges of every rank, packed, summed into rank 0's buffer
-            packed = np.empty(per_array * a4.shape[0], a4.dtype)
-            pack_columns(a4, box, cols, packed)
-            comm.reduce_inplace(packed)
-            if total is not None:
-                unpack_add_columns(d4, box, cols, packed)
+            # several ranks: the layer ranges of every rank, packed slab by slab along x (a buffer
+            # of at most REDUCE_CHUNK values, or one x plane), summed into rank 0's buffer
+            for sub, n in x_slabs(box, cols, self.shape[1], a4.shape[0], REDUCE_CHUNK):
+                packed = np.empty(n * a4.shape[0], a4.dtype)
+                pack_columns(a4, sub, cols, packed)
+                comm.reduce_inplace(packed)
+                if total is not None:
+                    unpack_add_columns(d4, sub, cols, packed)
         self.box = empty_box()
         clear_cols(self.col_z)
 
     def reduce_counts_into(self, comm, total):
         """Sum this round's primary and batch counts of every rank into ``total`` (rank 0; None
         elsewhere) and zero them here."""
+        if total is self:
+            return
         c_loc = self.counts()
         c_sum = np.zeros_like(c_loc)
         comm.reduce_add(c_loc, c_sum)
@@ -583,14 +611,63 @@ class RankTallies:
         clear_cols(self.col_z)
 
 
+@jit
+def _batch_variance(a1, a2, q, n, b):
+    """Variance of the mean deposit per primary [MeV^2] of one voxel (batch method, see the
+    module docstring) from its sums: integer a1 (quantum ``q``), a2, ``n`` primaries, ``b``
+    batches (>= 2); negative rounding residues are 0."""
+    s = a1 * q
+    return max((a2 - s * s / n) / (n * (b - 1.0)), 0.0)
+
+
+@jit
+def _relative_uncertainty_hot(a1, a2, q, n, b, level):
+    """Mean of s.e./mean over the voxels whose a1 is >= ``level`` of the largest (flat arrays);
+    inf if there is none."""
+    top = 0
+    for i in range(a1.size):
+        top = max(top, a1[i])
+    if top <= 0:
+        return np.inf
+    total, count = 0.0, 0
+    for i in range(a1.size):
+        if a1[i] >= level * top:
+            total += math.sqrt(_batch_variance(a1[i], a2[i], q, n, b)) / (a1[i] * q / n)
+            count += 1
+    return total / count
+
+
+@jit
+def _dose_arrays(a1, a2, q, n, b, to_gy, density, dose, dose_std):
+    """dose = mean deposit per primary x ``to_gy`` / density, dose_std the same of its standard
+    error (0 with fewer than two batches), voxel by voxel from the sums (flat arrays; no
+    temporary array)."""
+    for i in range(a1.size):
+        k = to_gy / density[i]
+        dose[i] = a1[i] * q / n * k
+        dose_std[i] = math.sqrt(_batch_variance(a1[i], a2[i], q, n, b)) * k if b >= 2 else 0.0
+
+
 def mean_relative_uncertainty(tally, level=0.5):
-    """Mean relative standard error of a tally over the voxels at >= ``level`` of its maximum."""
-    m = tally.mean_per_primary()
-    mx = m.max() if m.size else 0.0
-    if mx <= 0 or tally.n_batches < 2:
+    """Mean relative standard error of a tally over the voxels at >= ``level`` of its maximum
+    (computed voxel by voxel, without full-grid temporaries)."""
+    if tally.n_batches < 2 or tally.a1.size == 0:
         return float("inf")
-    hot = m >= level * mx
-    return float(np.mean(tally.std_per_primary()[hot] / m[hot]))
+    return float(_relative_uncertainty_hot(tally.a1.reshape(-1), tally.a2.reshape(-1), tally.q,
+                                           float(tally.n_primaries), float(tally.n_batches), level))
+
+
+def tally_doses(tally, density, to_gy, dtype=np.float32):
+    """(dose, its standard error) of an :class:`EnergyTally` on a grid of ``density`` [g/cm^3]:
+    the mean deposit per primary [MeV] times ``to_gy`` [Gy g cm^-3 MeV^-1] over the density, in
+    ``dtype`` (float32: 7 significant digits, far below any Monte Carlo uncertainty; 4 B per
+    voxel each)."""
+    dose = np.empty(tally.shape, dtype)
+    std = np.empty(tally.shape, dtype)
+    _dose_arrays(tally.a1.reshape(-1), tally.a2.reshape(-1), tally.q, float(tally.n_primaries),
+                 float(tally.n_batches), float(to_gy), np.ascontiguousarray(density).reshape(-1), dose.reshape(-1),
+                 std.reshape(-1))
+    return dose, std
 
 
 def compile_kernels(let):

@@ -281,14 +281,15 @@ def test_flash_analysis_sum_of_spot_doses_is_the_dose():
     res = simulate(cfg)
     sd = res.spot_dose
     # conservation: the per-spot doses (delivered at their times) plus the untimed remainder
-    # add up to the total dose tally, voxel by voxel
-    assert np.allclose(sd.total(), res.dose, rtol=1e-12, atol=1e-12 * res.dose.max())
+    # add up to the total dose tally, voxel by voxel (to the float32 of /dose and the deposit
+    # quantum of its integer sums: a few float32 roundings, 6e-8 each, of the spot doses and the total)
+    assert np.allclose(sd.total(), res.dose, rtol=1e-6, atol=1e-9 * res.dose.max())
     fr = analyse(res, cfg)
     # the time integral of each voxel's dose-rate history is its stored dose: with no
     # depletion (g = 0) the FLASH-modified dose equals the dose
     cfg.flash.oxygen.g_mmHg_per_Gy = 0.0
     fr0 = analyse(res, cfg)
-    assert np.allclose(fr0.maps["dose_flash"], res.dose, rtol=1e-9, atol=1e-12)
+    assert np.allclose(fr0.maps["dose_flash"], sd.total(), rtol=1e-9, atol=1e-12)
     assert fr.stats["spot_dose_entries"] > 0
 
 

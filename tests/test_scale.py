@@ -229,3 +229,80 @@ def test_a_time_limit_leaves_a_checkpoint_that_resumes_to_the_uninterrupted_dose
             assert np.array_equal(a[k][()], b[k][()]), k
         for k in ("/dose_std", "/let_d"):
             assert np.allclose(a[k][()], b[k][()], rtol=1e-9, atol=0), k
+
+
+# ---- memory ---------------------------------------------------------------------------------------------
+
+PLAIN = """
+geometry: {type: box, material: water, size_mm: [60, 60, 100], voxel_mm: [1, 1, 1]}
+beam: {energy_MeV: 100, spot_sigma_mm: [5, 5], position_mm: [0, 0, -1]}
+run: {primaries: 3000, seed: 2}
+output: {path: OUT, plot: false}
+"""
+
+
+def test_a_run_too_large_for_the_memory_is_refused_before_allocating(tmp_path):
+    """A fake limit of 200 MB against a 121 x 121 x 360 grid: exit status 2 within seconds, one
+    line naming the field, the memory needed and available, and what to change; nothing written."""
+    out = tmp_path / "big.h5"
+    cfg = _config(tmp_path, PLAIN.replace("OUT", str(out)).replace("size_mm: [60, 60, 100]", "size_mm: [121, 121, 360]"))
+    env = _env(tmp_path)
+    env["FLASHMC_MEMORY_LIMIT"] = "200M"
+    t0 = time.time()
+    r = subprocess.run([sys.executable, "-m", "mc.run", str(cfg)], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and time.time() - t0 < 60, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("flashmc: error:")]
+    assert len(lines) == 1 and "Traceback" not in r.stderr and "compiling" not in r.stderr, r.stderr
+    msg = lines[0]
+    for words in ("geometry:", "needs", "GB of memory", "B per voxel on 5.27 M voxels (121x121x360)", "available",
+                  "0.21 GB", "coarser dose grid"):
+        assert words in msg, msg
+    assert not out.exists() and not os.path.exists(str(out) + ".checkpoint.npz")
+
+
+def test_peak_memory_of_a_plain_dose_run_is_within_the_estimate_and_32_bytes_per_voxel(tmp_path):
+    """numpy's allocations traced through a whole plain dose run and its HDF5 output (360,000
+    voxels): the peak above the start, per voxel, within the estimate of mc.memory (which the
+    refusal above uses) and at most 32 B; and not far below it (the estimate is not padded)."""
+    import tracemalloc
+
+    from mc.memory import run_memory
+    from mc.output import write_result
+    from mc.run import simulate
+
+    cfg, _ = load_config_text(PLAIN.replace("OUT", str(tmp_path / "p.h5")))
+    voxels = 60 * 60 * 100
+    est = run_memory(cfg, voxels).per_voxel
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        res = simulate(cfg)
+        write_result(str(tmp_path / "p.h5"), res, "", "")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    per_voxel = (peak - base) / voxels
+    assert per_voxel <= est + 4.0 and est <= 32.0, (per_voxel, est)  # 4 B: tables and small arrays, 1.4 MB
+    assert per_voxel >= 0.75 * est, (per_voxel, est)
+
+
+def test_the_reduction_packs_slabs_that_cover_the_block_within_the_chunk():
+    """The slabs along x that a reduction packs one at a time cover every voxel of the column
+    ranges once, each within the chunk unless it is a single x plane."""
+    from mc.tally import cols_size, full_cols, x_slabs
+
+    rng = np.random.default_rng(7)
+    shape = (23, 17, 31)
+    cols = full_cols(shape)
+    cols[0] = rng.integers(0, 31, cols.shape[1])
+    cols[1] = cols[0] + rng.integers(-3, 12, cols.shape[1])  # some empty columns (hi < lo)
+    box = np.array([2, 1, 3, 20, 15, 27], np.int64)
+    for per_voxel, limit in ((1, 50), (3, 400), (2, 10**9)):
+        slabs = list(x_slabs(box, cols, shape[1], per_voxel, limit))
+        assert slabs[0][0][0] == box[0] and slabs[-1][0][3] == box[3]
+        assert all(a[0][3] + 1 == b[0][0] for a, b in zip(slabs[:-1], slabs[1:]))
+        assert sum(n for _, n in slabs) == cols_size(box, cols, shape[1])
+        for sub, n in slabs:
+            assert n == cols_size(sub, cols, shape[1])
+            assert n * per_voxel <= limit or sub[0] == sub[3]

@@ -32,8 +32,9 @@ def test_per_spot_doses_add_up_to_the_total_dose():
     res = simulate(cfg, per_spot=True, spot_threshold=0.02)
     sd = res.spot_dose
     assert sd.n_spots == 3 and sd.remainder.sum() > 0
-    # stored entries + remainder = total, voxel by voxel, to rounding
-    assert np.allclose(sd.total(), res.dose, rtol=1e-12, atol=1e-12 * res.dose.max())
+    # stored entries + remainder = total, voxel by voxel, to rounding (the dose is float32, from
+    # integer sums: a few float32 roundings, 6e-8 each, of the spot doses and the total)
+    assert np.allclose(sd.total(), res.dose, rtol=1e-6, atol=1e-9 * res.dose.max())
     # each spot's stored doses are >= 2 % of its maximum
     for k in range(3):
         _, d = sd.spot(k)
