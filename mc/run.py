@@ -34,7 +34,7 @@ from .errors import ConfigError
 from .parallel import get_comm
 from .problem import build_geometry, build_source
 from .rbe_dose import apply_rbe
-from .schedule import batch_sizes, layout, layout_warnings
+from .schedule import Rounds, batch_sizes, batches_total, layout, layout_warnings
 from .tally import (BatchBuffers, RankTallies, clear_cols, compile_kernels, empty_box, deposit_quantum, energy_to_dose,
                     mean_relative_uncertainty, run_energy_bound, tally_doses)
 from .kernel.layout import COUNTER_SEGMENTS, COUNTER_STEPS
@@ -130,8 +130,8 @@ class RunState:
     tables: object  # physics.tables tables of the grid's materials
     inputs: object  # the kernel's inputs (mc.batch.kernel_inputs)
     nuclear: bool
-    sizes: list  # primaries of each batch
-    rounds: list  # (first batch, end batch) of each round
+    sizes: object  # primaries of each batch (mc.schedule.BatchSizes, or a list in per-spot mode)
+    rounds: object  # mc.schedule.Rounds: (first batch, end batch) of each round
     primaries_max: int  # primaries of all rounds
     local: RankTallies
     total: RankTallies | None
@@ -224,7 +224,7 @@ def prepare(cfg, grid=None, per_spot=None, comm=None, spot_threshold=None):
     total = local if shared else RankTallies(grid.shape, water, sec, let, n_spots, q) if comm.rank == 0 else None
     buf = BatchBuffers(grid.shape, water, sec, let)
     K = lay.round_batches
-    rounds = [(lo, min(lo + K, len(sizes))) for lo in range(0, len(sizes), K)]
+    rounds = Rounds(0, len(sizes), K)
     if spot_threshold is None:
         spot_threshold = getattr(getattr(cfg, "flash", None), "spot_dose_threshold", 0.0)
     return RunState(cfg=cfg, comm=comm, grid=grid, spots=spots, tables=tables, inputs=inputs,
@@ -256,8 +256,8 @@ def resume_from_checkpoint(st):
     if "error" in meta:
         raise ConfigError(meta["error"])
     st.first_batch, st.done, st.elapsed0 = meta["batches_done"], meta["primaries_done"], meta["elapsed_s"]
-    K = st.rounds[0][1] - st.rounds[0][0]  # this invocation's round length, from the batch after the checkpoint's
-    st.rounds = [(lo, min(lo + K, len(st.sizes))) for lo in range(st.first_batch, len(st.sizes), K)]
+    # this invocation's rounds, from the batch after the checkpoint's
+    st.rounds = Rounds(st.first_batch, len(st.sizes), st.rounds.k)
 
 
 def progress_bar(st):
@@ -372,7 +372,7 @@ def _abandon_round(st):
     totals directly keeps its complete batches) and write the checkpoint (rank 0)."""
     if st.local is st.total:
         lo = st.rounds[st.rounds_done][0] if st.rounds_done < len(st.rounds) else st.batches_done
-        st.done += int(sum(st.sizes[lo:st.batches_done]))
+        st.done += batches_total(st.sizes, lo, st.batches_done)
         st.local.box = empty_box()
         clear_cols(st.local.col_z)
     else:
@@ -392,7 +392,7 @@ def _sum_round(st, r):
         st.local.spots.commit()
     st.rounds_done = r + 1
     lo, hi = st.rounds[r]
-    n_round = int(sum(st.sizes[lo:hi]))
+    n_round = batches_total(st.sizes, lo, hi)
     st.done += n_round
     return n_round
 
@@ -440,9 +440,8 @@ def run_rounds(st, bar=None):
     stop_reason = "primaries"
     st.rounds_done = 0
     if st.announce and st.comm.rank == 0:
-        k = st.rounds[0][1] - st.rounds[0][0] if st.rounds else 0
         print(f"flashmc: transporting {st.primaries_max - st.done} primaries in {len(st.sizes) - st.first_batch} "
-              f"batches, rounds of {k}, on {st.comm.size} rank(s)", file=sys.stderr, flush=True)
+              f"batches, rounds of {st.rounds.k}, on {st.comm.size} rank(s)", file=sys.stderr, flush=True)
     try:
         for r in range(len(st.rounds)):
             interrupted = _transport_round(st, r, fail_batch)
@@ -513,7 +512,7 @@ def finalize(st, stop_reason, elapsed):
         grid=grid, dose=dose, dose_std=dose_std, edep_per_primary=edep, protons=protons, primaries=primaries,
         energy_balance=eb,
         run_info={"elapsed_s": elapsed, "primaries": primaries, "batches": len(st.sizes),
-                  "round_batches": st.rounds[0][1] - st.rounds[0][0], "deposit_quantum_MeV": total.dose.q,
+                  "round_batches": st.rounds.k, "deposit_quantum_MeV": total.dose.q,
                   "seed": cfg.run.seed, "protons_per_s": primaries / max(elapsed, 1e-12),
                   "steps": counters[COUNTER_STEPS], "segments": counters[COUNTER_SEGMENTS],
                   "nuclear": bool(st.nuclear), "per_spot": bool(st.per_spot),

@@ -91,10 +91,53 @@ def auto_round_batches(batches, ranks, voxels=0):
     return int(min(batches, m * ranks))
 
 
+class BatchSizes:
+    """The primaries of each of ``batches`` near-equal batches of ``primaries`` (the first ones
+    one larger), computed when asked: a run of 1e15 primaries in 1e10 batches holds no list."""
+
+    def __init__(self, primaries, batches):
+        self.n = int(batches)
+        self.base, self.extra = divmod(int(primaries), self.n)
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, b):
+        if not 0 <= b < self.n:
+            raise IndexError(b)
+        return self.base + (1 if b < self.extra else 0)
+
+    def total(self, lo, hi):
+        """Primaries of the batches lo .. hi - 1."""
+        lo, hi = max(int(lo), 0), min(int(hi), self.n)
+        return max(hi - lo, 0) * self.base + max(min(hi, self.extra) - lo, 0)
+
+
 def batch_sizes(primaries, batches):
-    """Split ``primaries`` into ``batches`` near-equal batch sizes (the first ones one larger)."""
-    base, extra = divmod(int(primaries), int(batches))
-    return [base + (1 if b < extra else 0) for b in range(batches)]
+    """Split ``primaries`` into ``batches`` near-equal batch sizes (:class:`BatchSizes`)."""
+    return BatchSizes(primaries, batches)
+
+
+def batches_total(sizes, lo, hi):
+    """Primaries of batches lo .. hi - 1 of ``sizes`` (a :class:`BatchSizes` or a list)."""
+    return sizes.total(lo, hi) if isinstance(sizes, BatchSizes) else int(sum(sizes[lo:hi]))
+
+
+class Rounds:
+    """Rounds of ``k`` batches from batch ``first`` to ``end`` (the last may be shorter): round r
+    is the batches ``self[r]`` = (lo, hi), computed when asked."""
+
+    def __init__(self, first, end, k):
+        self.first, self.end, self.k = int(first), int(end), int(k)
+
+    def __len__(self):
+        return max(math.ceil((self.end - self.first) / self.k), 0)
+
+    def __getitem__(self, r):
+        if not 0 <= r < len(self):
+            raise IndexError(r)
+        lo = self.first + r * self.k
+        return lo, min(lo + self.k, self.end)
 
 
 @dataclass

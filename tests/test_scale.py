@@ -306,3 +306,18 @@ def test_the_reduction_packs_slabs_that_cover_the_block_within_the_chunk():
         for sub, n in slabs:
             assert n == cols_size(sub, cols, shape[1])
             assert n * per_voxel <= limit or sub[0] == sub[3]
+
+
+def test_batch_sizes_and_rounds_are_computed_not_stored():
+    """Batch sizes and rounds against the lists they stand for; 1e15 primaries in 1e10 batches
+    cost no memory."""
+    sizes = schedule.batch_sizes(1003, 10)
+    assert [sizes[b] for b in range(10)] == [101, 101, 101, 100, 100, 100, 100, 100, 100, 100]
+    for lo, hi in ((0, 10), (2, 5), (3, 3), (7, 12)):
+        assert sizes.total(lo, hi) == sum(sizes[b] for b in range(lo, min(hi, 10)))
+    rounds = schedule.Rounds(3, 10, 4)
+    assert [rounds[r] for r in range(len(rounds))] == [(3, 7), (7, 10)]
+    big = schedule.layout(10**15, 1)
+    sizes = schedule.batch_sizes(10**15, big.batches)
+    assert len(sizes) == 10**10 and sizes.total(0, len(sizes)) == 10**15
+    assert len(schedule.Rounds(0, len(sizes), big.round_batches)) == 10**10 // 4
