@@ -143,6 +143,7 @@ class RunState:
     first_batch: int = 0  # the batches before it are in total already (a resumed checkpoint's)
     rounds_done: int = 0  # rounds of this invocation transported and summed into total
     my_batches: int = 0  # batches this rank transported in this invocation
+    slow_s: float = 0.0  # (tests) seconds this rank waits after each batch
     announce: bool = False  # rank 0 says on stderr when transport starts, with the layout
     batches_per_rank: list = field(default_factory=list)  # (rank 0) batches each rank transported
     done: int = 0  # primaries of those rounds
@@ -355,6 +356,8 @@ def _transport_round(st, r, fail_batch):
                 return True
             st.local.add(st.buf, st.sizes[b])
             st.my_batches += 1
+            if st.slow_s:  # fault injection for tests: a slow rank
+                time.sleep(st.slow_s)
     except Exception as exc:  # a failing rank takes the whole job down, loudly
         import traceback
 
@@ -435,6 +438,9 @@ def run_rounds(st, bar=None):
     released on every way out."""
     old = _catch_stop_signals()
     fail_batch = int(os.environ.get("FLASHMC_TEST_FAIL_BATCH", "-1"))  # fault injection for tests
+    slow = os.environ.get("FLASHMC_TEST_SLOW_RANK", "")  # "rank:seconds", a rank that lags after each batch
+    if slow and int(slow.split(":")[0]) == st.comm.rank:
+        st.slow_s = float(slow.split(":")[1])
     st.t0 = time.perf_counter()
     st.last_ckpt = st.t0
     stop_reason = "primaries"

@@ -126,3 +126,43 @@ def test_a_failing_rank_fails_the_job_without_output(tmp_path, schedule):
     # static: batch 1 runs on rank 1; dynamic: on whichever rank takes it
     assert ("rank 1 of 2 failed" if schedule == "static" else "of 2 failed") in r.stderr
     assert not out.exists()
+
+
+@needs_mpi
+def test_the_dynamic_schedule_hands_batches_to_the_rank_that_is_free(tmp_path):
+    """Rank 1 made to lag 0.3 s after each batch: with the dynamic schedule rank 0 takes most of
+    the 16 batches; with the static one each rank runs its 8 whatever its speed; the dose is
+    the same bit for bit."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(CFG.replace("OUT", str(tmp_path / "x.h5")).replace(
+        "run: {primaries: 12000, seed: 7, batches: 12, round_batches: 6}",
+        "run: {primaries: 16000, seed: 7, batches: 16, round_batches: 16}"))
+    got = {}
+    for schedule in ("dynamic", "static"):
+        out = tmp_path / f"{schedule}.h5"
+        r = _run([MPIRUN, "-n", "2", sys.executable, "-m", "mc.run", str(cfg), "--quiet", "--set",
+                  f"output.path={out}", "--set", f"run.schedule={schedule}"], env={"FLASHMC_TEST_SLOW_RANK": "1:0.3"})
+        assert r.returncode == 0, r.stderr
+        with h5py.File(out) as f:
+            got[schedule] = (list(f["/run"].attrs["batches_per_rank"]), f["/dose"][()])
+    assert got["static"][0] == [8, 8]
+    assert got["dynamic"][0][0] >= 12 and sum(got["dynamic"][0]) == 16, got["dynamic"][0]
+    assert np.array_equal(got["dynamic"][1], got["static"][1])
+
+
+def test_a_checkpoint_of_another_configuration_is_refused(tmp_path):
+    """A run stopped by its time limit leaves a checkpoint; resuming it with another energy, or
+    another seed, is refused (exit status 2, one line) and the checkpoint is kept."""
+    out = tmp_path / "a.h5"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(CFG.replace("OUT", str(out)).replace(
+        "run: {primaries: 12000, seed: 7, batches: 12, round_batches: 6}",
+        "run: {primaries: 100000000, seed: 7, time_limit_s: 1}"))
+    r = _run([sys.executable, "-m", "mc.run", str(cfg), "--quiet"])
+    assert r.returncode in (0, 3), r.stderr
+    ckpt = str(out) + ".checkpoint.npz"
+    assert os.path.exists(ckpt)
+    for other in ("beam.energy_MeV=120", "run.seed=8"):
+        r = _run([sys.executable, "-m", "mc.run", str(cfg), "--quiet", "--resume", "--set", other])
+        assert r.returncode == 2 and "different configuration" in r.stderr, (other, r.stderr)
+        assert os.path.exists(ckpt)
