@@ -35,9 +35,9 @@ from .errors import ConfigError
 from .kernel.layout import N_LET
 
 #: Bytes of one rank besides its arrays (interpreter, numpy, scipy, numba and the compiled
-#: kernels): the peak resident size of a run on a 1 x 1 x 1 grid on the development VM, about
-#: 300 MB (benchmarks/memory.py measures it).
-PROCESS_BYTES = 320 * 2**20
+#: kernels): the peak resident size of a run on a 5 x 5 x 5 grid on the development VM,
+#: 191-193 MiB (benchmarks/memory.py), rounded up.
+PROCESS_BYTES = 200 * 2**20
 
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
