@@ -35,8 +35,8 @@ from .parallel import get_comm
 from .problem import build_geometry, build_source
 from .rbe_dose import apply_rbe
 from .schedule import Rounds, batch_sizes, batches_total, layout, layout_warnings
-from .tally import (BatchBuffers, RankTallies, clear_cols, compile_kernels, empty_box, deposit_quantum, energy_to_dose,
-                    mean_relative_uncertainty, run_energy_bound, tally_doses)
+from .tally import (BatchBuffers, RankTallies, clear_cols, compile_kernels, deposit_quantum, empty_box,
+                    energy_to_dose, mean_relative_uncertainty, run_energy_bound, tally_doses)
 from .kernel.layout import COUNTER_SEGMENTS, COUNTER_STEPS
 
 
@@ -280,7 +280,8 @@ def warm_up(st, resumed=False):
         warm.enable_touched()
     with compile_timer(st.comm.rank == 0 and not kernels_cached([st.cfg], st.per_spot)):
         run_batch(batch_seed(st.cfg.run.seed, 0), 0, st.inputs, warm)
-        compile_kernels(st.local.let is not None)
+        reduction = None if st.local is st.total else "pack" if st.comm.size > 1 else "move"
+        compile_kernels(st.local.let is not None, reduction)
     if st.local is not st.total or not resumed:
         st.local.touch()
     if st.total is not None and st.total is not st.local and not resumed:

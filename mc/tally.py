@@ -670,16 +670,19 @@ def tally_doses(tally, density, to_gy, dtype=np.float32):
     return dose, std
 
 
-def compile_kernels(let):
+def compile_kernels(let, reduction):
     """Compile (or load from the numba cache) the tally kernels a run calls, on one-voxel
-    arrays: the batch accumulation (with ``let``, the LET one too) and the column moves of the
-    reduction."""
+    arrays: the batch accumulation (with ``let``, the LET one too) and, for ``reduction``
+    ``"move"`` (one rank with separate run totals) or ``"pack"`` (several ranks), the column
+    moves of the reduction (None: one rank adding into the totals directly, no reduction)."""
     EnergyTally((1, 1, 1)).add_batch(np.zeros((1, 1, 1)), 1)
     if let:
         LetTally((1, 1, 1)).add_batch(np.zeros((N_LET, 1, 1, 1)))
     no_cols = empty_cols(1)
-    for dtype in (np.float64, np.int64):  # the integer dose sums and the others
+    for dtype in (np.float64, np.int64) if reduction else ():  # the integer dose sums and the others
         one4 = np.zeros((1, 1, 1, 1), dtype)
-        move_columns(one4, one4, empty_box(), no_cols)
-        pack_columns(one4, empty_box(), no_cols, np.zeros(0, dtype))
-        unpack_add_columns(one4, empty_box(), no_cols, np.zeros(0, dtype))
+        if reduction == "move":
+            move_columns(one4, one4, empty_box(), no_cols)
+        else:
+            pack_columns(one4, empty_box(), no_cols, np.zeros(0, dtype))
+            unpack_add_columns(one4, empty_box(), no_cols, np.zeros(0, dtype))
