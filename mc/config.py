@@ -168,6 +168,11 @@ class GeometryConfig(_Strict):
                                  f"thickness ({total:g} mm)")
         if self.type == "voxels" and not self.file:
             raise ValueError("geometry.file is required for type 'voxels': a .npz or .h5 path")
+        if self.type == "voxels":
+            given = [k for k in ("size_mm", "voxel_mm") if k in self.model_fields_set]
+            if given:  # the file gives the grid: a size or spacing here could only contradict it
+                raise ValueError(f"geometry.{given[0]} is not used with type 'voxels' (the file's arrays and "
+                                 "spacing_mm give the grid); remove it")
         return self
 
 

@@ -231,3 +231,14 @@ def test_primaries_beyond_float64_counts():
     assert load_config_text(GOOD, [f"run.primaries={MAX_PRIMARIES}"])[0].run.primaries == 2**53
     rejects(GOOD, "run.primaries", "2^53", overrides=[f"run.primaries={MAX_PRIMARIES + 1}"])
     rejects(GOOD, "run.primaries", overrides=["run.primaries=10000000000000000000000"])
+
+
+def test_voxel_file_with_a_size_or_spacing_in_the_config_is_refused(tmp_path):
+    """The file gives the grid; a size_mm or voxel_mm beside it (which could only contradict it,
+    e.g. a file whose axes are in another order than the user thinks) is refused, not ignored."""
+    path = _voxel_file(tmp_path, np.ones((4, 4, 5)))
+    for key, value in (("voxel_mm", "[2, 3, 4]"), ("size_mm", "[8, 18, 40]")):
+        text = _voxel_cfg(path).replace("file: ", f"{key}: {value}, file: ")
+        with pytest.raises(ConfigError, match=f"geometry.{key} is not used with type 'voxels'"):
+            load_config_text(text)
+    load_config_text(_voxel_cfg(path))  # without them: accepted
