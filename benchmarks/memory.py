@@ -369,12 +369,9 @@ def throughput(rev, pairs, auto_pairs, primaries, work, log):
 def machine_info():
     from importlib.metadata import PackageNotFoundError, version
 
-    model = None
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), None)
-    except OSError:
-        pass
+    from machine import cpu_model
+
+    model = cpu_model()
     versions = {}
     for pkg in ("numpy", "numba", "h5py"):
         try:

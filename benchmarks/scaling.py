@@ -61,6 +61,7 @@ import time
 
 import h5py
 import numpy as np
+from machine import cpu_model  # benchmarks/machine.py, beside this script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -201,7 +202,13 @@ def layout_rows(primaries=LAYOUT_PRIMARIES, ranks=LAYOUT_RANKS, voxels=None):
 def layout_mode(out):
     """Print and write (``scaling_layout.json``) the automatic layouts of :func:`layout_rows`."""
     sys.path.insert(0, ROOT)
-    from mc.schedule import BATCH_PRIMARIES, BATCHES_PER_RANK, CALL_PRIMARIES, MIN_BATCHES, MIN_ROUNDS
+    from mc.schedule import (
+        BATCH_PRIMARIES,
+        BATCHES_PER_RANK,
+        CALL_PRIMARIES,
+        MIN_BATCHES,
+        MIN_ROUNDS,
+    )
 
     rows = layout_rows()
     cols = ("ranks", "batches", "round_batches", "rounds", "batch_primaries", "busy_ranks", "kernel_calls_per_batch")
@@ -541,18 +548,6 @@ def model_mode(out):
     with open(path, "w") as f:
         json.dump(res, f, indent=2)
     print(f"wrote {path}")
-
-
-def cpu_model():
-    """The CPU model name from /proc/cpuinfo (platform.processor() where it cannot be read)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def main(argv=None):

@@ -78,6 +78,7 @@ import zipfile
 from dataclasses import dataclass
 
 import numpy as np
+from machine import cpu_model  # benchmarks/machine.py, beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -583,17 +584,6 @@ def predicted_shift(mcs_folder):
 # ----------------------------------------------------------------------------------------------
 # The benchmark
 # ----------------------------------------------------------------------------------------------
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
 
 def _git_revision():
     try:
