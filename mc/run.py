@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import yaml
 
-from physics.constants import J_PER_MEV
 from physics.tables import build_tables
 
 from .balance import energy_balance
@@ -35,8 +34,8 @@ from .parallel import get_comm
 from .problem import build_geometry, build_source
 from .rbe_dose import apply_rbe
 from .schedule import Rounds, batch_sizes, batches_total, layout, layout_warnings
-from .tally import (BatchBuffers, RankTallies, clear_cols, compile_kernels, deposit_quantum, empty_box,
-                    energy_to_dose, mean_relative_uncertainty, run_energy_bound, tally_doses)
+from .tally import (BatchBuffers, RankTallies, compile_kernels, deposit_quantum, energy_to_dose,
+                    mean_relative_uncertainty, run_energy_bound, tally_doses)
 from .kernel.layout import COUNTER_SEGMENTS, COUNTER_STEPS
 
 
@@ -377,8 +376,7 @@ def _abandon_round(st):
     if st.local is st.total:
         lo = st.rounds[st.rounds_done][0] if st.rounds_done < len(st.rounds) else st.batches_done
         st.done += batches_total(st.sizes, lo, st.batches_done)
-        st.local.box = empty_box()
-        clear_cols(st.local.col_z)
+        st.local.reduce_into(st.comm, st.total)  # (nothing to move: clears the block written)
     else:
         st.local.zero()
     if st.local.spots is not None:
@@ -508,7 +506,7 @@ def finalize(st, stop_reason, elapsed):
     if st.local is not total:
         st.local = None
     protons = delivered_protons(cfg, st.spots, primaries)
-    to_gy = J_PER_MEV / (grid.voxel_volume_cm3 * 1.0e-3)  # Gy g cm^-3 per MeV in a voxel
+    to_gy = energy_to_dose(1.0, 1.0, grid.voxel_volume_cm3)  # Gy g cm^-3 per MeV in a voxel
     mru = mean_relative_uncertainty(tally)
     dose, dose_std = tally_doses(tally, grid.density, to_gy * protons)
     tally.a2 = None  # (the second moment is in dose_std; the mean next from a1)
