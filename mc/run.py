@@ -527,8 +527,10 @@ def finalize(st, stop_reason, elapsed):
         primary_fluence_z=total.fluence / primaries, spots=st.spots,
     )
     if st.per_spot:
-        # Gy per MeV of deposit in each voxel, for the delivered protons
-        to_gy = energy_to_dose(np.ones(grid.shape), grid.density, grid.voxel_volume_cm3) * protons / primaries
+        # Gy per MeV of deposit in each voxel, for the delivered protons (in double precision: the
+        # grid's densities are float32)
+        to_gy = energy_to_dose(np.ones(grid.shape), grid.density.astype(np.float64), grid.voxel_volume_cm3) \
+            * protons / primaries
         result.spot_dose = total.spots.finalize(to_gy, st.spot_threshold)
     if total.water is not None:
         result.dose_to_water, result.dose_to_water_std = tally_doses(total.water, grid.density, to_gy * protons)
