@@ -58,21 +58,22 @@ def primary_fluence(z, R0):
     return np.where(z < R0, (1.0 + BETA * (R0 - z)) / (1.0 + BETA * R0), 0.0)
 
 
-def depth_dose(z, R0, sigma, epsilon=0.0, rho=1.0):
+def depth_dose(z, R0, sigma, epsilon=0.0, rho=1.0, gamma=GAMMA):
     """Bortfeld's straggled depth dose [MeV cm^2/g per unit incident fluence] at depths ``z``
-    [cm] for range ``R0`` [cm] and straggling width ``sigma`` [cm]."""
+    [cm] for range ``R0`` [cm] and straggling width ``sigma`` [cm]; ``gamma``: the share of the
+    energy released in non-elastic reactions that is absorbed locally (Bortfeld: 0.6)."""
     z = np.asarray(z, float)
     out = np.empty_like(z)
     zeta = (R0 - z) / sigma
     far = zeta > 20.0
     norm = rho * P * ALPHA ** (1.0 / P) * (1.0 + BETA * R0)
     d = R0 - z[far]
-    out[far] = (d ** (1.0 / P - 1.0) + (BETA + GAMMA * BETA * P + epsilon * P / R0) * d ** (1.0 / P)) / norm
+    out[far] = (d ** (1.0 / P - 1.0) + (BETA + gamma * BETA * P + epsilon * P / R0) * d ** (1.0 / P)) / norm
     zn = zeta[~far]
     d1, _ = pbdv(-1.0 / P, -zn)
     d2, _ = pbdv(-1.0 / P - 1.0, -zn)
     pref = np.exp(-zn * zn / 4.0) * sigma ** (1.0 / P) * gamma_fn(1.0 / P) / (np.sqrt(2.0 * np.pi) * norm)
-    out[~far] = pref * (d1 / sigma + (BETA / P + GAMMA * BETA + epsilon / R0) * d2)
+    out[~far] = pref * (d1 / sigma + (BETA / P + gamma * BETA + epsilon / R0) * d2)
     return out
 
 

@@ -80,12 +80,12 @@ def test_nonelastic_event_conserves_energy():
             assert e_bind <= par[0] / (1.0 - par[1]) + 1e-12
 
 
-def _water_run(run_cfg, E, n, voxel_z=2.0, extra=""):
+def _water_run(run_cfg, E, n, voxel_z=2.0, extra="", *overrides):
     return run_cfg(f"""
 geometry: {{type: box, material: water, size_mm: [300, 300, {int(E * 1.6)}], voxel_mm: [300, 300, {voxel_z}]}}
 beam: {{energy_MeV: {E}, position_mm: [0, 0, -1]}}
 run: {{primaries: {n}, seed: 21, batches: 4}}
-{extra}""")
+{extra}""", *overrides)
 
 
 def _evaluated_primary_fluence(tab, E, z_cm):
@@ -212,17 +212,30 @@ def test_energy_carried_off_by_neutrals_is_in_published_range(run_cfg):
 
 
 def test_pristine_bragg_curve_shape_150MeV(run_cfg):
-    # mono-energetic 150 MeV, no energy spread: peak-to-entrance ratio and R80 against
-    # Bortfeld's analytic curve (nuclear build-down term included) with R0 = our CSDA range
+    # mono-energetic 150 MeV, no energy spread: peak-to-entrance ratio and R80 against Bortfeld's
+    # analytic curve (1997, Med. Phys. 24:2024, eqs. 26-29, nuclear build-down included) with
+    # R0 = our CSDA range and his gamma (the locally absorbed share of the energy released in
+    # non-elastic reactions) replaced by the run's own, from its energy balance (0.69 here; the
+    # ratio moves from 5.12 to 5.01 between Bortfeld's 0.6 and 0.69). Peak and entrance are means
+    # of 4 bins (2 mm), so that their standard errors (16 batches) hold. Tolerance: 3 s.e. of the
+    # ratio plus 3 % for the model's approximations (the secondaries' energy absorbed where the
+    # reaction happens, a Gaussian range spread of the width of Bortfeld's eq. 18); observed +2.7 %.
     E = 150.0
-    res = _water_run(run_cfg, E, 12000, voxel_z=0.5)
+    res = _water_run(run_cfg, E, 16000, 0.5, "", "run.batches=16")
     z = res.grid.axis_centres_cm(2)
-    idd = res.edep_per_primary.sum(axis=(0, 1))
+    d, s = res.dose[0, 0].astype(float), res.dose_std[0, 0].astype(float)
+    k = int(np.argmax(d))
+    peak, entr = slice(k - 2, k + 2), slice(0, 4)
+    pe_mc = d[peak].mean() / d[entr].mean()
+    se = pe_mc * np.hypot(np.sqrt((s[peak] ** 2).sum()) / d[peak].sum(), np.sqrt((s[entr] ** 2).sum()) / d[entr].sum())
+    eb = res.energy_balance
+    gamma = 1.0 - (eb["neutral_MeV"] + eb["binding_MeV"]) / eb["nonelastic_energy_MeV"]
     R0 = build_tables(["water"]).csda_range(0, E)
-    ref = bragg.depth_dose(z, R0, bragg.sigma_straggling(R0))
-    pe_mc = idd.max() / idd[:4].mean()
-    pe_ref = ref.max() / ref[:4].mean()
-    assert pe_mc == pytest.approx(pe_ref, rel=0.10)
+    ref = bragg.depth_dose(z, R0, bragg.sigma_straggling(R0), gamma=gamma)
+    kr = int(np.argmax(ref))
+    pe_ref = ref[kr - 2:kr + 2].mean() / ref[entr].mean()
+    assert abs(pe_mc / pe_ref - 1.0) < 0.03 + 3.0 * se / pe_mc, (pe_mc, pe_ref, se)
+    idd = res.edep_per_primary.sum(axis=(0, 1))
     assert abs(r_distal(z, idd, 0.8) - r_distal(z, ref, 0.8)) < 0.05  # 0.5 mm
 
 

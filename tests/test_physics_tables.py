@@ -52,12 +52,18 @@ def test_stopping_powers_match_pstar_from_10_to_300_MeV(material):
             assert S == pytest.approx(ref, rel=1e-2), f"{material} at {T} MeV: {S} vs {ref}"
 
 
-def test_low_energy_stopping_within_five_percent_of_pstar():
-    # 1-5 MeV: ICRU 49 parametrisation joined to Bethe; PSTAR is the reference.
+@pytest.mark.parametrize("T, allowance", [(1, 0.035), (2, 0.035), (5, 0.01)])
+def test_low_energy_stopping_against_pstar(T, allowance):
+    # 1-5 MeV: the ICRU 49 parametrisation of the elements (Bragg additivity for water) joined to
+    # Bethe at 2 MeV; PSTAR (ICRU 49) is the reference. A known difference: PSTAR's liquid-water
+    # values below a few MeV rest on the water data of ICRU 49, not on elemental additivity, and the
+    # engine lies 2.5 % (1 MeV) and 2.9 % (2 MeV) above them (4 % above ICRU 90). The README states
+    # it; it moves the range by less than 0.01 mm (a 2 MeV proton has 0.075 mm left). Allowance:
+    # 3.5 % at 1-2 MeV for that difference, 1 % at 5 MeV where the joined Bethe value takes over
+    # (+0.65 % observed); above 10 MeV the tolerance is 1 % (test above).
     m = get_material("water_pstar")
-    for T in (1, 2, 5):
-        S = electronic_mass_stopping(m, T)[0]
-        assert S == pytest.approx(PSTAR["water_pstar"][T][0], rel=5e-2)
+    S = electronic_mass_stopping(m, T)[0]
+    assert S == pytest.approx(PSTAR["water_pstar"][T][0], rel=allowance)
 
 
 def test_stopping_power_is_continuous_at_the_2_MeV_junction():
