@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from scipy.integrate import solve_ivp
 from scipy.optimize import brentq
 
 from mc.analysis import r_distal
@@ -16,7 +15,13 @@ from physics.scattering import fermi_eyges_dm_sigma_x, scattering_length
 from physics.species import SPECIES
 from physics.tables import build_tables
 
-from .reference_data import ICRU90_WATER, ICRU90_WATER_DETOUR
+from .reference_data import (
+    ICRU90_WATER,
+    ICRU90_WATER_DETOUR,
+    M_PROTON,
+    bohr_energy_sigma,
+    icru90_energy_along_depth,
+)
 
 IDD_BOX = """
 geometry: {{type: box, material: water, size_mm: [200, 200, {depth}], voxel_mm: [200, 200, 0.5]}}
@@ -52,25 +57,6 @@ def test_r80_is_the_icru90_projected_range(run_cfg, E):
 
 #: Water by mass (NIST; H 0.111894, O 0.888106): (Z, A [g/mol], mass fraction).
 WATER_ELEMENTS = ((1, 1.00794, 0.111894), (8, 15.9994, 0.888106))
-#: Proton rest energy [MeV] (CODATA 2018).
-M_PROTON = 938.27208816
-
-
-def icru90_water_stopping(T):
-    """Electronic mass stopping power of protons in water [MeV cm^2/g]: ICRU Report 90 Table A.9,
-    interpolated log-log between the tabulated energies."""
-    t = np.array(sorted(ICRU90_WATER), float)
-    s = np.array([ICRU90_WATER[k][0] for k in sorted(ICRU90_WATER)])
-    return np.exp(np.interp(np.log(T), np.log(t), np.log(s)))
-
-
-def icru90_energy_along_depth(T0, depth, n=4001):
-    """Depths z [g/cm^2] on [0, depth] and the CSDA energy there [MeV], dE/dz = -S(E) with the
-    ICRU 90 stopping powers."""
-    z = np.linspace(0.0, depth, n)
-    sol = solve_ivp(lambda _, y: -icru90_water_stopping(y), (0.0, depth), [T0], dense_output=True,
-                    rtol=1e-10, atol=1e-10)
-    return z, sol.sol(z)[0]
 
 
 def moliere_theta0_sq(z, T):
@@ -339,10 +325,6 @@ physics: {{multiple_scattering: false, nuclear: false, max_step_mm: 1}}""")
         run_batch(batch_seed(5, b), 1, inputs, buf)
         e_out[b] = buf.counters[COUNTER_ESCAPED + 5]
     z, T = icru90_energy_along_depth(float(E), L)
-    g = 1.0 + T / M_PROTON
-    b2 = 1.0 - 1.0 / g**2
-    dvar = 0.1569 * 0.55509 * (1.0 - 0.5 * b2) / (1.0 - b2)
-    S = icru90_water_stopping(T)
-    sigma_ref = S[-1] * np.sqrt(np.trapezoid(dvar / S**2, z))
+    sigma_ref = bohr_energy_sigma(z, T)[-1]
     assert e_out.std(ddof=1) == pytest.approx(sigma_ref, rel=0.01 + 3 / np.sqrt(2 * n))
     assert e_out.mean() == pytest.approx(T[-1], abs=4 * sigma_ref / np.sqrt(n) + 2e-3 * T[-1])
