@@ -16,6 +16,8 @@ import pytest
 
 from mc.run import RunInterrupted
 
+from .test_flash import FLASH_RUN
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MPIRUN = shutil.which("mpirun") or shutil.which("mpiexec")
 needs_mpi = pytest.mark.skipif(MPIRUN is None, reason="mpirun not installed (pip install -e '.[mpi]')")
@@ -168,20 +170,11 @@ def test_a_checkpoint_of_another_configuration_is_refused(tmp_path):
         assert os.path.exists(ckpt)
 
 
-FLASH_CFG = """
-geometry: {type: bone, material: soft_tissue, size_mm: [40, 20, 60], voxel_mm: [4, 4, 4],
-           bone: {centre_depth_mm: 30, outer_radius_mm: 12, cortical_thickness_mm: 4}}
-beam: {energy_MeV: 230, spot_sigma_mm: [4, 4], protons: 5.0e10,
-       spots: [{position_mm: [-5, 0, -10]}, {position_mm: [0, 0, -10]}, {position_mm: [5, 0, -10]},
-               {position_mm: [-5, 5, -10]}, {position_mm: [0, 5, -10]}, {position_mm: [5, 5, -10]}]}
-run: {primaries: 60000, seed: 3, batches: 12, round_batches: 2}
-output: {path: OUT, plot: false}
-flash:
-  delivery: {beam_current_nA: 300}
-  conventional_current_nA: 0.05
-  tissue_pO2: {red_marrow: bone_marrow}
-  spot_dose_threshold: 0.01
-"""
+# the FLASH run of tests/test_flash.py, with more primaries and rounds of two batches
+FLASH_CFG = FLASH_RUN.replace("run: {primaries: 6000, seed: 3, batches: 4}",
+                              "run: {primaries: 60000, seed: 3, batches: 12, round_batches: 2}").replace(
+    "output: {path: OUT}", "output: {path: OUT, plot: false}")
+assert "batches: 12" in FLASH_CFG and "plot: false" in FLASH_CFG
 
 
 def _datasets(path):

@@ -100,6 +100,26 @@ def moliere_sigma_x(T0, depth, n=300):
     return np.sqrt(2.0 * np.trapezoid((depth - zs) * th2, zs))
 
 
+def _lateral_spread_against_moliere(run_cfg, E, R0, n, seed, batches, fractions):
+    """A point beam of ``n`` protons of ``E`` MeV in water (Coulomb scattering only): the projected
+    rms width of its dose profile (0.25 mm bins, Sheppard's correction) at the given fractions of
+    the CSDA range ``R0`` [g/cm^2] against :func:`moliere_sigma_x`, within 2 % + 3 s.e."""
+    res = run_cfg(f"""
+geometry: {{type: box, material: water, size_mm: [40, 40, {4 * int(E * 0.4)}], voxel_mm: [0.25, 40, 2]}}
+beam: {{energy_MeV: {E}, position_mm: [0.125, 0, -1]}}
+run: {{primaries: {n}, seed: {seed}, batches: {batches}}}
+physics: {{nuclear: false}}""")  # Moliere theory describes multiple Coulomb scattering alone
+    x = res.grid.axis_centres_cm(0)
+    zc = res.grid.axis_centres_cm(2)
+    for frac in fractions:
+        iz = int(np.argmin(abs(zc - frac * R0)))
+        prof = res.edep_per_primary[:, 0, iz]
+        mean = (prof * x).sum() / prof.sum()
+        sigma_mc = np.sqrt((prof * (x - mean) ** 2).sum() / prof.sum() - 0.025**2 / 12)
+        sigma_ref = moliere_sigma_x(float(E), zc[iz])
+        assert sigma_mc == pytest.approx(sigma_ref, rel=0.02 + 3 / np.sqrt(2 * n)), (frac, sigma_mc, sigma_ref)
+
+
 @pytest.mark.parametrize("E, R0", [(70, 4.10), (150, 15.86), (230, 33.1)])
 def test_lateral_spread_matches_moliere_theory(run_cfg, E, R0):
     # The kernel scatters with Gottschalk's differential Moliere scattering power (its E_s, scattering
@@ -109,21 +129,7 @@ def test_lateral_spread_matches_moliere_theory(run_cfg, E, R0):
     # Tolerance: 3 s.e. of a Gaussian width from n protons (1/sqrt(2n) relative), plus 2.0 % for the
     # scattering power being a fit to Moliere widths (the kernel's own Fermi-Eyges integral of
     # T_dM lies 0.1-1.3 % above this reference at 70-230 MeV).
-    n = 40000
-    res = run_cfg(f"""
-geometry: {{type: box, material: water, size_mm: [40, 40, {4 * int(E * 0.4)}], voxel_mm: [0.25, 40, 2]}}
-beam: {{energy_MeV: {E}, position_mm: [0.125, 0, -1]}}
-run: {{primaries: {n}, seed: 3, batches: 4}}
-physics: {{nuclear: false}}""")  # Moliere theory describes multiple Coulomb scattering alone
-    x = res.grid.axis_centres_cm(0)
-    zc = res.grid.axis_centres_cm(2)
-    for frac in (0.5, 0.75):
-        iz = int(np.argmin(abs(zc - frac * R0)))
-        prof = res.edep_per_primary[:, 0, iz]
-        mean = (prof * x).sum() / prof.sum()
-        sigma_mc = np.sqrt((prof * (x - mean) ** 2).sum() / prof.sum() - 0.025**2 / 12)  # Sheppard
-        sigma_ref = moliere_sigma_x(float(E), zc[iz])
-        assert sigma_mc == pytest.approx(sigma_ref, rel=0.02 + 3 / np.sqrt(2 * n)), (frac, sigma_mc, sigma_ref)
+    _lateral_spread_against_moliere(run_cfg, E, R0, 40000, 3, 4, (0.5, 0.75))
 
 
 def test_lateral_spread_inside_long_steps_matches_fermi_eyges(run_cfg):
@@ -292,6 +298,27 @@ physics: {nuclear: false}"""
     assert rel_small / rel_big == pytest.approx(4.0, rel=0.6)
 
 
+def _energy_behind_slab(E, L, n, seed):
+    """Energies [MeV] of ``n`` protons of ``E`` MeV behind ``L`` cm of water (scattering and nuclear
+    interactions off, steps of at most 1 mm), one primary per batch: the +z escape counter is that
+    proton's energy."""
+    from mc.kernel.layout import COUNTER_ESCAPED
+
+    cfg, _ = load_config_text(f"""
+geometry: {{type: box, material: water, size_mm: [400, 400, {L * 10:g}], voxel_mm: [400, 400, {L * 10:g}]}}
+beam: {{energy_MeV: {E}, position_mm: [0, 0, -1]}}
+run: {{primaries: 10, batches: 2}}
+physics: {{multiple_scattering: false, nuclear: false, max_step_mm: 1}}""")
+    grid = build_geometry(cfg)
+    inputs = kernel_inputs(grid, build_tables(grid.materials), build_spots(cfg.beam, grid), cfg.physics, nuclear=False)
+    e_out = np.empty(n)
+    for b in range(n):
+        buf = BatchBuffers(grid.shape)
+        run_batch(batch_seed(seed, b), 1, inputs, buf)
+        e_out[b] = buf.counters[COUNTER_ESCAPED + 5]
+    return e_out
+
+
 @pytest.mark.parametrize("E, L", [(70, 2.0), (150, 10.0), (230, 20.0)])
 def test_energy_straggling_behind_a_slab_matches_bohr(E, L):
     # Energy spread of protons behind L cm of water (scattering off, so every path is L) against the
@@ -307,23 +334,8 @@ def test_energy_straggling_behind_a_slab_matches_bohr(E, L):
     # protons (1/sqrt(2n)) plus 1 % for the first-order propagation and the log-log interpolation
     # of the tabulated S; the mean energy within 4 s.e. plus 0.2 % (log-log interpolation between
     # the tabulated energies 100, 150, 200 and 300 MeV is up to 0.24 % off in S between them).
-    from mc.kernel.layout import COUNTER_ESCAPED
-
-    cfg, _ = load_config_text(f"""
-geometry: {{type: box, material: water, size_mm: [400, 400, {L * 10:g}], voxel_mm: [400, 400, {L * 10:g}]}}
-beam: {{energy_MeV: {E}, position_mm: [0, 0, -1]}}
-run: {{primaries: 10, batches: 2}}
-physics: {{multiple_scattering: false, nuclear: false, max_step_mm: 1}}""")
-    grid = build_geometry(cfg)
-    spots = build_spots(cfg.beam, grid)
-    tab = build_tables(grid.materials)
-    inputs = kernel_inputs(grid, tab, spots, cfg.physics, nuclear=False)
     n = 20000
-    e_out = np.empty(n)
-    for b in range(n):  # one primary per batch: the +z escape counter is that proton's energy
-        buf = BatchBuffers(grid.shape)
-        run_batch(batch_seed(5, b), 1, inputs, buf)
-        e_out[b] = buf.counters[COUNTER_ESCAPED + 5]
+    e_out = _energy_behind_slab(E, L, n, 5)
     z, T = icru90_energy_along_depth(float(E), L)
     sigma_ref = bohr_energy_sigma(z, T)[-1]
     assert e_out.std(ddof=1) == pytest.approx(sigma_ref, rel=0.01 + 3 / np.sqrt(2 * n))
@@ -338,21 +350,7 @@ def test_lateral_spread_matches_moliere_theory_at_high_statistics(run_cfg, E, R0
     # As test_lateral_spread_matches_moliere_theory, with 10x the protons (3 s.e. = 0.34 %) at five
     # energies and three depths, so that a 1 % change of the scattering power shows against the
     # same 2 % allowance.
-    n = 400000
-    res = run_cfg(f"""
-geometry: {{type: box, material: water, size_mm: [40, 40, {4 * int(E * 0.4)}], voxel_mm: [0.25, 40, 2]}}
-beam: {{energy_MeV: {E}, position_mm: [0.125, 0, -1]}}
-run: {{primaries: {n}, seed: 4, batches: 8}}
-physics: {{nuclear: false}}""")
-    x = res.grid.axis_centres_cm(0)
-    zc = res.grid.axis_centres_cm(2)
-    for frac in (0.5, 0.75, 0.9):
-        iz = int(np.argmin(abs(zc - frac * R0)))
-        prof = res.edep_per_primary[:, 0, iz]
-        mean = (prof * x).sum() / prof.sum()
-        sigma_mc = np.sqrt((prof * (x - mean) ** 2).sum() / prof.sum() - 0.025**2 / 12)
-        sigma_ref = moliere_sigma_x(float(E), zc[iz])
-        assert sigma_mc == pytest.approx(sigma_ref, rel=0.02 + 3 / np.sqrt(2 * n)), (frac, sigma_mc, sigma_ref)
+    _lateral_spread_against_moliere(run_cfg, E, R0, 400000, 4, 8, (0.5, 0.75, 0.9))
 
 
 @pytest.mark.slow
@@ -360,21 +358,8 @@ physics: {{nuclear: false}}""")
 def test_energy_straggling_behind_a_slab_matches_bohr_at_high_statistics(E, L):
     # As test_energy_straggling_behind_a_slab_matches_bohr, 200000 protons per case (3 s.e. of the
     # spread 0.47 %) and deeper slabs (energy out 30-45 % of energy in).
-    from mc.kernel.layout import COUNTER_ESCAPED
-
-    cfg, _ = load_config_text(f"""
-geometry: {{type: box, material: water, size_mm: [400, 400, {L * 10:g}], voxel_mm: [400, 400, {L * 10:g}]}}
-beam: {{energy_MeV: {E}, position_mm: [0, 0, -1]}}
-run: {{primaries: 10, batches: 2}}
-physics: {{multiple_scattering: false, nuclear: false, max_step_mm: 1}}""")
-    grid = build_geometry(cfg)
-    inputs = kernel_inputs(grid, build_tables(grid.materials), build_spots(cfg.beam, grid), cfg.physics, nuclear=False)
     n = 200000
-    e_out = np.empty(n)
-    for b in range(n):
-        buf = BatchBuffers(grid.shape)
-        run_batch(batch_seed(6, b), 1, inputs, buf)
-        e_out[b] = buf.counters[COUNTER_ESCAPED + 5]
+    e_out = _energy_behind_slab(E, L, n, 6)
     z, T = icru90_energy_along_depth(float(E), L)
     sigma_ref = bohr_energy_sigma(z, T)[-1]
     assert e_out.std(ddof=1) == pytest.approx(sigma_ref, rel=0.01 + 3 / np.sqrt(2 * n))
