@@ -8,6 +8,8 @@ Units: MeV for energies and masses (m c^2), cm for lengths, g for masses, s for 
 ELECTRON_MASS_MEV = 0.51099895000
 #: Proton rest energy m_p c^2 [MeV] (CODATA 2018).
 PROTON_MASS_MEV = 938.27208816
+#: Deuteron rest energy m_d c^2 [MeV] (CODATA 2018).
+DEUTERON_MASS_MEV = 1875.61294257
 #: Atomic mass unit u c^2 [MeV] (CODATA 2018).
 AMU_MEV = 931.49410242
 #: Classical electron radius r_e [cm] (CODATA 2018).

@@ -31,23 +31,47 @@ Processes (the transport kernel samples them as discrete events, :mod:`mc.kernel
   the kinematic maximum and deposited locally, the proton's deflection follows from the momentum
   transfer. Elastic scattering on other nuclei (C, N, Ca, ...) is not modelled.
 
-Non-elastic products: the energy-cascade model of Fippel & Soukup (2004) with the
-parameters of the MOQUI code (Lee et al. 2022, Phys. Med. Biol. 67:174001), which were
-adjusted there to Geant4/TOPAS depth-dose curves in water computed with I = 75 eV
-(``product_model_parameters``; with another I-value or cross-section set they are no longer a
-fit, so the split of the released energy between channels is a model property, not a
-measurement):
-starting from the projectile's kinetic energy E_r = T, each emission removes a binding energy
+Non-elastic products: the energy-cascade model of Fippel & Soukup (2004) with band
+parameters that reproduce, at the band's representative energy, the energy partition of p + 16O
+non-elastic reactions of ICRU Report 63 (2000, *Nuclear data for neutron and proton radiotherapy
+and for radiation protection*): the multiplicities and angle-integrated spectra of emitted
+protons, deuterons and alpha particles and the recoil energy fraction, as distributed with
+MCsquare (``Materials/oxygen/ICRU_Nuclear_inelastic.dat``, identical in github e0404/MCsquare @
+4359baaf and in the MCsquare of the opentps-core 2.0.0 wheel). From those, per reaction of a
+proton of energy T, the shares of T carried by secondary protons (f_p), by deuterons (f_d), by
+alphas and recoils (deposited locally here) and the rest (neutrons, gamma rays, tritons, 3He
+and the binding energy: not absorbed) are, at 50 / 100 / 150 / 200 / 250 MeV: f_p 0.376 /
+0.418 / 0.455 / 0.475 / 0.507, f_d 0.070 / 0.092 / 0.097 / 0.100 / 0.092, alphas and recoils
+0.127 / 0.091 / 0.070 / 0.060 / 0.053, rest 0.427 / 0.400 / 0.377 / 0.365 / 0.348; the mean
+secondary-proton energy is 15.5 / 24.7 / 34.4 / 43.9 / 54.3 MeV. In the cascade the particle
+kind is drawn independently of its energy, so P_p, P_d and P_n below follow
+from these shares and the cascade's own emitted, binding and residual energies; the exponent
+p = 0.90 gives the ICRU 63 mean secondary-proton energy (0.80-0.96 when fitted energy by
+energy). ``benchmarks/nuclear_partition.py`` derives the bands and prints the model against
+ICRU 63 (every share within 0.01 of T at the bands' energies, 0.025 in between, 30-250 MeV).
+The parameters of the MOQUI
+code (Lee et al. 2022, Phys. Med. Biol. 67:174001), used before, sent 0.62-0.74 of T to
+secondary protons and 0.25-0.32 away: they had been fitted to Geant4/TOPAS depth doses within
+MOQUI, whose transport does not deposit the short-range share or the binding energy
+(moqui/base/mqi_po_inelastic.hpp, github MGHPhysicsResearch/moquimc @ 6c5f2994), so they do not
+carry over to a code that deposits them.
+
+The cascade: starting from the projectile's kinetic energy E_r = T, each emission removes a binding energy
 E_b (5 MeV for the first particle, times 0.65 for each further one) and a particle energy
 dE = E_min + (E_r - E_min) u^p (u uniform, E_min = 2 MeV); with probability P_p the particle
-is a proton (transported; its polar angle to the projectile has cos(theta) uniform on
-[2 dE/T - 1, 1]), with probability P_n - P_p a neutral particle (neutron or gamma ray, whose
-energy leaves the geometry), otherwise a short-range fragment (deuteron, triton, helium ion or
-recoil nucleus) deposited on the spot. Emission stops when E_r - E_b <= E_min; the remainder
-E_r (excitation of the residual nucleus) is deposited locally. Deposits of short-range
-fragments on the spot are justified by their ranges (a 20 MeV alpha particle travels 0.4 mm
-in water) and by their small share of the dose (d, t, 3He and alpha particles give < 0.1 % of
-the dose of a 160 MeV beam; Paganetti 2002, Phys. Med. Biol. 47:747). The model was built for
+is a proton, with probability P_d - P_p a deuteron (both transported; the polar angle to the
+projectile has cos(theta) uniform on [2 dE/T - 1, 1]), with probability P_n - P_d a neutral
+particle (neutron or gamma ray, whose energy leaves the geometry), otherwise a short-range
+fragment (triton, helium ion or recoil nucleus) deposited on the spot. Emission stops when
+E_r - E_b <= E_min; the remainder E_r (excitation of the residual nucleus) is deposited
+locally. Deuterons are transported
+because their ranges are not short (ICRU 63 mean energies 33-47 MeV at 100-200 MeV: CSDA ranges
+0.6-1.2 cm, twice a proton's at half the energy) and they carry 0.09-0.10 of the reaction
+energy: deposited on the spot they raised the entrance dose of a 150-230 MeV beam by ~3 %.
+Alpha particles and recoils travel well under a millimetre (an 8 MeV alpha 0.07 mm in water)
+and are deposited on the spot; heavy charged secondaries give a small share of the dose (d, t,
+3He and alpha particles < 0.1 % of the dose of a 160 MeV beam; Paganetti 2002, Phys. Med. Biol.
+47:747). The model was built for
 16O; it is applied to every nucleus with Z >= 2, the cross section supplying the target
 dependence.
 """
@@ -63,7 +87,7 @@ from mc.kernel.rng import uniform
 
 from .constants import AVOGADRO, PROTON_MASS_MEV
 from .elements import element
-from .species import SPECIES_PROTON
+from .species import SPECIES_DEUTERON, SPECIES_PROTON
 
 MB_CM2 = 1.0e-27
 
@@ -192,15 +216,24 @@ NP_E_BIND = 0  # binding energy of the first emitted particle [MeV]
 NP_E_RATIO = 1  # factor applied to the binding energy after each emission
 NP_E_MIN = 2  # smallest emitted energy [MeV]
 NP_N_BANDS = 3  # number of incident-energy bands that follow
-NP_BAND0 = 4  # each band: upper energy [MeV], P_p, P_n (cumulative), exponent p
+NP_BAND0 = 4  # the bands, NP_BAND_LEN numbers each
+#: Each band: upper energy [MeV], P_p, P_d (cumulative: proton or deuteron), P_n (cumulative:
+#: proton, deuteron or neutral), exponent p.
+NP_BAND_LEN = 5
 
-#: Incident-energy bands of the MOQUI parameters (Lee et al. 2022): upper T [MeV], probability
-#: of a proton, cumulative probability of a proton or a neutral, exponent of the energy law.
+#: Incident-energy bands of the product model: upper T [MeV], probability of a proton,
+#: cumulative probability of a proton or a deuteron, cumulative probability of a proton, a
+#: deuteron or a neutral, exponent of the energy law. They reproduce the ICRU Report 63
+#: p + 16O energy partition at 30, 50, 70, 100, 150, 200 and 250 MeV (the band's representative
+#: energy; module docstring, benchmarks/nuclear_partition.py).
 _BANDS = (
-    (150.0, 0.70, 0.70 + 0.30 * 0.83, 0.52),
-    (200.0, 0.72, 0.72 + 0.28 * 0.83, 0.45),
-    (215.0, 0.78, 0.78 + 0.22 * 0.90, 0.40),
-    (1.0e9, 0.78, 1.0, 0.40),
+    (40.0, 0.50, 0.56, 0.82, 0.90),
+    (60.0, 0.48, 0.57, 0.88, 0.90),
+    (85.0, 0.47, 0.57, 0.90, 0.90),
+    (125.0, 0.47, 0.58, 0.91, 0.90),
+    (175.0, 0.50, 0.60, 0.93, 0.90),
+    (225.0, 0.51, 0.61, 0.94, 0.90),
+    (1.0e9, 0.53, 0.63, 0.95, 0.90),
 )
 
 
@@ -215,7 +248,7 @@ def product_model_parameters():
 # ---- samplers used by the transport kernel (compiled) -------------------------------------
 
 #: Mean 16O recoil kinetic energy of p-16O elastic scattering (Fippel & Soukup 2004, Med.
-#: Phys. 31:2263; the same formula in MOQUI, moqui/base/mqi_po_elastic.hpp):
+#: Phys. 31:2263; the same formula in the MOQUI code, moqui/base/mqi_po_elastic.hpp):
 #: t_avg(T) = A1 exp(-B1 T) - A2 exp(-B2 T) [MeV], T the proton's kinetic energy [MeV].
 PO_RECOIL_A1_MEV = 0.65
 PO_RECOIL_B1_PER_MEV = 0.0013
@@ -281,19 +314,20 @@ def sample_nonelastic_products(st, T, nuc_par, prod):
     energy-cascade model of the module docstring with the parameters ``nuc_par``
     (:func:`product_model_parameters`). Fills ``prod[j]`` (columns
     ``mc.kernel.layout.PRODUCT_*``: species, kinetic energy [MeV], cos(polar angle to the
-    projectile)) for the transported protons and returns (number of them, energy deposited on
-    the spot, energy of neutral particles, binding energy, part of the local energy that is
-    protons not stored because ``prod`` was full) [MeV]; the first four parts and the products'
-    energies add up to ``T``."""
+    projectile)) for the transported protons and deuterons and returns (number of them, energy
+    deposited on the spot, energy of neutral particles, binding energy, part of the local energy
+    that is protons or deuterons not stored because ``prod`` was full) [MeV]; the first four
+    parts and the products' energies add up to ``T``."""
     nb = int(nuc_par[NP_N_BANDS])
     b = NP_BAND0
     for i in range(nb):
-        b = NP_BAND0 + 4 * i
+        b = NP_BAND0 + NP_BAND_LEN * i
         if T <= nuc_par[b]:
             break
     p_p = nuc_par[b + 1]
-    p_n = nuc_par[b + 2]
-    power = nuc_par[b + 3]
+    p_d = nuc_par[b + 2]
+    p_n = nuc_par[b + 3]
+    power = nuc_par[b + 4]
     e_b = nuc_par[NP_E_BIND]
     e_min = nuc_par[NP_E_MIN]
     e_r = T
@@ -310,11 +344,11 @@ def sample_nonelastic_products(st, T, nuc_par, prod):
             d = e_r
         e_r -= d
         zeta = uniform(st)
-        if zeta < p_p:
+        if zeta < p_d:
             if n < prod.shape[0]:
                 lo = 2.0 * d / T - 1.0
                 c = lo + (1.0 - lo) * uniform(st)
-                prod[n, PRODUCT_SPECIES] = SPECIES_PROTON
+                prod[n, PRODUCT_SPECIES] = SPECIES_PROTON if zeta < p_p else SPECIES_DEUTERON
                 prod[n, PRODUCT_T] = d
                 prod[n, PRODUCT_COS] = c if c < 1.0 else 1.0
                 n += 1

@@ -6,13 +6,18 @@ tables of that species (:mod:`physics.tables`, rows ``species * n_materials + ma
 so ions and secondary hadrons share the same loop. The kernel's arrays of the table, with the
 cut-off energy and whether a species is transported, are built by
 :func:`mc.kernel.bundles.species_bundle`. Masses: CODATA 2018.
+
+* proton: the beam and the secondary protons of nuclear reactions;
+* deuteron: emitted by non-elastic reactions (:mod:`physics.nuclear`), transported with its
+  own stopping (that of a proton at the same velocity, :func:`physics.stopping.electronic_mass_stopping`),
+  straggling and scattering; it has no nuclear interactions of its own here.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from .constants import PROTON_MASS_MEV
+from .constants import DEUTERON_MASS_MEV, PROTON_MASS_MEV
 
 
 @dataclass(frozen=True)
@@ -25,10 +30,12 @@ class Species:
     A: int
 
 
-SPECIES = (Species("proton", 1, PROTON_MASS_MEV, 1),)
+SPECIES = (Species("proton", 1, PROTON_MASS_MEV, 1), Species("deuteron", 1, DEUTERON_MASS_MEV, 2))
 SPECIES_INDEX = {s.name: i for i, s in enumerate(SPECIES)}
 #: Index of the proton in :data:`SPECIES`.
 SPECIES_PROTON = SPECIES_INDEX["proton"]
+#: Index of the deuteron in :data:`SPECIES`.
+SPECIES_DEUTERON = SPECIES_INDEX["deuteron"]
 
 
 def species_arrays():

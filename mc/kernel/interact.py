@@ -151,7 +151,7 @@ def nonelastic(st, T, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, st
             n_stack = push(stack, n_stack, x, y, z, uj, vj, wj, Tj, spj)
         else:
             deposit_product(Tj, spc.cutoff[spj], spc.row0[spj] + m, spc.secondary_class[spj], rho, ix, iy, iz, dep,
-                            tal, tab, do_sec, do_water, do_let)
+                            tal, tab, do_sec, do_water, do_let and spj == SPECIES_PROTON)
     deposit_local(e_loc, ix, iy, iz, row, fT, dep, tal, tab, do_sec, do_water)
     return n_stack
 

@@ -132,6 +132,7 @@ import numpy as np
 
 from mc.jit import jit_kernel, jit_stage
 from physics.scattering import pv_of
+from physics.species import SPECIES_PROTON
 
 from .bundles import needs_optional_tallies
 from .interact import OUTCOME_ABSORBED, OUTCOME_FICTITIOUS, OUTCOME_NEW_TRACK, interact
@@ -239,6 +240,7 @@ def make_kernel(optional_tallies):
                 M = sp_mass[sp]
                 z2 = sp_charge[sp] * sp_charge[sp]
                 sp_row0 = sp_row0s[sp]
+                let_p = do_let and sp == SPECIES_PROTON  # LET of protons alone (README "LET and RBE")
                 p1v1_inv2, fT, n_mfp = start_particle(st, T, M, tab)
                 spare, has_spare = 0.0, np.bool_(False)  # the second Gaussian of the straggling pair
                 dep_p = 0.0  # deposited along this particle's steps [MeV]
@@ -264,7 +266,7 @@ def make_kernel(optional_tallies):
                                                        tab, sigma_tab, par)
                     (wk, T, E_cur, f_cur, n_mfp, row, m, rho, maj, why, face, turned, box, iz_max, nt, n_segments,
                      dep_p) = walk_step(wk, wk.iz, box, iz_max, T, fT, sp_row0, primary, n_mfp, plan, g, tab,
-                                        sigma_tab, tal, do_sec, do_water, do_let, do_touch, nt, n_segments, dep_p)
+                                        sigma_tab, tal, do_sec, do_water, let_p, do_touch, nt, n_segments, dep_p)
                     n_steps += 1.0
                     u, v, w = wk.u, wk.v, wk.w
                     x, y, z = wk.xs + wk.t_leg * u, wk.ys + wk.t_leg * v, wk.zs + wk.t_leg * w
@@ -276,7 +278,7 @@ def make_kernel(optional_tallies):
                     fT = index_after_loss(T, E_cur, f_cur, fT, tab.lnT0, tab.inv_dlnT)
                     if T <= sp_cutoff[sp] or (plan.final and why == WHY_STEP_END):
                         nt = deposit_track_end(T, fT, row, rho, wk.ix, wk.iy, wk.iz, primary, cls, dep, tal, tab,
-                                               g.nz, g.ny, do_sec, do_water, do_let, do_touch, nt)
+                                               g.nz, g.ny, do_sec, do_water, let_p, do_touch, nt)
                         break
                     if why != WHY_INTERACTION:
                         continue
