@@ -13,8 +13,9 @@ def energy_balance(counters):
 
     ``relative_imbalance`` = (incident - deposited - missed - escaped - neutral - binding -
     ion_fragmentation) / incident (``ion_fragmentation_MeV``: the kinetic energy of ions at
-    their nuclear reactions, carried by fragments that are not yet transported); ``deposit_split_imbalance`` = (deposited - the sum of its parts by particle
-    class) / incident. Both are rounding-level when the bookkeeping is right."""
+    their nuclear reactions, carried by fragments that are not yet transported);
+    ``deposit_split_imbalance`` = (deposited - the sum of its parts by particle class) /
+    incident. Both are rounding-level when the bookkeeping is right."""
     c = counters
     eb = {
         "incident_MeV": c[tr.COUNTER_INCIDENT],

@@ -344,7 +344,8 @@ class BeamConfig(_Strict):
         kinetic energies in MeV (``energy_MeV``, ``energy_spread_MeV``); for ions also per
         nucleon (``energy_MeV_per_u``, ``energy_spread_MeV_per_u``), the total being A times."""
         if self.is_ion:
-            base = dict(energy_MeV_per_u=self.energy_MeV_per_u, energy_spread_MeV_per_u=self.energy_spread_MeV_per_u or 0.0)
+            base = dict(energy_MeV_per_u=self.energy_MeV_per_u,
+                        energy_spread_MeV_per_u=self.energy_spread_MeV_per_u or 0.0)
         else:
             base = dict(energy_MeV=self.energy_MeV, energy_spread_MeV=self.energy_spread_MeV)
         base.update(position_mm=self.position_mm, direction=self.direction,
