@@ -17,7 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from physics.materials import get_material, material_names
-from physics.tables import T_MAX_MEV
+from physics.species import SPECIES, SPECIES_INDEX
+from physics.tables import ION_T_MAX_MEV, T_MAX_MEV
 from physics.tissue import TISSUE_PO2_MMHG
 
 from .errors import ConfigError  # (defined in mc.errors; ``from mc.config import ConfigError`` works too)
@@ -27,6 +28,13 @@ from .errors import ConfigError  # (defined in mc.errors; ``from mc.config impor
 #: nuclear physics and pion production that the engine lacks matter).
 MAX_BEAM_ENERGY_MEV = 400.0
 assert MAX_BEAM_ENERGY_MEV < T_MAX_MEV
+#: Kinetic energies per nucleon accepted for ion beams [MeV/u]: the span of the ion stopping
+#: model's validation against ICRU Report 90 (Tables A.12, A.15) and of the ion tables
+#: (12C at 430 MeV/u is 5.16 GeV, below ION_T_MAX_MEV).
+ION_ENERGY_RANGE_MEV_PER_U = (1.0, 430.0)
+#: The ion beams of ``beam.particle`` (names of :data:`physics.species.SPECIES`).
+ION_PARTICLES = ("helium", "carbon")
+assert ION_ENERGY_RANGE_MEV_PER_U[1] * max(SPECIES[SPECIES_INDEX[p]].A for p in ION_PARTICLES) < ION_T_MAX_MEV
 
 _Vec3 = Annotated[list[float], Field(min_length=3, max_length=3)]
 _Vec2 = Annotated[list[float], Field(min_length=2, max_length=2)]
@@ -189,6 +197,8 @@ class SpotConfig(_Strict):
 
     energy_MeV: float | None = Field(default=None, gt=0)
     energy_spread_MeV: float | None = None
+    energy_MeV_per_u: float | None = Field(default=None, gt=0)
+    energy_spread_MeV_per_u: float | None = None
     position_mm: _Vec3 | None = None
     direction: _Vec3 | None = None
     spot_sigma_mm: _Vec2 | None = None
@@ -244,13 +254,32 @@ class SobpConfig(_Strict):
         return self
 
 
-class BeamConfig(_Strict):
-    """Proton pencil beam (one spot given by the top-level keys) or a list of ``spots``; a spot
-    inherits every key it does not set from the top level."""
+def _ion_units_error(particle, where, key, value):
+    """The one-line message for an energy given in the other unit: protons take MeV
+    (``energy_MeV``), ions MeV per nucleon (``energy_MeV_per_u``); None if ``key`` fits."""
+    ion = particle in ION_PARTICLES
+    if ion and key in ("energy_MeV", "energy_spread_MeV"):
+        A = SPECIES[SPECIES_INDEX[particle]].A
+        return (f"{where}.{key} = {value:g} is in MeV, but a {particle} beam's energy is given per nucleon: "
+                f"use {where}.{key}_per_u (MeV/u; {value:g} MeV of a {particle} ion is {value / A:g} MeV/u)")
+    if not ion and key in ("energy_MeV_per_u", "energy_spread_MeV_per_u"):
+        return (f"{where}.{key} = {value:g} is per nucleon, for ion beams (helium, carbon); a proton's energy is "
+                f"given in MeV: use {where}.{key.removesuffix('_per_u')}")
+    return None
 
-    particle: Literal["proton"] = "proton"
+
+class BeamConfig(_Strict):
+    """Pencil beam of ``particle`` (one spot given by the top-level keys) or a list of ``spots``;
+    a spot inherits every key it does not set from the top level. Protons take their kinetic
+    energy in MeV (``energy_MeV``, ``energy_spread_MeV``), ions (``helium``: 4He, ``carbon``:
+    12C) per nucleon in MeV/u (``energy_MeV_per_u``, ``energy_spread_MeV_per_u``); the
+    resolved spots (:meth:`resolved_spots`) hold the total kinetic energy in MeV."""
+
+    particle: Literal["proton", "helium", "carbon"] = "proton"
     energy_MeV: float = Field(default=150.0, gt=0)
     energy_spread_MeV: float = Field(default=0.0, ge=0)
+    energy_MeV_per_u: float | None = Field(default=None, gt=0)
+    energy_spread_MeV_per_u: float | None = Field(default=None, ge=0)
     position_mm: _Vec3 = [0.0, 0.0, -10.0]
     direction: _Vec3 = [0.0, 0.0, 1.0]
     spot_sigma_mm: _Vec2 = [0.0, 0.0]
@@ -266,6 +295,38 @@ class BeamConfig(_Strict):
             raise ValueError("beam.spots and beam.sobp exclude each other; give one of them")
         return self
 
+    @model_validator(mode="after")
+    def _energy_units(self):
+        """MeV for protons, MeV/u for ions: a key of the other unit is refused with its name."""
+        given = [("beam", k, getattr(self, k)) for k in ("energy_MeV", "energy_spread_MeV", "energy_MeV_per_u",
+                                                          "energy_spread_MeV_per_u")
+                 if k in self.model_fields_set and getattr(self, k) is not None]
+        for i, s in enumerate(self.spots or ()):
+            given += [(f"beam.spots[{i}]", k, v) for k, v in s.model_dump().items() if "energy" in k and v is not None]
+        for where, key, value in given:
+            msg = _ion_units_error(self.particle, where, key, value)
+            if msg:
+                raise ValueError(msg)
+        if self.particle in ION_PARTICLES:
+            if self.sobp is not None:
+                raise ValueError(f"beam.sobp: the spread-out Bragg peak is built for protons only; give beam.spots "
+                                 f"with energy_MeV_per_u for a {self.particle} beam")
+            if self.energy_MeV_per_u is None and not (self.spots and all(s.energy_MeV_per_u for s in self.spots)):
+                raise ValueError(f"beam.energy_MeV_per_u: a {self.particle} beam needs its kinetic energy per "
+                                 f"nucleon (MeV/u, {ION_ENERGY_RANGE_MEV_PER_U[0]:g}-"
+                                 f"{ION_ENERGY_RANGE_MEV_PER_U[1]:g})")
+        return self
+
+    @property
+    def mass_number(self):
+        """Nucleon number A of the beam's particle (1 for protons)."""
+        return SPECIES[SPECIES_INDEX[self.particle]].A
+
+    @property
+    def is_ion(self):
+        """Whether the beam is of ions (energies per nucleon)."""
+        return self.particle in ION_PARTICLES
+
     @field_validator("spot_sigma_mm", "divergence_mrad")
     @classmethod
     def _nonneg(cls, v):
@@ -279,19 +340,27 @@ class BeamConfig(_Strict):
         return _check_correlation(v)
 
     def resolved_spots(self):
-        """List of fully specified spot dicts (top-level values filled in)."""
-        base = dict(energy_MeV=self.energy_MeV, energy_spread_MeV=self.energy_spread_MeV,
-                    position_mm=self.position_mm, direction=self.direction,
+        """List of fully specified spot dicts (top-level values filled in). Energies are total
+        kinetic energies in MeV (``energy_MeV``, ``energy_spread_MeV``); for ions also per
+        nucleon (``energy_MeV_per_u``, ``energy_spread_MeV_per_u``), the total being A times."""
+        if self.is_ion:
+            base = dict(energy_MeV_per_u=self.energy_MeV_per_u,
+                        energy_spread_MeV_per_u=self.energy_spread_MeV_per_u or 0.0)
+        else:
+            base = dict(energy_MeV=self.energy_MeV, energy_spread_MeV=self.energy_spread_MeV)
+        base.update(position_mm=self.position_mm, direction=self.direction,
                     spot_sigma_mm=self.spot_sigma_mm, divergence_mrad=self.divergence_mrad,
                     correlation=self.correlation, weight=1.0)
         if self.sobp is not None:
             return self._sobp_spots(base)
-        if not self.spots:
-            return [base]
         out = []
-        for s in self.spots:
+        for s in self.spots or [None]:
             d = dict(base)
-            d.update({k: v for k, v in s.model_dump().items() if v is not None})
+            if s is not None:
+                d.update({k: v for k, v in s.model_dump().items() if v is not None})
+            if self.is_ion:
+                A = self.mass_number
+                d.update(energy_MeV=A * d["energy_MeV_per_u"], energy_spread_MeV=A * d["energy_spread_MeV_per_u"])
             out.append(d)
         return out
 
@@ -827,22 +896,36 @@ def load_configs(path, overrides=()):
 
 
 def check_beam_energies(cfg):
-    """Energies must be positive and inside the tables (cut-off < E <= MAX_BEAM_ENERGY_MEV)."""
+    """Energies must be positive and inside the tables (cut-off < E <= MAX_BEAM_ENERGY_MEV for
+    protons; ions within :data:`ION_ENERGY_RANGE_MEV_PER_U`)."""
     for i, s in enumerate(cfg.beam.resolved_spots()):
         where = "beam.energy_MeV" if not cfg.beam.spots else f"beam.spots[{i}].energy_MeV"
         e = s["energy_MeV"]
+        if cfg.beam.is_ion:
+            _check_ion_energy(cfg.beam.particle, where + "_per_u", s["energy_MeV_per_u"])
         if not math.isfinite(e) or e <= 0:
             raise ConfigError(f"{where}: energy must be positive (MeV), got {e}")
         if e <= cfg.physics.cutoff_MeV:
             raise ConfigError(f"{where}: {e} MeV is below the transport cut-off "
                               f"physics.cutoff_MeV = {cfg.physics.cutoff_MeV} MeV; raise the energy")
-        if e > MAX_BEAM_ENERGY_MEV:
+        if e > MAX_BEAM_ENERGY_MEV and not cfg.beam.is_ion:
             raise ConfigError(f"{where}: {e} MeV is outside the physics tables' validated range "
                               f"(up to {MAX_BEAM_ENERGY_MEV:g} MeV for protons); lower the energy")
         sp = s["energy_spread_MeV"]
         if sp is None or not math.isfinite(sp) or sp < 0 or sp > 0.2 * e:
-            raise ConfigError(f"{where.replace('energy_MeV', 'energy_spread_MeV')}: the energy spread "
-                              f"(1 sigma, MeV) must be between 0 and 20% of the energy, got {sp}")
+            unit = "MeV/u" if cfg.beam.is_ion else "MeV"
+            got = s["energy_spread_MeV_per_u"] if cfg.beam.is_ion else sp
+            raise ConfigError(f"{where.replace('energy_MeV', 'energy_spread_MeV')}{'_per_u' if cfg.beam.is_ion else ''}"
+                              f": the energy spread (1 sigma, {unit}) must be between 0 and 20% of the energy, "
+                              f"got {got}")
         d = np.asarray(s["direction"], float)
         if not np.all(np.isfinite(d)) or np.linalg.norm(d) == 0:
             raise ConfigError(f"{where.replace('energy_MeV', 'direction')}: must be a non-zero vector")
+
+
+def _check_ion_energy(particle, where, e_u):
+    """An ion's kinetic energy per nucleon ``e_u`` [MeV/u] must lie in :data:`ION_ENERGY_RANGE_MEV_PER_U`."""
+    lo, hi = ION_ENERGY_RANGE_MEV_PER_U
+    if not (math.isfinite(e_u) and lo <= e_u <= hi):
+        raise ConfigError(f"{where}: {e_u:g} MeV/u is outside the ion tables' validated range for {particle} "
+                          f"({lo:g}-{hi:g} MeV/u); give an energy in that range")

@@ -189,6 +189,11 @@ def _spot_plan(cfg, spots, inputs, shape, water, sec, let, batches):
     return SpotPlan(alloc, factor, per_spot, scratch), sizes
 
 
+def _beam_energy_label(beam):
+    """'150 MeV' for a proton beam, '290 MeV/u' for an ion beam."""
+    return f"{beam.energy_MeV_per_u:g} MeV/u" if beam.is_ion else f"{beam.energy_MeV:g} MeV"
+
+
 def tally_flags(cfg):
     """The optional tallies ``cfg`` asks for: (dose to water, secondary dose, LET); LET is also
     scored when an RBE model needs it."""
@@ -204,7 +209,8 @@ def prepare(cfg, grid=None, per_spot=None, comm=None, spot_threshold=None):
         per_spot = getattr(cfg, "flash", None) is not None
     grid = build_geometry(cfg) if grid is None else grid
     spots = build_source(cfg, grid)
-    tables = build_tables(grid.materials, cfg.physics.mean_excitation_energy_eV)
+    tables = build_tables(grid.materials, cfg.physics.mean_excitation_energy_eV,
+                          ions=cfg.dicom is None and cfg.beam.is_ion)
     water, sec, let = tally_flags(cfg)
     inputs = kernel_inputs(grid, tables, spots, cfg.physics, water, sec, let, cfg.physics.nuclear)
     lay = run_layout(cfg, comm.size, grid.material_id.size)
@@ -818,7 +824,8 @@ def _write_outputs(args, cfg, resolved, text, result):
     elif cfg.output.plot and not args.no_plot:
         png = os.path.splitext(path)[0] + "_depth_dose.png"
         plot_depth_dose(png, result, title=f"{os.path.basename(args.config)}: "
-                        f"{cfg.beam.energy_MeV:g} MeV {cfg.beam.particle}s" if not (cfg.beam.spots or cfg.beam.sobp) else None)
+                        f"{_beam_energy_label(cfg.beam)} {cfg.beam.particle}s" if not (cfg.beam.spots or cfg.beam.sobp)
+                        else None)
         msg.append(f"wrote {png}")
         if result.let is not None:
             png = os.path.splitext(path)[0] + "_let_rbe.png"

@@ -239,8 +239,11 @@ def tripathi_light_mb(Zp, Ap, Zt, At, E_u, variant="paper"):
     x1 = 2.83 - 3.1e-2 * a_heavy + 1.7e-4 * a_heavy**2
     s_l = 1.2 + 1.6 * (1.0 - np.exp(-E / 15.0))
     x_m = 1.0 - x1 * np.exp(-E / (x1 * s_l))  # eq. (14)
-    sig = _geometric_xs_mb(Ap, At, delta_e) * (1.0 - rc * B / ecm) * x_m
-    return np.maximum(sig, 0.0)
+    coulomb = 1.0 - rc * B / ecm
+    sig = _geometric_xs_mb(Ap, At, delta_e) * coulomb * x_m
+    # below the (R_c-scaled) Coulomb barrier, or where X_m < 0, there is no reaction: both
+    # factors negative at once (ions below ~0.5 MeV/u) would otherwise give a positive product
+    return np.where((coulomb > 0.0) & (x_m > 0.0), np.maximum(sig, 0.0), 0.0)
 
 
 def reaction_xs_mb(Zp, Ap, Zt, At, E_u, variant="paper"):
@@ -272,9 +275,15 @@ def mass_reaction_xs_cm2_g(Zp, Ap, E_u, composition, variant="paper"):
     E = np.atleast_1d(np.asarray(E_u, dtype=float))
     out = np.zeros_like(E)
     for Z, w in composition.items():
-        atoms_per_g = w * AVOGADRO / element(Z).A
-        out += atoms_per_g * reaction_xs_mb(Zp, Ap, Z, dominant_mass_number(Z), E, variant) * MB_CM2
+        out += element_mass_reaction_xs_cm2_g(Zp, Ap, E, Z, w, variant)
     return out
+
+
+def element_mass_reaction_xs_cm2_g(Zp, Ap, E_u, Z, mass_fraction, variant="paper"):
+    """The part of :func:`mass_reaction_xs_cm2_g` [cm^2/g] due to element ``Z`` of mass fraction
+    ``mass_fraction``: w N_A / A_Z sigma_R (sigma_R for the element's dominant isotope)."""
+    atoms_per_g = mass_fraction * AVOGADRO / element(Z).A
+    return atoms_per_g * reaction_xs_mb(Zp, Ap, Z, dominant_mass_number(Z), E_u, variant) * MB_CM2
 
 
 def csda_energy_depth(E0_u, Zp=6, Ap=12, material="water", density=None, n=2000, e_min_u=1.0):

@@ -165,12 +165,16 @@ class NuclearChannels:
 
     ``xs[m, k, i]`` mass cross section [cm^2/g] of channel k of material m at table energy i;
     ``kind[m, k]`` its process (``CHANNEL_*``); ``target_A[m, k]`` the target's mass number
-    [u]; ``labels[m]`` readable channel names."""
+    [u]; ``labels[m]`` readable channel names; ``target_Z[m, k]`` the target element's atomic
+    number (0 for an unused channel) and ``first[m, k]`` whether k is the first channel of its
+    element (the one that carries an ion's reaction cross section on it, :mod:`physics.tables`)."""
 
     xs: np.ndarray
     kind: np.ndarray
     target_A: np.ndarray
     labels: tuple
+    target_Z: np.ndarray = None
+    first: np.ndarray = None
 
     def total(self):
         """Total nuclear mass cross section [cm^2/g], shape (n_materials, n_energies)."""
@@ -188,26 +192,31 @@ def build_channels(materials, energy):
             el = element(Z)
             n_per_g = w * AVOGADRO / el.A  # atoms per gram
             if Z == 1:
-                chans.append((CHANNEL_PP_ELASTIC, el.A, n_per_g * pp_elastic_xs_mb(energy) * MB_CM2, "p-p elastic"))
+                chans.append((CHANNEL_PP_ELASTIC, el.A, n_per_g * pp_elastic_xs_mb(energy) * MB_CM2, "p-p elastic",
+                              Z, True))
             else:
                 chans.append((CHANNEL_NONELASTIC, el.A, n_per_g * nonelastic_xs_mb(energy, Z) * MB_CM2,
-                              f"p-{el.symbol} non-elastic"))
+                              f"p-{el.symbol} non-elastic", Z, True))
                 if Z == 8:
                     chans.append((CHANNEL_PO_ELASTIC, el.A, n_per_g * po_elastic_xs_mb(energy) * MB_CM2,
-                                  "p-O elastic"))
+                                  "p-O elastic", Z, False))
         per_mat.append(chans)
     n_k = max(1, max(len(c) for c in per_mat))
     xs = np.zeros((len(materials), n_k, len(energy)))
     kind = np.zeros((len(materials), n_k), np.int32)
     target_A = np.ones((len(materials), n_k))
+    target_Z = np.zeros((len(materials), n_k), np.int64)
+    first = np.zeros((len(materials), n_k), bool)
     labels = []
     for m, chans in enumerate(per_mat):
-        for k, (kd, A, x, _) in enumerate(chans):
+        for k, (kd, A, x, _, Z, is_first) in enumerate(chans):
             xs[m, k] = x
             kind[m, k] = kd
             target_A[m, k] = A
+            target_Z[m, k] = Z
+            first[m, k] = is_first
         labels.append(tuple(c[3] for c in chans))
-    return NuclearChannels(xs, kind, target_A, tuple(labels))
+    return NuclearChannels(xs, kind, target_A, tuple(labels), target_Z, first)
 
 
 # ---- non-elastic product model --------------------------------------------------------------

@@ -44,6 +44,34 @@ indexed by ``species * n_materials + material``.
   K m_e c^2 z^2 (1 - beta^2/2)/(1 - beta^2) [MeV^2 cm^2/mol] (:mod:`physics.straggling`).
 * per material: ``inv_scattering_length`` 1/X_S [cm^2/g] (Gottschalk 2010), ``z_over_a``
   <Z/A> [mol/g].
+
+Ion rows (4He, 12C; :mod:`physics.species`) are built only for a run with an ion beam
+(``build_tables(..., ions=True)``); a proton run's tables hold the proton rows alone, built by
+exactly the code and on exactly the grid they always had.
+
+* Energy grid. The table energy stays the particle's *total* kinetic energy T [MeV] for every
+  species, so the kernel needs no per-species conversion (and the proton path none at all); an
+  ion run's grid runs from ``T_MIN_MEV`` to ``ION_T_MAX_MEV`` = 10 GeV with the same 500 points
+  per decade (3501 points), which covers 12C at the highest accepted 430 MeV/u (5.16 GeV) and
+  reaches down to 1 keV total (83 eV/u for 12C, far below any cut-off). A per-nucleon grid
+  would let the species share one index but would need T/A at every look-up of the kernel.
+* Stopping: :func:`physics.ion_stopping.ion_mass_stopping` of charge z and nuclear mass M at
+  T/A (Bethe with shell, density, Bloch, Barkas and Mott terms above 8 MeV/u, ZBL effective
+  charge below; CSDA ranges of 12C and 4He in water within 0.17 % of ICRU Report 90, Tables
+  A.15 and A.12). The range, energy-slope, stopping-integral and water-ratio tables follow
+  from it as for protons.
+* Straggling: the Bohr variance has the factor z^2 already (``bohr`` per species, with the
+  bare charge: the effective charge below ~1 MeV/u, where a 12C ion has micrometres left, is
+  not applied to the variance).
+* Multiple scattering: ``lg_pv``, ``inv_pv2`` and the scattering integral with the ion's pv
+  = T (T + 2M)/(T + M); the kernel multiplies Gottschalk's scattering power by z^2
+  (:mod:`mc.kernel.step`).
+* Nuclear: the total reaction cross section of the ion on each element of the material,
+  Tripathi et al. (1996; 1999 for the light systems, ions on hydrogen in inverse kinematics;
+  :func:`physics.ion_nuclear.element_mass_reaction_xs_cm2_g`), stored in the element's first
+  channel (``NuclearChannels.first``; the slot of the proton's p-p elastic or non-elastic
+  channel on that element, whose ``chan_kind`` is then not the ion's process); every real
+  interaction of an ion is its reaction (:mod:`mc.kernel.interact`).
 """
 
 from dataclasses import dataclass
@@ -51,15 +79,25 @@ from functools import lru_cache
 
 import numpy as np
 
+from .ion_nuclear import element_mass_reaction_xs_cm2_g
+from .ion_stopping import ion_mass_stopping
 from .materials import get_material
 from .nuclear import build_channels
 from .scattering import pv_MeV, scattering_length
-from .species import SPECIES
+from .species import N_PROTON_SPECIES, SPECIES, is_ion
 from .straggling import bohr_variance
 from .stopping import electronic_mass_stopping
 
 T_MIN_MEV = 1.0e-3
 T_MAX_MEV = 1.0e3
+#: Upper end of the grid of an ion run's tables [MeV] (total kinetic energy; see the module docstring).
+ION_T_MAX_MEV = 1.0e4
+#: Lowest cut-off of the ions [MeV/u]: an ion below A times this deposits its energy on the spot
+#: (:func:`mc.kernel.bundles.species_bundle`). Residual CSDA ranges in water there: 11 um (4He,
+#: 2 MeV) and 9 um (12C, 6 MeV) (ICRU Report 90, Tables A.12 and A.15); below it the stopping
+#: model is 5-30 % uncertain (:mod:`physics.ion_stopping`) and the range tables too fine for
+#: the range bins (:func:`range_bin_table`).
+ION_CUTOFF_MEV_PER_U = 0.5
 POINTS_PER_DECADE = 500
 #: Right shift of a float64's bit pattern that leaves its exponent and leading 52 - 43 = 9
 #: mantissa bits: bins of relative width 1/1024 to 1/512 (see :func:`range_bin_table`).
@@ -128,7 +166,7 @@ def _cumulative_lnT(g, dlnT, first=0.0):
     return out
 
 
-def range_bin_table(rng):
+def range_bin_table(rng, r_check=None):
     """Look-up table from a residual range to its interval of the range table ``rng`` (rows of
     increasing CSDA ranges [g/cm^2] on the energy grid), for :func:`mc.kernel.lookup.range_interval`.
 
@@ -142,7 +180,11 @@ def range_bin_table(rng):
     A bin is 1/1024 to 1/512 of its R wide; a table interval (500 points per decade of T) is at
     least 2.3e-3 of R wide (the narrowest, in water near 10 keV), so no bin holds more than one
     table entry and one comparison completes the look-up. This is checked here: a ValueError
-    names the row if an interval is narrower than its bins."""
+    names the row if an interval is narrower than its bins. ``r_check`` (per row, g/cm^2):
+    check only the bins above this range (the range at the species' lowest cut-off: the kernel
+    looks up no residual range below it); None checks every bin. (The ion rows need it: the
+    effective charge makes the stopping of 4He rise as ~T^0.66 at 10-270 keV/u, where the
+    intervals are 1.6e-3 of R wide, below the ion cut-off :data:`ION_CUTOFF_MEV_PER_U`.)"""
     rng = np.asarray(rng, np.float64)
     n = rng.shape[1]
     if n - 2 > np.iinfo(np.uint16).max:
@@ -153,7 +195,10 @@ def range_bin_table(rng):
     bins = np.empty((rng.shape[0], edges.size - 1), np.uint16)
     for r in range(rng.shape[0]):
         first = np.clip(np.searchsorted(rng[r], edges, side="right") - 1, 0, n - 2)
-        if np.any(np.diff(first) > 1):
+        jumps = np.diff(first) > 1
+        if r_check is not None:
+            jumps &= edges[1:] > r_check[r]
+        if np.any(jumps):
             raise ValueError(f"range_bin_table: row {r} has table intervals narrower than the range bins; "
                              "lower POINTS_PER_DECADE or RANGE_BIN_SHIFT")
         bins[r] = first[:-1]
@@ -173,39 +218,66 @@ def check_scattering_increments(scat_int):
                          "the hinge sampling's bound does not hold for this table")
 
 
+def species_stopping(material, energy, sp):
+    """Electronic mass stopping power [MeV cm^2/g] of species ``sp`` (:class:`physics.species.Species`)
+    at total kinetic energies ``energy`` [MeV]: the proton model (:mod:`physics.stopping`) for
+    the hydrogen isotopes (at the same velocity), :func:`physics.ion_stopping.ion_mass_stopping`
+    at T/A for the nuclei with z > 1."""
+    if not is_ion(sp):
+        return electronic_mass_stopping(material, energy, sp.mass_MeV) * sp.charge**2
+    return ion_mass_stopping(material, energy / sp.A, sp.charge, sp.mass_MeV, sp.A)
+
+
+def _ion_channels(chan_xs, chans, materials, species, energy):
+    """Fill the ion rows of ``chan_xs`` (see the module docstring): per element of each material
+    the ion's total reaction mass cross section [cm^2/g], in the element's first channel."""
+    n_m = len(materials)
+    for si, sp in enumerate(species):
+        if not is_ion(sp):
+            continue
+        for mi, m in enumerate(materials):
+            for k in range(chans.kind.shape[1]):
+                if chans.first[mi, k]:
+                    Z = int(chans.target_Z[mi, k])
+                    chan_xs[si * n_m + mi, k] = element_mass_reaction_xs_cm2_g(sp.charge, sp.A, energy / sp.A, Z,
+                                                                               m.composition[Z])
+
+
 @lru_cache(maxsize=16)
-def _build(material_key):
+def _build(material_key, ions=False):
     materials = []
     for name, I_eV in material_key:
         m = get_material(name)
         if I_eV is not None and I_eV != m.I_eV:
             m = m.with_I(I_eV, name=m.name)
         materials.append(m)
-    n_dec = np.log10(T_MAX_MEV / T_MIN_MEV)
+    species = SPECIES if ions else SPECIES[:N_PROTON_SPECIES]
+    t_max = ION_T_MAX_MEV if ions else T_MAX_MEV
+    n_dec = np.log10(t_max / T_MIN_MEV)
     n_t = int(round(n_dec * POINTS_PER_DECADE)) + 1
-    energy = np.geomspace(T_MIN_MEV, T_MAX_MEV, n_t)
+    energy = np.geomspace(T_MIN_MEV, t_max, n_t)
     lnT = np.log(energy)
     dlnT = lnT[1] - lnT[0]
     n_m = len(materials)
-    n_rows = len(SPECIES) * n_m
+    n_rows = len(species) * n_m
     stopping = np.empty((n_rows, n_t))
     rng = np.empty((n_rows, n_t))
     water = get_material("water")
     ratio = np.empty((n_rows, n_t))
-    for si, sp in enumerate(SPECIES):
-        s_w = electronic_mass_stopping(water, energy, sp.mass_MeV) * sp.charge**2
+    for si, sp in enumerate(species):
+        s_w = species_stopping(water, energy, sp)
         for mi, m in enumerate(materials):
             k = si * n_m + mi
-            s = electronic_mass_stopping(m, energy, sp.mass_MeV) * sp.charge**2
+            s = species_stopping(m, energy, sp)
             stopping[k] = s
             rng[k] = _cumulative_lnT(energy / s, dlnT, 2.0 * energy[0] / s[0])  # dR/dlnT = T/S
             ratio[k] = s_w / s
     s_int = np.empty_like(stopping)
     s_int[:, 0] = 2.0 / 3.0 * energy[0] * stopping[:, 0]
     s_int[:, 1:] = s_int[:, :1] + np.cumsum(0.5 * (stopping[:, 1:] + stopping[:, :-1]) * np.diff(energy), axis=1)
-    pv = np.array([pv_MeV(energy, sp.mass_MeV) for sp in SPECIES])
+    pv = np.array([pv_MeV(energy, sp.mass_MeV) for sp in species])
     scat_int = np.empty_like(rng)
-    for si in range(len(SPECIES)):
+    for si in range(len(species)):
         for mi in range(n_m):
             k = si * n_m + mi
             scat_int[k] = _cumulative_lnT(energy / (pv[si] ** 2 * stopping[k]), dlnT)  # d/dlnT of int dR/(pv)^2
@@ -213,20 +285,26 @@ def _build(material_key):
     slope = np.empty_like(rng)
     slope[:, :-1] = np.diff(energy)[None, :] / np.diff(rng, axis=1)
     slope[:, -1] = slope[:, -2]
-    range_bins, range_bin0 = range_bin_table(rng)
-    bohr = np.array([bohr_variance(energy, sp.mass_MeV, 1.0, 1.0, sp.charge) for sp in SPECIES])
+    r_check = None
+    if ions:
+        r_check = np.array([np.interp(np.log(ION_CUTOFF_MEV_PER_U * sp.A), lnT, rng[si * n_m + mi])
+                            if is_ion(sp) else 0.0 for si, sp in enumerate(species) for mi in range(n_m)])
+    range_bins, range_bin0 = range_bin_table(rng, r_check)
+    bohr = np.array([bohr_variance(energy, sp.mass_MeV, 1.0, 1.0, sp.charge) for sp in species])
     r_strag = np.empty_like(rng)
-    for si in range(len(SPECIES)):
+    for si in range(len(species)):
         for mi, m in enumerate(materials):
             k = si * n_m + mi
             r_strag[k] = _cumulative_lnT(bohr[si] * m.z_over_a * energy / stopping[k] ** 3, dlnT)  # d/dlnT of Omega_R
     chans = build_channels(materials, energy)
     chan_xs = np.zeros((n_rows,) + chans.xs.shape[1:])
     chan_xs[:n_m] = chans.xs  # species 0 (protons)
+    if ions:
+        _ion_channels(chan_xs, chans, materials, species, energy)
     tables = PhysicsTables(
         material_names=tuple(m.name for m in materials),
         materials=tuple(materials),
-        species_names=tuple(s.name for s in SPECIES),
+        species_names=tuple(s.name for s in species),
         lnT0=float(lnT[0]),
         inv_dlnT=float(1.0 / dlnT),
         energy=energy,
@@ -255,15 +333,17 @@ def _build(material_key):
     return tables
 
 
-def build_tables(material_names, I_overrides=None):
+def build_tables(material_names, I_overrides=None, ions=False):
     """Build (or fetch from the in-process cache) the tables for ``material_names``.
 
     ``I_overrides`` maps material name -> mean excitation energy [eV] to use instead of the
-    library value (for I-value studies, or to compare with PSTAR's water at 75 eV).
+    library value (for I-value studies, or to compare with PSTAR's water at 75 eV). ``ions``:
+    also the rows of the ions (4He, 12C) of :data:`physics.species.SPECIES`, on the grid up to
+    ``ION_T_MAX_MEV`` (module docstring); without it the proton rows alone.
     """
     I_overrides = {get_material(k).name: float(v) for k, v in (I_overrides or {}).items()}
     key = tuple((get_material(n).name, I_overrides.get(get_material(n).name)) for n in material_names)
-    return _build(key)
+    return _build(key, bool(ions))
 
 
 def majorant_sigma(tables, max_range_fraction, final_range=0.0, energy_margin=0.9):

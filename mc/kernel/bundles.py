@@ -11,8 +11,8 @@ from typing import NamedTuple
 import numpy as np
 
 from physics.nuclear import product_model_parameters
-from physics.species import SPECIES, SPECIES_PROTON
-from physics.tables import majorant_sigma
+from physics.species import SPECIES, SPECIES_PROTON, is_ion
+from physics.tables import ION_CUTOFF_MEV_PER_U, majorant_sigma
 
 from .layout import CLASS_SECONDARY_OTHER, CLASS_SECONDARY_PROTON
 
@@ -74,6 +74,7 @@ class SpeciesTable(NamedTuple):
     cutoff: np.ndarray  # kinetic energy [MeV] below which the rest is deposited on the spot
     transported: np.ndarray  # 1: followed through the grid as a secondary; 0: deposited on the spot
     secondary_class: np.ndarray  # deposit class as a secondary (mc.kernel.layout.CLASS_*)
+    ion_reaction: np.ndarray  # 1: a nucleus, whose nuclear reaction removes it (fragments not yet transported)
 
 
 class Nuclear(NamedTuple):
@@ -137,17 +138,24 @@ def tables_bundle(tables):
 
 
 def species_bundle(tables, cutoff_MeV):
-    """:class:`SpeciesTable` for the tables' materials, every species with the cut-off
-    ``cutoff_MeV`` [MeV] and transported."""
-    n = len(SPECIES)
+    """:class:`SpeciesTable` of the species the tables hold (the first of
+    :data:`physics.species.SPECIES`: the proton alone, or with the ions), for the tables'
+    materials, every species transported. Cut-off: ``cutoff_MeV`` [MeV], for the ions at least
+    A :data:`physics.tables.ION_CUTOFF_MEV_PER_U`. The ions' nuclear reactions remove them
+    (``ion_reaction``, :func:`mc.kernel.interact.ion_reaction`)."""
+    species = SPECIES[:len(tables.species_names)]
+    assert tuple(s.name for s in species) == tuple(tables.species_names)
+    n = len(species)
     return SpeciesTable(
-        charge=np.array([s.charge for s in SPECIES], np.float64),
-        mass=np.array([s.mass_MeV for s in SPECIES], np.float64),
+        charge=np.array([s.charge for s in species], np.float64),
+        mass=np.array([s.mass_MeV for s in species], np.float64),
         row0=np.arange(n, dtype=np.int64) * tables.n_materials,
-        cutoff=np.full(n, float(cutoff_MeV)),
+        cutoff=np.array([max(float(cutoff_MeV), s.A * ION_CUTOFF_MEV_PER_U) if is_ion(s) else float(cutoff_MeV)
+                         for s in species]),
         transported=np.ones(n, np.int64),
         secondary_class=np.array([CLASS_SECONDARY_PROTON if i == SPECIES_PROTON else CLASS_SECONDARY_OTHER
-                                  for i in range(n)], np.int64))
+                                  for i in range(n)], np.int64),
+        ion_reaction=np.array([int(is_ion(s)) for s in species], np.int64))
 
 
 _PRODUCT_MODEL = product_model_parameters()

@@ -6,6 +6,12 @@ interaction is real with probability sigma(T)/majorant, and its channel (p-p ela
 elastic, or a non-elastic reaction on one of the material's elements) is drawn in proportion
 to the channel cross sections there. Charged products that are transported go on the particle
 stack; the others deposit their energy on the spot (:mod:`mc.kernel.score`).
+
+Ions (4He, 12C): every real interaction is a nuclear reaction (the total reaction cross
+section of Tripathi et al. 1996/1999, :mod:`physics.ion_nuclear`; elastic nuclear scattering of
+ions is not modelled). Projectile fragmentation is not yet modelled: the ion is removed and
+its kinetic energy booked to ``COUNTER_ION_FRAGMENTATION`` (energy carried off by the
+fragments, not transported), so the energy balance still closes (:func:`ion_reaction`).
 """
 
 import math
@@ -15,7 +21,8 @@ from physics.nuclear import (CHANNEL_NONE, CHANNEL_PO_ELASTIC, CHANNEL_PP_ELASTI
                              po_elastic_recoil, pp_elastic_energies, sample_nonelastic_products)
 from physics.species import SPECIES_PROTON
 
-from .layout import (COUNTER_BINDING, COUNTER_NEUTRAL, COUNTER_NONELASTIC, COUNTER_NONELASTIC_ENERGY,
+from .layout import (COUNTER_BINDING, COUNTER_ION_FRAGMENTATION, COUNTER_NEUTRAL, COUNTER_NONELASTIC,
+                     COUNTER_NONELASTIC_ENERGY,
                      COUNTER_NONELASTIC_PRIMARY, COUNTER_NONELASTIC_PRIMARY_ENERGY, COUNTER_NOT_TRANSPORTED,
                      COUNTER_PO_ELASTIC, COUNTER_PP_ELASTIC, COUNTER_REJECTED, PRODUCT_COS, PRODUCT_SPECIES,
                      PRODUCT_T)
@@ -156,6 +163,20 @@ def nonelastic(st, T, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, st
     return n_stack
 
 
+@jit_stage
+def ion_reaction(T, primary, tal):
+    """Nuclear reaction of an ion of kinetic energy ``T`` [MeV]: counted as a non-elastic
+    reaction (of a primary if ``primary``); the ion is removed and T booked to
+    ``COUNTER_ION_FRAGMENTATION`` (its fragments are not yet transported)."""
+    counters = tal.counters
+    counters[COUNTER_NONELASTIC] += 1.0
+    counters[COUNTER_NONELASTIC_ENERGY] += T
+    if primary:
+        counters[COUNTER_NONELASTIC_PRIMARY] += 1.0
+        counters[COUNTER_NONELASTIC_PRIMARY_ENERGY] += T
+    counters[COUNTER_ION_FRAGMENTATION] += T
+
+
 # ---- what an interaction did to the particle -----------------------------------------------
 OUTCOME_FICTITIOUS = 0  # a rejected site of the majorant sampling: nothing happened
 OUTCOME_DEFLECTED = 1  # elastic scattering on a nucleus: new energy and direction, same track
@@ -164,11 +185,11 @@ OUTCOME_ABSORBED = 3  # non-elastic: the projectile is gone, its products on the
 
 
 @jit_rare
-def interact(st, T, M, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, maj, work, n_stack, spc, nuc, dep,
-             tal, tab, opt):
+def interact(st, T, M, sp, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, maj, work, n_stack, spc, nuc,
+             dep, tal, tab, opt):
     """The discrete interaction at a site: the channel (:func:`select_channel`, a fictitious
     site counted in ``COUNTER_REJECTED``), then p-p elastic, p-16O elastic or a non-elastic
-    reaction of the particle (kinetic energy ``T`` [MeV], mass ``M`` [MeV], direction (u, v, w),
+    reaction of the particle (kinetic energy ``T`` [MeV], mass ``M`` [MeV], species ``sp``, direction (u, v, w),
     position (x, y, z) [cm] in voxel (ix, iy, iz) of material ``m``, density ``rho``, table row
     ``row``, index ``fT``; ``maj`` the step majorant [cm^2/g]). ``work`` holds the stack, the
     product buffer and the channel scratch; ``opt`` the switches of the optional tallies
@@ -180,6 +201,9 @@ def interact(st, T, M, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, m
     if kind == CHANNEL_NONE:
         tal.counters[COUNTER_REJECTED] += 1.0
         return OUTCOME_FICTITIOUS, T, u, v, w, n_stack
+    if spc.ion_reaction[sp] != 0:
+        ion_reaction(T, primary, tal)
+        return OUTCOME_ABSORBED, T, u, v, w, n_stack
     cph, sph = azimuth(st)
     if kind == CHANNEL_PP_ELASTIC:
         T, u, v, w, n_stack = pp_elastic(st, T, u, v, w, cph, sph, x, y, z, ix, iy, iz, m, rho, stack, n_stack, spc,

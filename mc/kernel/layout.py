@@ -26,7 +26,8 @@ COUNTER_NONELASTIC_PRIMARY = 23  # non-elastic reactions of primaries
 COUNTER_NONELASTIC_PRIMARY_ENERGY = 24  # kinetic energy of primaries entering them
 COUNTER_REJECTED = 25  # fictitious (rejected) discrete-interaction sites
 COUNTER_SEGMENTS = 26  # voxel segments walked (a step crossing k boundaries has k + 1)
-N_COUNTERS = 27
+COUNTER_ION_FRAGMENTATION = 27  # kinetic energy of ions at their nuclear reactions: fragments not yet transported
+N_COUNTERS = 28
 
 # ---- faces of the grid, in the order of the escape counters --------------------------------
 FACE_NAMES = ("-x", "+x", "-y", "+y", "-z", "+z")

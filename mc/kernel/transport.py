@@ -286,9 +286,9 @@ def make_kernel(optional_tallies):
                     n_mfp = -math.log(1.0 - uniform(st))
                     if do_touch:
                         nt = mark(touched_mark, touched, nt, (wk.ix * g.ny + wk.iy) * g.nz + wk.iz)
-                    outcome, T, u, v, w, n_stack = interact(st, T, M, primary, u, v, w, x, y, z, wk.ix, wk.iy, wk.iz,
-                                                            m, rho, row, fT, maj, work, n_stack, spc, nuc, dep, tal,
-                                                            tab, opt)
+                    outcome, T, u, v, w, n_stack = interact(st, T, M, sp, primary, u, v, w, x, y, z, wk.ix, wk.iy,
+                                                            wk.iz, m, rho, row, fT, maj, work, n_stack, spc, nuc, dep,
+                                                            tal, tab, opt)
                     if outcome == OUTCOME_ABSORBED:
                         break
                     if outcome != OUTCOME_FICTITIOUS:
