@@ -129,6 +129,17 @@ def po_elastic(st, T, M, u, v, w, cph, sph, ix, iy, iz, row, fT, dep, tal, tab, 
 
 
 @jit_stage
+def count_reaction(T, primary, counters):
+    """Count a non-elastic reaction of a particle of kinetic energy ``T`` [MeV] (of a primary if
+    ``primary``): events and the energy entering them."""
+    counters[COUNTER_NONELASTIC] += 1.0
+    counters[COUNTER_NONELASTIC_ENERGY] += T
+    if primary:
+        counters[COUNTER_NONELASTIC_PRIMARY] += 1.0
+        counters[COUNTER_NONELASTIC_PRIMARY_ENERGY] += T
+
+
+@jit_stage
 def nonelastic(st, T, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, stack, n_stack, prod, spc, nuc, dep,
                tal, tab, do_sec, do_water, do_let):
     """Non-elastic reaction of a projectile of kinetic energy ``T`` [MeV] and direction (u, v, w):
@@ -138,11 +149,7 @@ def nonelastic(st, T, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, st
     others, short-range fragments and the residual excitation are deposited on the spot;
     neutral particles and binding energy are booked. Returns the stack count."""
     counters = tal.counters
-    counters[COUNTER_NONELASTIC] += 1.0
-    counters[COUNTER_NONELASTIC_ENERGY] += T
-    if primary:
-        counters[COUNTER_NONELASTIC_PRIMARY] += 1.0
-        counters[COUNTER_NONELASTIC_PRIMARY_ENERGY] += T
+    count_reaction(T, primary, counters)
     n_prod, e_loc, e_neu, e_bind, e_ovf = sample_nonelastic_products(st, T, nuc.product_model, prod)
     counters[COUNTER_NEUTRAL] += e_neu
     counters[COUNTER_BINDING] += e_bind
@@ -168,13 +175,8 @@ def ion_reaction(T, primary, tal):
     """Nuclear reaction of an ion of kinetic energy ``T`` [MeV]: counted as a non-elastic
     reaction (of a primary if ``primary``); the ion is removed and T booked to
     ``COUNTER_ION_FRAGMENTATION`` (its fragments are not yet transported)."""
-    counters = tal.counters
-    counters[COUNTER_NONELASTIC] += 1.0
-    counters[COUNTER_NONELASTIC_ENERGY] += T
-    if primary:
-        counters[COUNTER_NONELASTIC_PRIMARY] += 1.0
-        counters[COUNTER_NONELASTIC_PRIMARY_ENERGY] += T
-    counters[COUNTER_ION_FRAGMENTATION] += T
+    count_reaction(T, primary, tal.counters)
+    tal.counters[COUNTER_ION_FRAGMENTATION] += T
 
 
 # ---- what an interaction did to the particle -----------------------------------------------
