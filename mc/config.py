@@ -613,6 +613,20 @@ class Config(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _ion_tallies(self):
+        # the LET tally scores protons only and the RBE models here are proton models: for an ion
+        # beam both would be written silently as zeros (README "Ions: what exists")
+        if self.dicom is None and self.beam.is_ion:
+            p = self.beam.particle
+            if self.rbe is not None:
+                raise ValueError(f"rbe: the RBE models (constant, mcnamara, wedenberg, carabe) are proton models; the "
+                                 f"RBE of a {p} beam (MKM) is not yet computed in a run; remove the rbe block")
+            if self.output.let:
+                raise ValueError(f"output.let: the LET tally scores protons only, so a {p} beam's LET is not "
+                                 f"scored yet; set output.let: false")
+        return self
+
+    @model_validator(mode="after")
     def _flash_names(self):
         if self.flash is not None and self.dicom is None:
             self.flash.check_names()

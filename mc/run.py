@@ -844,9 +844,10 @@ def _write_outputs(args, cfg, resolved, text, result):
     dmax = float(dose.max())
     hot = dose >= 0.5 * dmax if dmax > 0 else np.zeros(dose.shape, bool)
     rel = float(np.mean(result.dose_std[hot] / result.dose[hot])) if hot.any() else float("nan")
+    kind = "protons" if cfg.dicom is not None or not cfg.beam.is_ion else f"{cfg.beam.particle} ions"
     print(f"flashmc: {info['primaries']} primaries in {info['elapsed_s']:.2f} s on {info['ranks']} rank(s) "
-          f"({info['protons_per_s']:.0f} protons/s; stopped by {info['stop_reason']}); max dose {dmax:.4g} Gy for "
-          f"{result.protons:.4g} protons{'' if body is None else ' (in tissue)'}; "
+          f"({info['protons_per_s']:.0f} {kind}/s; stopped by {info['stop_reason']}); max dose {dmax:.4g} Gy for "
+          f"{result.protons:.4g} {kind}{'' if body is None else ' (in tissue)'}; "
           f"mean relative s.e. above 50% of max {100 * rel:.2f}%; "
           f"energy imbalance {eb['relative_imbalance']:.1e}")
     if result.flash is not None:

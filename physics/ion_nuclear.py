@@ -79,10 +79,9 @@ N/N0(x) = exp(-integral_0^x Sigma(E(x')) rho dx') (exponential attenuation witho
 of secondary ions of the same species), Sigma the mass reaction cross section of the material
 (:func:`mass_reaction_xs_cm2_g`), E(x) the continuous-slowing-down energy at depth x:
 x(E) = integral_E^E0 A_P dE' / (rho S(E')), S the mass electronic stopping power of the ion,
-here :func:`physics.stopping.bethe_mass_stopping` with the ion's charge z = Z_P and rest mass
-(Bethe with shell, density-effect and Bloch corrections, no Barkas term; ranges of 12C in
-water 0.5 % longer than ICRU Report 90 Table A.15: 27.70 vs 27.55 g/cm^2 at 400 MeV/u,
-16.40 vs 16.31 at 290 MeV/u). The integration starts at 1 MeV/u (the residual range below,
+here :func:`physics.ion_stopping.ion_mass_stopping`, the stopping power the transport uses
+(Bethe with shell, density-effect, Bloch, Barkas and Mott terms; CSDA ranges of 12C in water
+within 0.17 % of ICRU Report 90 Table A.15). The integration starts at 1 MeV/u (the residual range below,
 < 0.003 g/cm^2 for 12C, is neglected). This is the total reaction cross section, which
 includes reactions that leave the projectile's charge unchanged (neutron removal), so N/N0 is
 the survival of the unreacted primary, below the measured survival of ions of charge Z_P.
@@ -94,8 +93,8 @@ import numpy as np
 
 from .constants import AMU_MEV, AVOGADRO, ELECTRON_MASS_MEV
 from .elements import element
+from .ion_stopping import ion_mass_stopping
 from .materials import get_material
-from .stopping import bethe_mass_stopping
 
 MB_CM2 = 1.0e-27
 
@@ -290,13 +289,14 @@ def csda_energy_depth(E0_u, Zp=6, Ap=12, material="water", density=None, n=2000,
     """CSDA energy-depth relation of an ion (Zp, Ap) entering ``material`` (name or
     :class:`physics.materials.Material`) with ``E0_u`` MeV/u: returns (depth [cm] increasing
     from 0 to the CSDA range, E [MeV/u] decreasing from E0 to ``e_min_u``), from
-    x(E) = integral_E^E0 A_P dE'/(rho S(E')) with S the Bethe mass stopping power of charge
-    z = Zp (trapezoidal rule on a logarithmic grid of ``n`` points)."""
+    x(E) = integral_E^E0 A_P dE'/(rho S(E')) with S the ion stopping power the transport uses
+    (:func:`physics.ion_stopping.ion_mass_stopping`; trapezoidal rule on a logarithmic grid of
+    ``n`` points)."""
     mat = get_material(material) if isinstance(material, str) else material
     rho = mat.density if density is None else float(density)
     mass = nuclear_mass_mev(Zp, Ap)
     E = np.geomspace(E0_u, e_min_u, n)
-    inv_s = 1.0 / bethe_mass_stopping(mat, Ap * E, z=Zp, mass_MeV=mass)  # g/(MeV cm^2)
+    inv_s = 1.0 / ion_mass_stopping(mat, E, Zp, mass, Ap)  # g/(MeV cm^2)
     dx = 0.5 * (inv_s[1:] + inv_s[:-1]) * Ap * (E[:-1] - E[1:]) / rho
     return np.concatenate([[0.0], np.cumsum(dx)]), E
 

@@ -193,6 +193,20 @@ def test_ion_config_errors_name_the_field(beam, patterns):
         assert p in msg, msg
 
 
+@pytest.mark.parametrize("extra,patterns", [
+    ("rbe: {models: [mcnamara], dose_per_fraction_Gy: 2}", ("rbe:", "proton models", "remove the rbe block")),
+    ("output: {let: true}", ("output.let", "protons only", "output.let: false")),
+])
+def test_ion_beam_refuses_the_proton_only_let_and_rbe(extra, patterns):
+    # the LET tally scores protons only and the RBE models are proton models: an ion run asking for
+    # them is refused in one line before any transport instead of writing zeros
+    with pytest.raises(ConfigError) as info:
+        load_config_text(GOOD + "beam: {particle: carbon, energy_MeV_per_u: 290}\n" + extra)
+    msg = str(info.value)
+    for p in patterns:
+        assert p in msg, msg
+
+
 def test_ion_config_resolves_total_energy():
     cfg, _ = load_config_text(GOOD + "beam: {particle: carbon, energy_MeV_per_u: 200, energy_spread_MeV_per_u: 1}")
     (spot,) = cfg.beam.resolved_spots()

@@ -319,6 +319,14 @@ physics: {{multiple_scattering: false, nuclear: false, max_step_mm: 1}}""")
     return e_out
 
 
+def _bohr_energy_behind_slab(E, L):
+    """Mean energy [MeV] and its Bohr standard deviation [MeV] behind ``L`` cm of water for protons
+    of ``E`` MeV: ICRU 90 stopping powers and Bohr's variance written out
+    (tests/reference_data.py)."""
+    z, T = icru90_energy_along_depth(float(E), L)
+    return T[-1], bohr_energy_sigma(z, T)[-1]
+
+
 @pytest.mark.parametrize("E, L", [(70, 2.0), (150, 10.0), (230, 20.0)])
 def test_energy_straggling_behind_a_slab_matches_bohr(E, L):
     # Energy spread of protons behind L cm of water (scattering off, so every path is L) against the
@@ -336,10 +344,9 @@ def test_energy_straggling_behind_a_slab_matches_bohr(E, L):
     # the tabulated energies 100, 150, 200 and 300 MeV is up to 0.24 % off in S between them).
     n = 20000
     e_out = _energy_behind_slab(E, L, n, 5)
-    z, T = icru90_energy_along_depth(float(E), L)
-    sigma_ref = bohr_energy_sigma(z, T)[-1]
+    T_out, sigma_ref = _bohr_energy_behind_slab(E, L)
     assert e_out.std(ddof=1) == pytest.approx(sigma_ref, rel=0.01 + 3 / np.sqrt(2 * n))
-    assert e_out.mean() == pytest.approx(T[-1], abs=4 * sigma_ref / np.sqrt(n) + 2e-3 * T[-1])
+    assert e_out.mean() == pytest.approx(T_out, abs=4 * sigma_ref / np.sqrt(n) + 2e-3 * T_out)
 
 
 # ---- long statistics (pytest -m slow; README "Tests") ------------------------------------------
@@ -360,6 +367,5 @@ def test_energy_straggling_behind_a_slab_matches_bohr_at_high_statistics(E, L):
     # spread 0.47 %) and deeper slabs (energy out 30-45 % of energy in).
     n = 200000
     e_out = _energy_behind_slab(E, L, n, 6)
-    z, T = icru90_energy_along_depth(float(E), L)
-    sigma_ref = bohr_energy_sigma(z, T)[-1]
+    _, sigma_ref = _bohr_energy_behind_slab(E, L)
     assert e_out.std(ddof=1) == pytest.approx(sigma_ref, rel=0.01 + 3 / np.sqrt(2 * n))
