@@ -22,6 +22,16 @@ Sources and model
 * u c^2 = :data:`physics.constants.AMU_MEV` and m_e c^2 = :data:`physics.constants.ELECTRON_MASS_MEV`
   (CODATA 2018). Check: eq. (1) gives the CODATA 2018 proton, deuteron, triton, helion and alpha
   rest energies to within 4 eV (tests/test_ion_stopping.py).
+* The neutron and the particle-unbound 5He, 5Li, 8Be and 9B (members of the Fermi break-up pool,
+  :mod:`physics.fermi_breakup`; not transported) are kept apart in :data:`BREAKUP_EXTRA_NUCLIDES`, so
+  that :data:`NUCLIDES` stays the list of bound nuclei; :func:`nuclide` finds both. Their atomic masses
+  are A + ME / (u c^2) from the AME2020 mass excesses ME [keV] (Wang et al. 2021, mass.mas20):
+  n 8071.31806(44) (atomic mass 1.00866491590 u as printed by AME2020; CODATA 2018 gives
+  1.00866491595(49) u), 5He 11231.234(20000), 5Li 11678.887(50000), 8Be 4941.672(35), 9B 12416.5; Z = 0
+  for the neutron, so eq. (1) adds no electrons. Checks: as atomic-mass differences these give the AME2020
+  Q values 8Be -> 2 alpha 91.84 keV, 5He -> alpha + n 0.735 MeV, 5Li -> alpha + p 1.97 MeV and
+  9B -> p + 8Be 0.186 MeV (measured 0.185 MeV, Tilley et al. 2004, Nucl. Phys. A 745:155); the nuclear
+  masses of eq. (1) differ by the change of electron binding (+0.25 keV for 8Be -> 2 alpha).
 """
 
 from dataclasses import dataclass
@@ -73,9 +83,26 @@ _AME2020_ATOMIC_MASS_U = (
 NUCLIDES = {
     name: Nuclide(name, Z, A, m_u, nuclear_mass_MeV(m_u, Z)) for name, Z, A, m_u in _AME2020_ATOMIC_MASS_U
 }
+#: u c^2 in keV (CODATA 2018), to convert the AME2020 mass excesses below into atomic masses.
+_AMU_KEV = AMU_MEV * 1.0e3
+#: The neutron and the particle-unbound members of the Fermi break-up pool: AME2020 mass excesses
+#: (Wang et al., Chin. Phys. C 45, 030003, 2021; mass.mas20) [keV] -> atomic mass A + ME / (u c^2) [u].
+_AME2020_EXTRA_ATOMIC_MASS_U = (
+    # name, Z, A, atomic mass [u]
+    ("n", 0, 1, 1.00866491590),  # AME2020 atomic mass (ME 8071.31806 keV); CODATA 2018: 1.00866491595 u
+    ("5He", 2, 5, 5.0 + 11231.234 / _AMU_KEV),  # ME 11231.234 +- 20 keV
+    ("5Li", 3, 5, 5.0 + 11678.887 / _AMU_KEV),  # ME 11678.887 +- 50 keV
+    ("8Be", 4, 8, 8.0 + 4941.672 / _AMU_KEV),  # ME 4941.672 +- 0.035 keV
+    ("9B", 5, 9, 9.0 + 12416.5 / _AMU_KEV),  # ME 12416.5 keV
+)
+#: The neutron and 5He, 5Li, 8Be, 9B (not in :data:`NUCLIDES`, which lists the bound, transported nuclei).
+BREAKUP_EXTRA_NUCLIDES = {
+    name: Nuclide(name, Z, A, m_u, nuclear_mass_MeV(m_u, Z)) for name, Z, A, m_u in _AME2020_EXTRA_ATOMIC_MASS_U
+}
 #: Aliases of the common names of the light nuclei.
 _ALIASES = {"p": "1H", "proton": "1H", "d": "2H", "deuteron": "2H", "t": "3H", "triton": "3H",
             "helion": "3He", "alpha": "4He", "he4": "4He", "c12": "12C", "carbon12": "12C"}
+_ALIASES["neutron"] = "n"
 
 
 def nuclide(name):
@@ -85,6 +112,8 @@ def nuclide(name):
     """
     key = str(name).strip()
     key = _ALIASES.get(key.lower(), key)
+    if key in BREAKUP_EXTRA_NUCLIDES:
+        return BREAKUP_EXTRA_NUCLIDES[key]
     if key not in NUCLIDES:
         raise KeyError(f"unknown nuclide {name!r}; known: {', '.join(NUCLIDES)}")
     return NUCLIDES[key]
