@@ -5,17 +5,19 @@ bookkeeping checks (see :func:`energy_balance`). The names are those of the HDF5
 """
 
 from .kernel import layout as tr
+from physics.species import FRAGMENT_GROUPS
+
 from .kernel.layout import FACE_NAMES
 
 
 def energy_balance(counters):
     """Energy bookkeeping [MeV, summed over all simulated primaries] from the kernel counters.
 
-    ``relative_imbalance`` = (incident - deposited - missed - escaped - neutral - binding -
-    ion_fragmentation) / incident (``ion_fragmentation_MeV``: the kinetic energy of ions at
-    their nuclear reactions, carried by fragments that are not yet transported);
+    ``relative_imbalance`` = (incident - deposited - missed - escaped - neutral - binding) /
+    incident;
     ``deposit_split_imbalance`` = (deposited - the sum of its parts by particle class) /
-    incident. Both are rounding-level when the bookkeeping is right."""
+    incident. ``forward_<group>_count``: charged particles of each fragment group leaving
+    through +z within ``mc.kernel.layout.FORWARD_CONE_DEG`` of the z axis. Both are rounding-level when the bookkeeping is right."""
     c = counters
     eb = {
         "incident_MeV": c[tr.COUNTER_INCIDENT],
@@ -37,16 +39,16 @@ def energy_balance(counters):
         "primary_nonelastic_energy_MeV": c[tr.COUNTER_NONELASTIC_PRIMARY_ENERGY],
         "not_transported_MeV": c[tr.COUNTER_NOT_TRANSPORTED],
         "rejected_interaction_sites": c[tr.COUNTER_REJECTED],
-        "ion_fragmentation_MeV": c[tr.COUNTER_ION_FRAGMENTATION],
     }
+    for g, name in enumerate(FRAGMENT_GROUPS):
+        eb[f"forward_{name}_count"] = c[tr.COUNTER_FORWARD + g]
     esc = 0.0
     for i, name in enumerate(FACE_NAMES):
         eb[f"escaped_{name}_MeV"] = c[tr.COUNTER_ESCAPED + i]
         esc += c[tr.COUNTER_ESCAPED + i]
     eb["escaped_MeV"] = esc
     inc = eb["incident_MeV"]
-    out = (eb["deposited_MeV"] + eb["missed_MeV"] + esc + eb["neutral_MeV"] + eb["binding_MeV"]
-           + eb["ion_fragmentation_MeV"])
+    out = eb["deposited_MeV"] + eb["missed_MeV"] + esc + eb["neutral_MeV"] + eb["binding_MeV"]
     parts = (eb["deposited_primary_MeV"] + eb["deposited_secondary_proton_MeV"]
              + eb["deposited_secondary_other_MeV"] + eb["deposited_local_fragments_MeV"])
     eb["relative_imbalance"] = (inc - out) / inc if inc else 0.0

@@ -34,18 +34,20 @@ def spot_seed(seed, batch, spot):
     return state
 
 
-def kernel_inputs(grid, tables, spots, physics_cfg, dose_to_water=False, secondary=False, let=False, nuclear=None):
+def kernel_inputs(grid, tables, spots, physics_cfg, dose_to_water=False, secondary=False, let=False, nuclear=None,
+                  zstar=None):
     """The kernel's inputs (:class:`mc.kernel.bundles.KernelInputs`) for the voxel grid, its
     physics tables (:func:`physics.tables.build_tables`), the beam's spots
     (:class:`mc.source.SpotArrays`), the ``physics`` block of the config (step control,
     switches, the cut-off of every species) and the optional tallies; ``nuclear`` (default
-    ``physics_cfg.nuclear`` when None) switches the nuclear interactions."""
+    ``physics_cfg.nuclear`` when None) switches the nuclear interactions; ``zstar`` the MKM's
+    z1D* table (:func:`mc.rbe_dose.mkm_zstar_table`) of a run with the MKM."""
     if nuclear is None:
         nuclear = physics_cfg.nuclear
     params = kb.params_bundle(physics_cfg, dose_to_water, secondary, let)
-    return kb.KernelInputs(kb.source_bundle(spots), kb.geometry_bundle(grid), kb.tables_bundle(tables),
-                           kb.species_bundle(tables, physics_cfg.cutoff_MeV), kb.nuclear_bundle(tables, params, nuclear),
-                           params)
+    return kb.KernelInputs(kb.source_bundle(spots), kb.geometry_bundle(grid), kb.tables_bundle(tables, zstar),
+                           kb.species_bundle(tables, physics_cfg.cutoff_MeV),
+                           kb.nuclear_bundle(tables, params, nuclear), params)
 
 
 def with_spots(inputs, spots):

@@ -472,8 +472,24 @@ class OutputConfig(_Strict):
 _AlphaBeta = float | str
 
 
+class MkmConfig(_Strict):
+    """Cell line of the modified microdosimetric kinetic model (``physics.mkm``): alpha0 [Gy^-1],
+    beta0 [Gy^-2], domain and nucleus radii [um], and the cells' X-ray alpha_x [Gy^-1] and
+    beta_x [Gy^-2]. Default: HSG cells of Inaniwa et al. (2010, Phys. Med. Biol. 55:6721) with
+    the X-ray reference of Friedrich et al. (2013, J. Radiat. Res. 54:494)."""
+
+    name: str = "HSG"
+    alpha0_per_Gy: float = Field(default=0.172, ge=0.0, le=10.0)
+    beta0_per_Gy2: float = Field(default=0.0615, gt=0.0, le=10.0)
+    domain_radius_um: float = Field(default=0.32, gt=0.01, le=10.0)
+    nucleus_radius_um: float = Field(default=3.9, gt=0.1, le=100.0)
+    alpha_x_per_Gy: float = Field(default=0.313, gt=0.0, le=10.0)
+    beta_x_per_Gy2: float = Field(default=0.0615, gt=0.0, le=10.0)
+
+
 class RbeConfig(_Strict):
-    """Variable-RBE evaluation (``physics.rbe``); switches the LET tally on.
+    """Variable-RBE evaluation (``physics.rbe``); switches the LET tally on. Proton beams: the
+    LET-based models; ion beams: ``models: [mkm]``, the modified MKM of the cell line ``mkm``.
 
     ``dose_per_fraction_Gy``: physical dose per fraction [Gy] at the reference dose (the mean
     of the voxels at >= 95 % of the maximum dose); voxel i is evaluated at
@@ -482,11 +498,12 @@ class RbeConfig(_Strict):
     name of ``physics.rbe.ALPHA_BETA_PRESETS_GY``]; other materials get
     ``default_alpha_beta_Gy``."""
 
-    models: list[Literal["constant", "mcnamara", "wedenberg", "carabe"]] = ["constant", "mcnamara", "wedenberg",
-                                                                           "carabe"]
+    models: list[Literal["constant", "mcnamara", "wedenberg", "carabe", "mkm"]] = ["constant", "mcnamara",
+                                                                                  "wedenberg", "carabe"]
     dose_per_fraction_Gy: float | None = Field(default=2.0, gt=0)
     alpha_beta_Gy: dict[str, _AlphaBeta] = Field(default_factory=dict)
     default_alpha_beta_Gy: _AlphaBeta = 2.0
+    mkm: MkmConfig = Field(default_factory=MkmConfig)
 
     @field_validator("alpha_beta_Gy")
     @classmethod
@@ -614,16 +631,17 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _ion_tallies(self):
-        # the LET tally scores protons only and the RBE models here are proton models: for an ion
-        # beam both would be written silently as zeros (README "Ions: what exists")
-        if self.dicom is None and self.beam.is_ion:
-            p = self.beam.particle
-            if self.rbe is not None:
-                raise ValueError(f"rbe: the RBE models (constant, mcnamara, wedenberg, carabe) are proton models; the "
-                                 f"RBE of a {p} beam (MKM) is not yet computed in a run; remove the rbe block")
-            if self.output.let:
-                raise ValueError(f"output.let: the LET tally scores protons only, so a {p} beam's LET is not "
-                                 f"scored yet; set output.let: false")
+        # the LET-based RBE models are proton models, the MKM here is computed for ion beams
+        # (README "Ions: what exists")
+        if self.rbe is None:
+            return self
+        ion = self.dicom is None and self.beam.is_ion
+        if ion and self.rbe.models != ["mkm"]:
+            raise ValueError(f"rbe.models: {', '.join(m for m in self.rbe.models if m != 'mkm')} are proton models; "
+                             f"the RBE of a {self.beam.particle} beam is the MKM: set rbe.models: [mkm]")
+        if not ion and "mkm" in self.rbe.models:
+            raise ValueError("rbe.models: mkm is computed for ion beams (beam.particle: carbon or helium); for "
+                             "protons use constant, mcnamara, wedenberg or carabe")
         return self
 
     @model_validator(mode="after")

@@ -33,7 +33,7 @@ SCHEMA_VERSION = "1.3"
 #: Descriptions of the LET datasets (all keV/um, unrestricted electronic stopping power).
 LET_DESCRIPTIONS = {
     "let_d": "dose-averaged LET in the voxel's medium, all transported charged particles "
-             "(primary and secondary protons: the clinical convention)",
+             "(a proton beam: primary and secondary protons, the clinical convention; an ion beam: every species)",
     "let_t": "track-averaged LET in the voxel's medium, all transported charged particles",
     "let_d_std": "standard error of /let_d (ratio estimator over batches)",
     "let_t_std": "standard error of /let_t (ratio estimator over batches)",
@@ -45,6 +45,16 @@ LET_DESCRIPTIONS = {
     "let_d_water_primary": "dose-averaged LET in water, primary protons only",
     "let_t_water_primary": "track-averaged LET in water, primary protons only",
 }
+
+
+def let_description(name):
+    """Description of LET dataset ``name``: :data:`LET_DESCRIPTIONS`, or for an ion beam's
+    fragment-group datasets (suffix ``_H``, ``_He``, ``_Li-Be-B``, ``_C``) the base name's
+    restricted to that group."""
+    if name in LET_DESCRIPTIONS:
+        return LET_DESCRIPTIONS[name]
+    base, _, group = name.rpartition("_")
+    return f"{LET_DESCRIPTIONS.get(base, base)}; fragment group {group} only"
 
 
 def package_versions():
@@ -157,11 +167,19 @@ def write_result(path, result, config_text, resolved_yaml):
         if result.let is not None:
             lets = dict(result.let)
             lets.update({k + "_std": v for k, v in result.let_std.items()})
-            for name, description in LET_DESCRIPTIONS.items():
+            for name in lets:
                 ds = f.create_dataset(name, data=np.asarray(lets[name], np.float32), compression="gzip",
                                       compression_opts=1)
                 _grid_attrs(ds, grid, "keV/um")
-                ds.attrs["description"] = description
+                ds.attrs["description"] = let_description(name)
+        if getattr(result, "dose_group", None) is not None:
+            g_grp = f.create_group("dose_group")
+            g_grp.attrs["description"] = ("dose [Gy] deposited along the tracks of each fragment group (H, He, "
+                                          "Li-Be-B, C; primaries in their own group); fragments and recoils "
+                                          "deposited on the spot are in /dose only")
+            for name, arr in result.dose_group.items():
+                ds = g_grp.create_dataset(name, data=arr, compression="gzip", compression_opts=1)
+                _grid_attrs(ds, grid, "Gy")
         if result.rbe is not None:
             info = result.rbe_info
             g_rbe = f.create_group("rbe")
@@ -180,7 +198,7 @@ def write_result(path, result, config_text, resolved_yaml):
             ds.attrs["description"] = "photon alpha/beta per voxel used by the RBE models"
             for grp in (g_rbe, g_dose):
                 grp.attrs["models"] = np.array(list(result.rbe), dtype=h5py.string_dtype())
-                grp.attrs["let"] = "let_d_water"
+                grp.attrs["let"] = "zstar_mix_Gy" if "mkm" in result.rbe else "let_d_water"
                 grp.attrs["dose_per_fraction_Gy"] = (np.nan if info["dose_per_fraction_Gy"] is None
                                                      else info["dose_per_fraction_Gy"])
                 grp.attrs["reference_dose_Gy"] = info["reference_dose_Gy"]
@@ -189,6 +207,16 @@ def write_result(path, result, config_text, resolved_yaml):
                                             "voxel (physics.rbe); /dose_rbe/<model> = RBE x /dose, i.e. for the "
                                             "protons of /dose, not per fraction. Voxels without dose have RBE 0; "
                                             "in low-dose voxels LETd, hence RBE, is noisy")
+        if getattr(result, "zstar_mix", None) is not None and result.rbe is not None and "mkm" in result.rbe:
+            ds = f.create_dataset("zstar_mix_Gy", data=np.asarray(result.zstar_mix, np.float32), compression="gzip",
+                                  compression_opts=1)
+            _grid_attrs(ds, grid, "Gy")
+            ds.attrs["description"] = ("dose-weighted saturation-corrected specific energy z1D* of the modified MKM "
+                                       "(physics.mkm), scored per step for every species")
+            cell = result.rbe_info["mkm_cell"]
+            for k in ("name", "alpha0_per_Gy", "beta0_per_Gy2", "domain_radius_um", "nucleus_radius_um",
+                      "alpha_x_per_Gy", "beta_x_per_Gy2"):
+                ds.attrs["mkm_" + k] = getattr(cell, k)
         if getattr(result, "flash", None) is not None:  # a flash.analysis.FlashResult
             result.flash.write_hdf5(f, lambda ds, units: _grid_attrs(ds, grid, units))
         if getattr(result, "case", None) is not None:
@@ -356,8 +384,9 @@ def plot_depth_dose(path_png, result, title=None):
 
 def depth_profiles_let_rbe(result, half_width=1):
     """Central-axis depth profiles for the LET/RBE figure: z [mm], dose [Gy], LETd in water
-    [keV/um] (dose-weighted over the voxel columns of :func:`central_columns`) and RBE-weighted
-    dose per model [Gy(RBE)] (averaged over the same voxels); ``area`` names the columns."""
+    [keV/um] (dose-weighted over the voxel columns of :func:`central_columns`), RBE-weighted
+    dose per model [Gy(RBE)] and, for an ion beam, the dose per fragment group [Gy] (averaged
+    over the same voxels); ``area`` names the columns."""
     grid = result.grid
     sx, sy = central_columns(grid, half_width)
     D = result.dose[sx, sy, :]
@@ -368,6 +397,8 @@ def depth_profiles_let_rbe(result, half_width=1):
            "area": _area_label(grid, sx, sy)}
     if result.dose_rbe is not None:
         out["dose_rbe"] = {m: v[sx, sy, :].mean(axis=(0, 1)) for m, v in result.dose_rbe.items()}
+    if getattr(result, "dose_group", None) is not None:
+        out["dose_group"] = {g: v[sx, sy, :].mean(axis=(0, 1)) for g, v in result.dose_group.items()}
     return out
 
 
@@ -384,6 +415,8 @@ def let_rbe_figure(result, title=None):
     ax.plot(p["z_mm"], p["dose"], color="k", lw=2, label="physical dose")
     for i, (m, d) in enumerate((p.get("dose_rbe") or {}).items()):
         ax.plot(p["z_mm"], d, color=f"C{i}", lw=1.3, label=f"RBE-weighted dose ({m})")
+    for i, (g, d) in enumerate((p.get("dose_group") or {}).items()):
+        ax.plot(p["z_mm"], d, color="0.45", lw=0.9, ls=(0, (1 + i, 1 + i)), label=f"dose of {g} ions")
     ax.set_xlabel("depth z (mm)")
     ax.set_ylabel(f"dose (Gy) / RBE-weighted dose (Gy(RBE)),\n{p['area']}")
     ax.grid(alpha=0.3)

@@ -36,7 +36,7 @@ from .rbe_dose import apply_rbe
 from .schedule import Rounds, batch_sizes, batches_total, layout, layout_warnings
 from .tally import (BatchBuffers, RankTallies, compile_kernels, deposit_quantum, energy_to_dose,
                     mean_relative_uncertainty, run_energy_bound, tally_doses)
-from .kernel.layout import COUNTER_SEGMENTS, COUNTER_STEPS
+from .kernel.layout import COUNTER_SEGMENTS, COUNTER_STEPS, N_LET, N_LET_ION
 
 
 @dataclass
@@ -61,6 +61,8 @@ class RunResult:
     flash: object | None = None  # flash.analysis.FlashResult
     let: dict | None = None  # name -> LET array [keV/um] (mc.tally.LetTally.averages)
     let_std: dict | None = None  # let_d, let_t standard errors [keV/um]
+    dose_group: dict | None = None  # ion beam: fragment group -> dose [Gy] (physics.species.FRAGMENT_GROUPS)
+    zstar_mix: np.ndarray | None = None  # ion beam with the MKM: dose-weighted z1D* per voxel [Gy] (physics.mkm)
     rbe: dict | None = None  # model -> RBE array
     dose_rbe: dict | None = None  # model -> RBE-weighted dose [Gy(RBE)]
     rbe_info: dict | None = None  # alpha/beta map, fraction-dose scaling
@@ -196,8 +198,12 @@ def _beam_energy_label(beam):
 
 def tally_flags(cfg):
     """The optional tallies ``cfg`` asks for: (dose to water, secondary dose, LET); LET is also
-    scored when an RBE model needs it."""
-    return cfg.output.dose_to_water, cfg.output.secondary_dose, cfg.output.let or cfg.rbe is not None
+    scored when an RBE model needs it. The LET entry is False or the number of LET sums:
+    ``N_LET`` for a proton beam, ``N_LET_ION`` (a block per fragment group) for an ion beam."""
+    let = cfg.output.let or cfg.rbe is not None
+    if let:
+        let = N_LET_ION if cfg.dicom is None and cfg.beam.is_ion else N_LET
+    return cfg.output.dose_to_water, cfg.output.secondary_dose, let
 
 
 def prepare(cfg, grid=None, per_spot=None, comm=None, spot_threshold=None):
@@ -212,7 +218,12 @@ def prepare(cfg, grid=None, per_spot=None, comm=None, spot_threshold=None):
     tables = build_tables(grid.materials, cfg.physics.mean_excitation_energy_eV,
                           ions=cfg.dicom is None and cfg.beam.is_ion)
     water, sec, let = tally_flags(cfg)
-    inputs = kernel_inputs(grid, tables, spots, cfg.physics, water, sec, let, cfg.physics.nuclear)
+    zstar = None
+    if cfg.rbe is not None and "mkm" in cfg.rbe.models:
+        from .rbe_dose import mkm_cell, mkm_zstar_table
+
+        zstar = mkm_zstar_table(tables, mkm_cell(cfg.rbe))
+    inputs = kernel_inputs(grid, tables, spots, cfg.physics, water, sec, let, cfg.physics.nuclear, zstar)
     lay = run_layout(cfg, comm.size, grid.material_id.size)
     n_spots = spots.weight.size if per_spot else 0
     plan = None
@@ -546,6 +557,8 @@ def finalize(st, stop_reason, elapsed):
     if total.let is not None:
         result.let = total.let.averages()
         result.let_std = total.let.std()
+        result.dose_group = total.let.group_doses(grid.density, to_gy * protons / primaries)
+        result.zstar_mix = total.let.zstar_mix()
     if cfg.dicom is not None:
         from .patient import load_case
 

@@ -21,12 +21,13 @@ import math
 import numpy as np
 
 from physics.constants import J_PER_MEV
+from physics.species import FRAGMENT_GROUPS
 
 from .jit import jit
 from .kernel.layout import (CLASS_LOCAL, CLASS_PRIMARY, CLASS_SECONDARY_OTHER, CLASS_SECONDARY_PROTON,
                             COUNTER_DEP_LOCAL, COUNTER_DEP_PRIMARY, COUNTER_DEP_SEC_OTHER, COUNTER_DEP_SEC_PROTON,
                             COUNTER_DEPOSITED, LET_EPS, LET_EPS_LM, LET_EPS_LW, LET_LEN, LET_LEN_LM, LET_LEN_LW,
-                            LET_PRIMARY, N_CLASSES, N_COUNTERS, N_LET)
+                            LET_BLOCK, LET_EPS_Z, LET_PRIMARY, N_CLASSES, N_COUNTERS, N_LET, N_LET_ION)
 from .parallel import REDUCE_CHUNK
 from .spot_dose import SpotDose
 
@@ -260,6 +261,12 @@ def book_class_deposits(counters, dep_class):
     d[:] = 0.0
 
 
+def let_sums(let):
+    """Number of LET sums of the LET switch ``let``: True (a proton beam's N_LET) or the number
+    itself (:func:`mc.run.tally_flags`: N_LET_ION for an ion beam)."""
+    return N_LET if let is True else int(let)
+
+
 def new_counters():
     return np.zeros(N_COUNTERS)
 
@@ -273,7 +280,7 @@ class BatchBuffers:
         self.edep = np.zeros(shape)
         self.edep_water = np.zeros(shape) if water else np.zeros((1, 1, 1))
         self.edep_sec = np.zeros(shape) if secondary else np.zeros((1, 1, 1))
-        self.let = np.zeros((N_LET,) + tuple(shape)) if let else np.zeros((N_LET, 1, 1, 1))
+        self.let = np.zeros((let_sums(let),) + tuple(shape)) if let else np.zeros((N_LET, 1, 1, 1))
         # touched-voxel list for per-spot read-out (placeholders unless enable_touched())
         self.touched_mark = np.zeros(1, np.int8)
         self.touched = np.zeros(1, np.int64)
@@ -308,8 +315,8 @@ class BatchBuffers:
             if name == "edep":
                 moved = v
         if self.let.shape[1:] == self.edep.shape:
-            flat = self.let.reshape(N_LET, -1)
-            other.let.reshape(N_LET, -1)[:, idx] += flat[:, idx] * factor
+            flat = self.let.reshape(self.let.shape[0], -1)
+            other.let.reshape(self.let.shape[0], -1)[:, idx] += flat[:, idx] * factor
             flat[:, idx] = 0.0
         widen_box(other.bbox, self.bbox)
         self.bbox[:] = empty_box()
@@ -419,9 +426,9 @@ class LetTally:
     Techniques, eq. 6.9).
     """
 
-    def __init__(self, shape):
+    def __init__(self, shape, n_let=N_LET):
         self.shape = tuple(shape)
-        self.sums = np.zeros((N_LET,) + self.shape)
+        self.sums = np.zeros((n_let,) + self.shape)
         self.m2 = np.zeros((3 * len(_M2_NAMES),) + self.shape)
         self.n_batches = 0
 
@@ -448,16 +455,40 @@ class LetTally:
 
     def averages(self):
         """{name: array [keV/um]}: let_d, let_t (all transported charged particles, medium),
-        let_d_water, let_t_water, and the same with the suffix ``_primary`` for primaries."""
+        let_d_water, let_t_water, and the same with the suffix ``_primary`` for primaries; for an
+        ion beam (N_LET_ION sums) with the suffixes ``_H``, ``_He``, ``_Li-Be-B``, ``_C`` of the
+        fragment groups instead."""
         s = self.sums
         out = {}
-        for off, suffix in ((0, ""), (LET_PRIMARY, "_primary")):
+        blocks = ((0, ""), (LET_PRIMARY, "_primary"))
+        if s.shape[0] == N_LET_ION:
+            blocks = ((0, ""),) + tuple((LET_BLOCK * (1 + g), "_" + name) for g, name in enumerate(FRAGMENT_GROUPS))
+        for off, suffix in blocks:
             out["let_d" + suffix] = self._ratio(s[off + LET_EPS_LM], s[off + LET_EPS])
             out["let_t" + suffix] = self._ratio(s[off + LET_LEN_LM], s[off + LET_LEN])
-        for off, suffix in ((0, ""), (LET_PRIMARY, "_primary")):
+        for off, suffix in blocks:
             out["let_d_water" + suffix] = self._ratio(s[off + LET_EPS_LW], s[off + LET_EPS])
             out["let_t_water" + suffix] = self._ratio(s[off + LET_LEN_LW], s[off + LET_LEN])
         return out
+
+    def group_doses(self, density, to_gy):
+        """For an ion beam (N_LET_ION sums), {fragment group: dose [Gy, float32]}: the energy the
+        group's particles deposited along their tracks (the LET-scored deposits: short-range
+        fragments and recoils deposited on the spot are in /dose but in no group) times
+        ``to_gy`` [Gy g cm^-3 per MeV] over the ``density`` [g/cm^3]; None for a proton beam."""
+        if self.sums.shape[0] != N_LET_ION:
+            return None
+        rho = np.asarray(density, np.float64)
+        return {name: (self.sums[LET_BLOCK * (1 + g) + LET_EPS] * to_gy / rho).astype(np.float32)
+                for g, name in enumerate(FRAGMENT_GROUPS)}
+
+    def zstar_mix(self):
+        """For an ion beam with the MKM, the dose-weighted saturation-corrected specific energy
+        z1D*_mix [Gy] per voxel (:mod:`physics.mkm` (M11): sum eps z1D* / sum eps over the
+        LET-scored deposits); None for a proton beam."""
+        if self.sums.shape[0] != N_LET_ION:
+            return None
+        return self._ratio(self.sums[LET_EPS_Z], self.sums[LET_EPS])
 
     def std(self):
         """Standard errors [keV/um] of let_d, let_t and let_d_water (zero with fewer than two
@@ -488,7 +519,7 @@ class RankTallies:
         self.dose = EnergyTally(shape, quantum)
         self.water = EnergyTally(shape, quantum) if water else None
         self.sec = EnergyTally(shape, quantum) if sec else None
-        self.let = LetTally(shape) if let else None
+        self.let = LetTally(shape, let_sums(let)) if let else None
         self.fluence = np.zeros(shape[2])
         self.counters = np.zeros(N_COUNTERS)
         self.spots = SpotDose(per_spot_spots, shape) if per_spot_spots else None

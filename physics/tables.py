@@ -127,6 +127,8 @@ class PhysicsTables:
     chan_xs: np.ndarray
     chan_kind: np.ndarray
     chan_labels: tuple
+    chan_target_Z: np.ndarray
+    chan_first: np.ndarray
     lg_pv: np.ndarray
     inv_pv2: np.ndarray
     bohr: np.ndarray
@@ -321,6 +323,8 @@ def _build(material_key, ions=False):
         chan_xs=chan_xs,
         chan_kind=chans.kind,
         chan_labels=chans.labels,
+        chan_target_Z=chans.target_Z,
+        chan_first=chans.first,
         lg_pv=np.log10(pv),
         inv_pv2=1.0 / pv**2,
         bohr=bohr,

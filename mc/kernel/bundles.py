@@ -10,11 +10,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from physics.fragmentation import build_fragmentation_tables
 from physics.nuclear import product_model_parameters
-from physics.species import SPECIES, SPECIES_PROTON, is_ion
+from physics.species import SPECIES, SPECIES_PROTON, fragment_group, is_ion
 from physics.tables import ION_CUTOFF_MEV_PER_U, majorant_sigma
 
-from .layout import CLASS_SECONDARY_OTHER, CLASS_SECONDARY_PROTON
+from .layout import CLASS_SECONDARY_OTHER, CLASS_SECONDARY_PROTON, LET_BLOCK
 
 
 class Source(NamedTuple):
@@ -63,6 +64,7 @@ class Tables(NamedTuple):
     inv_pv2: np.ndarray  # (species, n) 1/(pv)^2 [MeV^-2]
     inv_xs: np.ndarray  # (materials,) 1/X_S, Gottschalk's scattering length [cm^2/g]
     n_materials: int
+    zstar: np.ndarray  # MKM runs: z1D* [Gy] of each row's species in water (mc.rbe_dose.mkm_zstar_table); else 1x1
 
 
 class SpeciesTable(NamedTuple):
@@ -74,7 +76,11 @@ class SpeciesTable(NamedTuple):
     cutoff: np.ndarray  # kinetic energy [MeV] below which the rest is deposited on the spot
     transported: np.ndarray  # 1: followed through the grid as a secondary; 0: deposited on the spot
     secondary_class: np.ndarray  # deposit class as a secondary (mc.kernel.layout.CLASS_*)
-    ion_reaction: np.ndarray  # 1: a nucleus, whose nuclear reaction removes it (fragments not yet transported)
+    ion_reaction: np.ndarray  # 1: a nucleus, whose nuclear reactions follow physics.fragmentation
+    A: np.ndarray  # mass number (int64)
+    let_scored: np.ndarray  # 1: scored in the LET tally (protons in a proton run; every species in an ion run)
+    let_block: np.ndarray  # first LET sum of the species' fragment group in an ion run; -1 in a proton run
+    group: np.ndarray  # fragment group (physics.species.FRAGMENT_GROUPS)
 
 
 class Nuclear(NamedTuple):
@@ -84,6 +90,7 @@ class Nuclear(NamedTuple):
     chan_xs: np.ndarray  # (rows, channels, n) mass cross section of each channel [cm^2/g]
     chan_kind: np.ndarray  # (materials, channels) process (physics.nuclear.CHANNEL_*)
     product_model: np.ndarray  # parameters of the non-elastic product model
+    frag: tuple  # physics.fragmentation.FragmentationTables (ion reactions)
 
 
 class Params(NamedTuple):
@@ -128,24 +135,32 @@ def geometry_bundle(grid):
     return Geometry(grid.material_id, grid.density, grid.lower_cm, grid.spacing_cm)
 
 
-def tables_bundle(tables):
-    """:class:`Tables` of a :class:`physics.tables.PhysicsTables`."""
+_NO_ZSTAR = np.zeros((1, 1))
+_NO_ZSTAR.setflags(write=False)
+
+
+def tables_bundle(tables, zstar=None):
+    """:class:`Tables` of a :class:`physics.tables.PhysicsTables`; ``zstar`` the MKM's z1D* per
+    table row and energy [Gy] (:func:`mc.rbe_dose.mkm_zstar_table`), None without the MKM."""
     return Tables(tables.lnT0, tables.inv_dlnT, tables.energy.reshape(1, -1), tables.range_gcm2,
                   tables.energy_slope, tables.range_bins, tables.range_bin0, tables.stopping,
                   tables.stopping_integral, tables.water_ratio, tables.range_straggling,
                   tables.scattering_integral, tables.lg_pv, tables.inv_pv2, tables.inv_scattering_length,
-                  tables.n_materials)
+                  tables.n_materials, _NO_ZSTAR if zstar is None else zstar)
 
 
 def species_bundle(tables, cutoff_MeV):
     """:class:`SpeciesTable` of the species the tables hold (the first of
     :data:`physics.species.SPECIES`: the proton alone, or with the ions), for the tables'
     materials, every species transported. Cut-off: ``cutoff_MeV`` [MeV], for the ions at least
-    A :data:`physics.tables.ION_CUTOFF_MEV_PER_U`. The ions' nuclear reactions remove them
-    (``ion_reaction``, :func:`mc.kernel.interact.ion_reaction`)."""
+    A :data:`physics.tables.ION_CUTOFF_MEV_PER_U`. The ions' nuclear reactions fragment them
+    (``ion_reaction``, :func:`mc.kernel.interact.ion_reaction`). The LET tally scores the
+    protons of a proton run (the clinical proton LET) and every species of an ion run (the
+    mixed-field LET)."""
     species = SPECIES[:len(tables.species_names)]
     assert tuple(s.name for s in species) == tuple(tables.species_names)
     n = len(species)
+    ion_run = any(is_ion(s) for s in species)
     return SpeciesTable(
         charge=np.array([s.charge for s in species], np.float64),
         mass=np.array([s.mass_MeV for s in species], np.float64),
@@ -155,12 +170,26 @@ def species_bundle(tables, cutoff_MeV):
         transported=np.ones(n, np.int64),
         secondary_class=np.array([CLASS_SECONDARY_PROTON if i == SPECIES_PROTON else CLASS_SECONDARY_OTHER
                                   for i in range(n)], np.int64),
-        ion_reaction=np.array([int(is_ion(s)) for s in species], np.int64))
+        ion_reaction=np.array([int(is_ion(s)) for s in species], np.int64),
+        A=np.array([s.A for s in species], np.int64),
+        let_scored=np.array([int(i == SPECIES_PROTON or ion_run) for i in range(n)], np.int64),
+        let_block=np.array([LET_BLOCK * (1 + fragment_group(s)) if ion_run else -1 for s in species], np.int64),
+        group=np.array([fragment_group(s) for s in species], np.int64))
 
 
 _PRODUCT_MODEL = product_model_parameters()
 _PRODUCT_MODEL.setflags(write=False)
 _MAJORANTS = {}
+_FRAGMENTATION = {}
+
+
+def fragmentation_tables(tables):
+    """The :class:`physics.fragmentation.FragmentationTables` of ``tables`` (built once per set of
+    tables)."""
+    key = id(tables)
+    if key not in _FRAGMENTATION or _FRAGMENTATION[key][0] is not tables:
+        _FRAGMENTATION[key] = (tables, build_fragmentation_tables(tables))
+    return _FRAGMENTATION[key][1]
 
 
 def _majorant(tables, max_range_fraction, final_range):
@@ -183,7 +212,7 @@ def nuclear_bundle(tables, params, on=True):
     else:
         sigma = np.zeros_like(tables.sigma_nuclear)
         sigma.setflags(write=False)  # (read-only like the majorant: the same compiled kernel)
-    return Nuclear(sigma, tables.chan_xs, tables.chan_kind, _PRODUCT_MODEL)
+    return Nuclear(sigma, tables.chan_xs, tables.chan_kind, _PRODUCT_MODEL, fragmentation_tables(tables))
 
 
 def params_bundle(physics_cfg, dose_to_water=False, secondary=False, let=False):

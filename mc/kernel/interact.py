@@ -7,11 +7,11 @@ elastic, or a non-elastic reaction on one of the material's elements) is drawn i
 to the channel cross sections there. Charged products that are transported go on the particle
 stack; the others deposit their energy on the spot (:mod:`mc.kernel.score`).
 
-Ions (4He, 12C): every real interaction is a nuclear reaction (the total reaction cross
-section of Tripathi et al. 1996/1999, :mod:`physics.ion_nuclear`; elastic nuclear scattering of
-ions is not modelled). Projectile fragmentation is not yet modelled: the ion is removed and
-its kinetic energy booked to ``COUNTER_ION_FRAGMENTATION`` (energy carried off by the
-fragments, not transported), so the energy balance still closes (:func:`ion_reaction`).
+Ions (4He, 12C and the fragments with z > 1): every real interaction is a nuclear reaction (the
+total reaction cross section of Tripathi et al. 1996/1999, :mod:`physics.ion_nuclear`; elastic
+nuclear scattering of ions is not modelled), whose products are drawn by the abrasion-ablation
+model of :mod:`physics.fragmentation` (:func:`ion_reaction`): charged fragments and nucleons
+go on the stack, neutrons and gamma rays and the binding energy are booked.
 """
 
 import math
@@ -19,16 +19,17 @@ import math
 from mc.jit import jit_rare, jit_stage
 from physics.nuclear import (CHANNEL_NONE, CHANNEL_PO_ELASTIC, CHANNEL_PP_ELASTIC, cos_lab_elastic,
                              po_elastic_recoil, pp_elastic_energies, sample_nonelastic_products)
+from physics.fragmentation import sample_fragmentation
 from physics.species import SPECIES_PROTON
 
-from .layout import (COUNTER_BINDING, COUNTER_ION_FRAGMENTATION, COUNTER_NEUTRAL, COUNTER_NONELASTIC,
+from .layout import (COUNTER_BINDING, COUNTER_NEUTRAL, COUNTER_NONELASTIC,
                      COUNTER_NONELASTIC_ENERGY,
                      COUNTER_NONELASTIC_PRIMARY, COUNTER_NONELASTIC_PRIMARY_ENERGY, COUNTER_NOT_TRANSPORTED,
-                     COUNTER_PO_ELASTIC, COUNTER_PP_ELASTIC, COUNTER_REJECTED, PRODUCT_COS, PRODUCT_SPECIES,
-                     PRODUCT_T)
+                     COUNTER_PO_ELASTIC, COUNTER_PP_ELASTIC, COUNTER_REJECTED, PRODUCT_COS, PRODUCT_PHI,
+                     PRODUCT_SPECIES, PRODUCT_T)
 from .lookup import U, lin3
 from .rng import uniform
-from .score import deposit_local, deposit_product
+from .score import deposit_local, deposit_product, let_block
 from .stack import has_room, push
 
 _TWO_PI = 2.0 * math.pi
@@ -60,20 +61,20 @@ def select_channel(st, row, m, fT, maj, nuc, part):
     at table index ``fT``, sampled with the majorant ``maj`` [cm^2/g]: CHANNEL_NONE for a
     fictitious site (probability 1 - sigma/maj), else the kind (``physics.nuclear.CHANNEL_*``)
     of a channel drawn in proportion to its cross section (``part``: scratch, one element per
-    channel)."""
+    channel); returns (kind, channel index; -1 for a fictitious site)."""
     n_chan = nuc.chan_kind.shape[1]
     tot = 0.0
     for kc in range(n_chan):
         part[kc] = lin3(nuc.chan_xs, row, kc, fT)
         tot += part[kc]
     if uniform(st) * maj >= tot:
-        return CHANNEL_NONE
+        return CHANNEL_NONE, -1
     r = uniform(st) * tot
     kc = 0
     while kc < n_chan - 1 and r >= part[kc]:
         r -= part[kc]
         kc += 1
-    return nuc.chan_kind[U(m), U(kc)]
+    return nuc.chan_kind[U(m), U(kc)], kc
 
 
 @jit_stage
@@ -110,7 +111,8 @@ def pp_elastic(st, T, u, v, w, cph, sph, x, y, z, ix, iy, iz, m, rho, stack, n_s
         n_stack = push(stack, n_stack, x, y, z, u2, v2, w2, T2, SPECIES_PROTON)
     else:
         deposit_product(T2, spc.cutoff[SPECIES_PROTON], spc.row0[SPECIES_PROTON] + m,
-                        spc.secondary_class[SPECIES_PROTON], rho, ix, iy, iz, dep, tal, tab, do_sec, do_water, do_let)
+                        spc.secondary_class[SPECIES_PROTON], let_block(spc.let_block[SPECIES_PROTON], False), rho,
+                        ix, iy, iz, dep, tal, tab, do_sec, do_water, do_let)
     return T1, u, v, w, n_stack
 
 
@@ -164,19 +166,44 @@ def nonelastic(st, T, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, st
             uj, vj, wj = rotate(u, v, w, cj, sj * math.cos(ph), sj * math.sin(ph))
             n_stack = push(stack, n_stack, x, y, z, uj, vj, wj, Tj, spj)
         else:
-            deposit_product(Tj, spc.cutoff[spj], spc.row0[spj] + m, spc.secondary_class[spj], rho, ix, iy, iz, dep,
-                            tal, tab, do_sec, do_water, do_let and spj == SPECIES_PROTON)
+            deposit_product(Tj, spc.cutoff[spj], spc.row0[spj] + m, spc.secondary_class[spj],
+                            let_block(spc.let_block[spj], False), rho, ix, iy, iz, dep, tal, tab, do_sec, do_water,
+                            do_let and spc.let_scored[spj] != 0)
     deposit_local(e_loc, ix, iy, iz, row, fT, dep, tal, tab, do_sec, do_water)
     return n_stack
 
 
 @jit_stage
-def ion_reaction(T, primary, tal):
-    """Nuclear reaction of an ion of kinetic energy ``T`` [MeV]: counted as a non-elastic
-    reaction (of a primary if ``primary``); the ion is removed and T booked to
-    ``COUNTER_ION_FRAGMENTATION`` (its fragments are not yet transported)."""
-    count_reaction(T, primary, tal.counters)
-    tal.counters[COUNTER_ION_FRAGMENTATION] += T
+def ion_reaction(st, T, sp, primary, u, v, w, x, y, z, ix, iy, iz, m, kc, rho, row, fT, stack, n_stack, prod, scratch,
+                 spc, nuc, dep, tal, tab, do_sec, do_water, do_let):
+    """Nuclear reaction of an ion of species ``sp`` and kinetic energy ``T`` [MeV] on the target of
+    channel ``kc`` of material ``m``: counted as a non-elastic reaction (of a primary if
+    ``primary``), its products drawn by :func:`physics.fragmentation.sample_fragmentation`.
+    Transported products go on the stack in their own direction about the ion's; the others
+    are deposited on the spot; neutral particles and binding energy are booked. Returns the
+    stack count."""
+    counters = tal.counters
+    count_reaction(T, primary, counters)
+    n_prod, e_neu, e_bind, e_loc = sample_fragmentation(st, sp, T, spc.mass[sp], spc.A[sp], int(spc.charge[sp]), m, kc,
+                                                        nuc.frag, prod, scratch)
+    counters[COUNTER_NEUTRAL] += e_neu
+    counters[COUNTER_BINDING] += e_bind
+    for j in range(n_prod):
+        Tj = prod[j, PRODUCT_T]
+        spj = int(prod[j, PRODUCT_SPECIES])
+        if is_transported(Tj, spj, spc, stack, n_stack):
+            cj = prod[j, PRODUCT_COS]
+            sj = math.sqrt(max(0.0, 1.0 - cj * cj))
+            ph = prod[j, PRODUCT_PHI]
+            uj, vj, wj = rotate(u, v, w, cj, sj * math.cos(ph), sj * math.sin(ph))
+            n_stack = push(stack, n_stack, x, y, z, uj, vj, wj, Tj, spj)
+        else:
+            deposit_product(Tj, spc.cutoff[spj], spc.row0[spj] + m, spc.secondary_class[spj],
+                            let_block(spc.let_block[spj], False), rho, ix, iy, iz, dep, tal, tab, do_sec, do_water,
+                            do_let and spc.let_scored[spj] != 0)
+    if e_loc > 0.0:
+        deposit_local(e_loc, ix, iy, iz, row, fT, dep, tal, tab, do_sec, do_water)
+    return n_stack
 
 
 # ---- what an interaction did to the particle -----------------------------------------------
@@ -194,17 +221,18 @@ def interact(st, T, M, sp, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, f
     reaction of the particle (kinetic energy ``T`` [MeV], mass ``M`` [MeV], species ``sp``, direction (u, v, w),
     position (x, y, z) [cm] in voxel (ix, iy, iz) of material ``m``, density ``rho``, table row
     ``row``, index ``fT``; ``maj`` the step majorant [cm^2/g]). ``work`` holds the stack, the
-    product buffer and the channel scratch; ``opt`` the switches of the optional tallies
+    product buffer, the channel scratch and the break-up scratch; ``opt`` the switches of the optional tallies
     (secondary dose, dose to water, LET, touched voxels). Returns (outcome ``OUTCOME_*``, T, u,
     v, w, n_stack)."""
-    stack, prod, part = work
+    stack, prod, part, scratch = work
     do_sec, do_water, do_let, _ = opt
-    kind = select_channel(st, row, m, fT, maj, nuc, part)
+    kind, kc = select_channel(st, row, m, fT, maj, nuc, part)
     if kind == CHANNEL_NONE:
         tal.counters[COUNTER_REJECTED] += 1.0
         return OUTCOME_FICTITIOUS, T, u, v, w, n_stack
     if spc.ion_reaction[sp] != 0:
-        ion_reaction(T, primary, tal)
+        n_stack = ion_reaction(st, T, sp, primary, u, v, w, x, y, z, ix, iy, iz, m, kc, rho, row, fT, stack, n_stack,
+                               prod, scratch, spc, nuc, dep, tal, tab, do_sec, do_water, do_let)
         return OUTCOME_ABSORBED, T, u, v, w, n_stack
     cph, sph = azimuth(st)
     if kind == CHANNEL_PP_ELASTIC:

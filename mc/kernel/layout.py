@@ -26,11 +26,17 @@ COUNTER_NONELASTIC_PRIMARY = 23  # non-elastic reactions of primaries
 COUNTER_NONELASTIC_PRIMARY_ENERGY = 24  # kinetic energy of primaries entering them
 COUNTER_REJECTED = 25  # fictitious (rejected) discrete-interaction sites
 COUNTER_SEGMENTS = 26  # voxel segments walked (a step crossing k boundaries has k + 1)
-COUNTER_ION_FRAGMENTATION = 27  # kinetic energy of ions at their nuclear reactions: fragments not yet transported
-N_COUNTERS = 28
+COUNTER_FORWARD = 27  # 27..30: particles leaving through +z within FORWARD_CONE_DEG of the z axis, per fragment
+#                       group (physics.species.FRAGMENT_GROUPS: H, He, Li-Be-B, C)
+N_COUNTERS = 31
 
 # ---- faces of the grid, in the order of the escape counters --------------------------------
 FACE_NAMES = ("-x", "+x", "-y", "+y", "-z", "+z")
+FACE_PLUS_Z = 5
+#: Half-angle of the forward cone of COUNTER_FORWARD [deg]: the acceptance within which the
+#: fragment yields behind water of Haettner et al. (2013, Phys. Med. Biol. 58:8265) are compared.
+FORWARD_CONE_DEG = 10.0
+FORWARD_COS = 0.984807753012208  # cos(10 deg)
 NO_FACE = -1  # (a particle inside the grid)
 
 # ---- deposit classes: who made a deposit (the four parts of COUNTER_DEPOSITED) -------------
@@ -59,6 +65,12 @@ LET_LEN_LM = 4  # sum l L_m
 LET_LEN_LW = 5  # sum l L_w
 LET_PRIMARY = 6
 N_LET = 12
+# An ion run's LET tally has a block of the six sums per fragment group g instead of the
+# primaries' block, at LET_BLOCK (1 + g), and one more sum: eps z1D* (the dose-weighted
+# saturation-corrected specific energy of the MKM, physics.mkm; zero unless the run has the MKM).
+LET_BLOCK = 6
+LET_EPS_Z = 30  # sum eps z1D* [MeV Gy]
+N_LET_ION = 31
 
 # ---- the particle stack (float64 rows) ----------------------------------------------------
 STACK_MAX = 256  # depth (a full stack deposits further products on the spot)
@@ -70,10 +82,12 @@ STACK_COLUMNS = 8
 
 # ---- products of one non-elastic reaction (float64 rows) ----------------------------------
 MAX_PRODUCTS = 64  # transported products of one reaction (more: deposited on the spot)
+MAX_FRAGMENTS = 12  # rows of the break-up scratch of an ion reaction (every nucleon free)
 PRODUCT_SPECIES = 0
 PRODUCT_T = 1  # kinetic energy [MeV]
 PRODUCT_COS = 2  # cosine of the polar angle to the projectile's direction
-PRODUCT_COLUMNS = 3
+PRODUCT_PHI = 3  # azimuth about it [rad] (ion reactions; the proton model draws it in the kernel)
+PRODUCT_COLUMNS = 4
 
 # ---- the primary's deepest voxel layer (primary fluence along z) ---------------------------
 NOT_IN_GRID = -2  # the primary has not entered the grid yet

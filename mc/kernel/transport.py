@@ -132,16 +132,15 @@ import numpy as np
 
 from mc.jit import jit_kernel, jit_stage
 from physics.scattering import pv_of
-from physics.species import SPECIES_PROTON
 
 from .bundles import needs_optional_tallies
 from .interact import OUTCOME_ABSORBED, OUTCOME_FICTITIOUS, OUTCOME_NEW_TRACK, interact
-from .layout import (CLASS_PRIMARY, COUNTER_ESCAPED, COUNTER_HISTORIES, COUNTER_INCIDENT, COUNTER_MISSED,
-                     COUNTER_SEGMENTS, COUNTER_STEPS, MAX_PRODUCTS, NO_FACE, NOT_IN_GRID, PRODUCT_COLUMNS,
-                     WHY_INTERACTION, WHY_STEP_END)
+from .layout import (CLASS_PRIMARY, COUNTER_HISTORIES, COUNTER_INCIDENT, COUNTER_MISSED,
+                     COUNTER_SEGMENTS, COUNTER_STEPS, MAX_FRAGMENTS, MAX_PRODUCTS, NO_FACE, NOT_IN_GRID,
+                     PRODUCT_COLUMNS, WHY_INTERACTION, WHY_STEP_END)
 from .lookup import U, energy_index, index_after_loss, lin
 from .rng import uniform
-from .score import deposit_track_end, mark
+from .score import count_escape, deposit_track_end, let_block, mark
 from .source import sample_source
 from .stack import new_stack, pop
 from .step import plan_step
@@ -209,6 +208,7 @@ def make_kernel(optional_tallies):
         counters, fluence_z, touched_mark, touched = tal.counters, tal.fluence_z, tal.touched_mark, tal.touched
         sp_mass, sp_charge, sp_row0s, sp_cutoff, sp_class = (spc.mass, spc.charge, spc.row0, spc.cutoff,
                                                              spc.secondary_class)
+        sp_let, sp_blk, sp_group = spc.let_scored, spc.let_block, spc.group
         sigma_tab = nuc.sigma
         mat_flat, rho_flat = g.material, g.density
         nt = tal.n_touched[0]
@@ -218,7 +218,8 @@ def make_kernel(optional_tallies):
         box = (bbox[0], bbox[1], bbox[2], bbox[3], bbox[4], bbox[5])
         dep = tal.dep_class  # the batch's deposit per class [MeV], over all its calls
         stack = new_stack()
-        work = (stack, np.empty((MAX_PRODUCTS, PRODUCT_COLUMNS)), np.empty(nuc.chan_kind.shape[1]))
+        work = (stack, np.empty((MAX_PRODUCTS, PRODUCT_COLUMNS)), np.empty(nuc.chan_kind.shape[1]),
+                np.empty((MAX_FRAGMENTS, 4)))
         for _h in range(n_histories):
             counters[COUNTER_HISTORIES] += 1.0
             x, y, z, u, v, w, T, sp = sample_source(st, src)
@@ -240,7 +241,8 @@ def make_kernel(optional_tallies):
                 M = sp_mass[sp]
                 z2 = sp_charge[sp] * sp_charge[sp]
                 sp_row0 = sp_row0s[sp]
-                let_p = do_let and sp == SPECIES_PROTON  # LET of protons alone (README "LET and RBE")
+                let_p = do_let and sp_let[sp] != 0  # proton run: protons alone (README "LET and RBE")
+                blk = let_block(sp_blk[sp], primary)
                 p1v1_inv2, fT, n_mfp = start_particle(st, T, M, tab)
                 spare, has_spare = 0.0, np.bool_(False)  # the second Gaussian of the straggling pair
                 dep_p = 0.0  # deposited along this particle's steps [MeV]
@@ -251,7 +253,7 @@ def make_kernel(optional_tallies):
                     if not cont:
                         ix, iy, iz, face = locate(x, y, z, g)
                         if face != NO_FACE:
-                            counters[COUNTER_ESCAPED + face] += T
+                            count_escape(counters, face, T, w, sp_group[sp])
                             break
                         if primary:
                             iz_max = count_primary_layers(fluence_z, iz_max, iz)
@@ -265,19 +267,19 @@ def make_kernel(optional_tallies):
                                                        db_vox, r_cut_rows[U(row)], f_cut_sp[sp], spare, has_spare,
                                                        tab, sigma_tab, par)
                     (wk, T, E_cur, f_cur, n_mfp, row, m, rho, maj, why, face, turned, box, iz_max, nt, n_segments,
-                     dep_p) = walk_step(wk, wk.iz, box, iz_max, T, fT, sp_row0, primary, n_mfp, plan, g, tab,
+                     dep_p) = walk_step(wk, wk.iz, box, iz_max, T, fT, sp_row0, primary, blk, n_mfp, plan, g, tab,
                                         sigma_tab, tal, do_sec, do_water, let_p, do_touch, nt, n_segments, dep_p)
                     n_steps += 1.0
                     u, v, w = wk.u, wk.v, wk.w
                     x, y, z = wk.xs + wk.t_leg * u, wk.ys + wk.t_leg * v, wk.zs + wk.t_leg * w
                     if face != NO_FACE:
-                        counters[COUNTER_ESCAPED + face] += T
+                        count_escape(counters, face, T, w, sp_group[sp])
                         break
                     cont = not turned
                     # table index of the new energy: the mean end point corrected by the straggling
                     fT = index_after_loss(T, E_cur, f_cur, fT, tab.lnT0, tab.inv_dlnT)
                     if T <= sp_cutoff[sp] or (plan.final and why == WHY_STEP_END):
-                        nt = deposit_track_end(T, fT, row, rho, wk.ix, wk.iy, wk.iz, primary, cls, dep, tal, tab,
+                        nt = deposit_track_end(T, fT, row, rho, wk.ix, wk.iy, wk.iz, primary, blk, cls, dep, tal, tab,
                                                g.nz, g.ny, do_sec, do_water, let_p, do_touch, nt)
                         break
                     if why != WHY_INTERACTION:

@@ -24,7 +24,7 @@ from physics.scattering import deflect_by
 
 from .layout import NO_FACE, NOT_IN_GRID, WHY_ESCAPED, WHY_HINGE, WHY_INTERACTION, WHY_STEP_END
 from .lookup import U, energy_at, frac_index, lin, range_interval
-from .score import KEV_PER_UM, let_score, mark
+from .score import KEV_PER_UM, let_score, mark, zstar_at
 
 #: Pushes a particle across the boundary it steps to [cm].
 PUSH_CM = 1.0e-9
@@ -225,7 +225,7 @@ def walk_limit(R_s, R_h, hinge, R_int):
 
 
 @jit_stage
-def walk_step(wk, cz0, box, iz_max, T, fT, sp_row0, primary, n_mfp, plan, g, tab, sigma_tab, tal,
+def walk_step(wk, cz0, box, iz_max, T, fT, sp_row0, primary, blk, n_mfp, plan, g, tab, sigma_tab, tal,
               do_sec, do_water, do_let, do_touch, nt, n_segments, dep_p):
     """Walk one planned step (``plan``, from :func:`mc.kernel.step.plan_step`) of a particle of
     kinetic energy ``T`` [MeV] (table index ``fT``) through the voxels from the walker ``wk``,
@@ -246,7 +246,8 @@ def walk_step(wk, cz0, box, iz_max, T, fT, sp_row0, primary, n_mfp, plan, g, tab
     ~5 % faster, paired runs, than one loop for every kind of segment).
 
     ``sp_row0`` is the species' first table row,
-    ``primary`` whether the particle is a primary (fluence and LET of primaries), ``n_mfp``
+    ``primary`` whether the particle is a primary (fluence, secondary dose), ``blk`` its second
+    block of LET sums (:func:`mc.kernel.score.let_block`), ``n_mfp``
     the number of mean free paths left to the next interaction site. ``cz0``, ``box`` and
     ``iz_max`` are the first layer of the current run of voxels in this z-column, the box of
     voxels with deposits and the primary's deepest layer; ``nt``, ``n_segments`` and
@@ -265,6 +266,7 @@ def walk_step(wk, cz0, box, iz_max, T, fT, sp_row0, primary, n_mfp, plan, g, tab
     mat_flat, rho_flat, edep_flat = g.material, g.density, g.edep
     range_tab, range_bins, bin0 = tab.range, tab.range_bins, tab.bin0
     energy_tab, slope_tab, water_ratio, s_int_tab = tab.energy, tab.slope, tab.water_ratio, tab.stopping_integral
+    zstar_tab = tab.zstar
     edep_sec, edep_water, let_acc, col_z, fluence_z = tal.edep_sec, tal.edep_water, tal.let, tal.col_z, tal.fluence_z
     touched_mark, touched = tal.touched_mark, tal.touched
     n_grid = range_tab.shape[1]
@@ -332,8 +334,9 @@ def walk_step(wk, cz0, box, iz_max, T, fT, sp_row0, primary, n_mfp, plan, g, tab
                         # dE / (rho dl)
                         s_d = (lin(s_int_tab, row, fa) - lin(s_int_tab, row, fb)) / dEm
                         s_t = dEm / (rho * ell)
-                        let_score(let_acc, primary, ix, iy, iz, d, ell, s_d * rho * KEV_PER_UM,
-                                  s_d * wr * KEV_PER_UM, s_t * rho * KEV_PER_UM, s_t * wr * KEV_PER_UM)
+                        let_score(let_acc, blk, ix, iy, iz, d, ell, s_d * rho * KEV_PER_UM,
+                                  s_d * wr * KEV_PER_UM, s_t * rho * KEV_PER_UM, s_t * wr * KEV_PER_UM,
+                                  zstar_at(zstar_tab, row, 0.5 * (fa + fb)))
                 if do_touch:
                     nt = mark(touched_mark, touched, nt, vi)
             n_segments += 1.0
@@ -436,8 +439,9 @@ def walk_step(wk, cz0, box, iz_max, T, fT, sp_row0, primary, n_mfp, plan, g, tab
                 if do_let and ell > 0.0:
                     s_d = (lin(s_int_tab, row, fa) - lin(s_int_tab, row, fb)) / dEm
                     s_t = dEm / (rho * ell)
-                    let_score(let_acc, primary, ix, iy, iz, d, ell, s_d * rho * KEV_PER_UM,
-                              s_d * wr * KEV_PER_UM, s_t * rho * KEV_PER_UM, s_t * wr * KEV_PER_UM)
+                    let_score(let_acc, blk, ix, iy, iz, d, ell, s_d * rho * KEV_PER_UM,
+                              s_d * wr * KEV_PER_UM, s_t * rho * KEV_PER_UM, s_t * wr * KEV_PER_UM,
+                              zstar_at(zstar_tab, row, 0.5 * (fa + fb)))
             if do_touch:
                 nt = mark(touched_mark, touched, nt, vi)
         n_segments += 1.0
