@@ -66,10 +66,10 @@ from mc.jit import jit_stage
 from mc.kernel.layout import PRODUCT_COS, PRODUCT_PHI, PRODUCT_SPECIES, PRODUCT_T
 from mc.kernel.rng import uniform
 
-from .abrasion import (build_abrasion_tables, fermi_momentum_MeV_c, sample_abraded, sample_goldhaber,
+from .abrasion import (AbrasionTables, build_abrasion_tables, fermi_momentum_MeV_c, sample_abraded, sample_goldhaber,
                        sample_hole_excitation, sample_removed_protons)
 from .constants import PROTON_MASS_MEV
-from .fermi_breakup import POOL, POOL_INDEX, build_breakup_tables, sample_breakup
+from .fermi_breakup import POOL, POOL_INDEX, BreakupTables, build_breakup_tables, sample_breakup
 from .ion_nuclear import dominant_mass_number
 from .nuclides import nuclide
 from .species import SPECIES, SPECIES_PROTON, is_ion, species_of_nuclide
@@ -116,12 +116,40 @@ class FragmentationTables(NamedTuple):
     nucleon_pool: np.ndarray  # pool index of the neutron [0] and of the proton [1]
 
 
+def _placeholder(table_type, arrays):
+    """A :class:`typing.NamedTuple` ``table_type`` of one-element arrays with the dtypes and
+    dimensions of the name -> (dtype, ndim) map ``arrays`` (the kernel is typed, not sized, by
+    its inputs, so a proton run shares the ion run's compiled kernel)."""
+    return table_type(**{k: np.zeros((1,) * nd, dt) for k, (dt, nd) in arrays.items()})
+
+
+_F8, _I8 = np.float64, np.int64
+#: Field types of :class:`physics.abrasion.AbrasionTables` and :class:`physics.fermi_breakup.BreakupTables`
+#: (checked against the built tables in tests/test_fragmentation.py).
+ABRASION_FIELDS = {"cdf": (_F8, 4), "log_energy": (_F8, 1), "proj_Z": (_I8, 1), "proj_A": (_I8, 1),
+                   "target_Z": (_I8, 1), "target_A": (_I8, 1), "sigma_mb": (_F8, 3)}
+BREAKUP_FIELDS = {"ref_mass": (_F8, 2), "first": (_I8, 2), "count": (_I8, 2), "whole": (_I8, 2), "lowest": (_I8, 2),
+                  "mult": (_I8, 1), "frag": (_I8, 2), "log_c": (_F8, 1), "q": (_F8, 1), "q_mass": (_F8, 1),
+                  "sum_mass": (_F8, 1), "pool_mass": (_F8, 1), "pool_Z": (_I8, 1), "pool_A": (_I8, 1),
+                  "pool_decay": (_I8, 2)}
+
+
 def build_fragmentation_tables(tables):
     """:class:`FragmentationTables` for the species and materials of ``tables``
     (:class:`physics.tables.PhysicsTables`): targets are the elements of the materials (with
     the mass number of :func:`physics.ion_nuclear.dominant_mass_number`), projectiles the ions
-    among the species."""
+    among the species. A proton run's tables (no ions) get one-element placeholders of the same
+    types (never read: only ions fragment), so that its set-up builds no Glauber or break-up
+    tables (0.08 s)."""
     species = SPECIES[:len(tables.species_names)]
+    if not any(is_ion(s) for s in species):
+        n = len(species)
+        return FragmentationTables(
+            abr=_placeholder(AbrasionTables, ABRASION_FIELDS), bu=_placeholder(BreakupTables, BREAKUP_FIELDS),
+            proj_index=np.full(n, -1, np.int64), fermi_energy=np.zeros(n), goldhaber_sigma0=np.zeros(n),
+            target_index=np.full(tables.chan_target_Z.shape, -1, np.int64), target_Z=np.zeros(1, np.int64),
+            target_A=np.zeros(1, np.int64), target_sep=np.zeros(1), pool_species=np.zeros(1, np.int64),
+            nucleon_pool=np.zeros(2, np.int64))
     n_m = tables.n_materials
     target_Z = sorted({int(z) for z in np.unique(tables.chan_target_Z) if z > 0})
     targets = [(z, 1 if z == 1 else dominant_mass_number(z)) for z in target_Z]
@@ -141,17 +169,15 @@ def build_fragmentation_tables(tables):
             ip += 1
             p_f[i] = fermi_momentum_MeV_c(s.A)
     m_n = 0.5 * (PROTON_MASS_MEV + NEUTRON_MASS_MEV)
-    if not projectiles:
-        projectiles = [(2, 4)]  # (tables of a proton run are never used)
-    abr = build_abrasion_tables(projectiles, targets if targets else [(8, 16)], ABRASION_ENERGIES_MEV_U)
+    abr = build_abrasion_tables(projectiles, targets, ABRASION_ENERGIES_MEV_U)
     bu = build_breakup_tables()
     pool_species = np.array([species_of_nuclide(Z, A) if Z > 0 else -1 for _, Z, A, _ in POOL], np.int64)
     pool_species[pool_species >= len(species)] = -1
     return FragmentationTables(
         abr=abr, bu=bu, proj_index=proj_index, fermi_energy=p_f**2 / (2.0 * m_n), goldhaber_sigma0=p_f / math.sqrt(5.0),
-        target_index=target_index, target_Z=np.array([t[0] for t in targets] or [8], np.int64),
-        target_A=np.array([t[1] for t in targets] or [16], np.int64),
-        target_sep=np.array([separation_energy_MeV(*t) for t in targets] or [0.0]), pool_species=pool_species,
+        target_index=target_index, target_Z=np.array([t[0] for t in targets], np.int64),
+        target_A=np.array([t[1] for t in targets], np.int64),
+        target_sep=np.array([separation_energy_MeV(*t) for t in targets]), pool_species=pool_species,
         nucleon_pool=np.array([POOL_INDEX["n"], POOL_INDEX["1H"]], np.int64))
 
 

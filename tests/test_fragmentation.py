@@ -119,6 +119,14 @@ def test_transverse_momentum_of_a_one_nucleon_removal_is_goldhaber(water_frag):
     assert abs(var - sigma0_sq) < 3.0 * se + 0.02 * sigma0_sq, (var, sigma0_sq, se)
 
 
+def test_a_proton_run_shares_the_kernel_types(water_frag):
+    """The placeholder fragmentation tables of a proton run have the numba types of an ion run's
+    (so both runs use one compiled kernel)."""
+    _, ft = water_frag
+    ph = build_fragmentation_tables(build_tables(["water"]))
+    assert numba.typeof(ph) == numba.typeof(ft)
+
+
 def _forward_yields(depth_mm, n, seed=3):
     text = f"""
 geometry: {{type: box, material: water, size_mm: [400, 400, {depth_mm}], voxel_mm: [400, 400, {depth_mm}]}}
