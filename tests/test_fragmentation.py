@@ -141,9 +141,9 @@ run: {{primaries: {n}, seed: {seed}, batches: 4}}
 def test_fragment_yields_behind_water_against_haettner():
     """H and He within 10 degrees behind 15.9 cm of water, per incident 400 MeV/u 12C, against
     Haettner et al. (2013): within 10 % (the model's agreement at this depth in the benchmark,
-    benchmarks/haettner.py, stated in the README: H -3.5 %, He -0.8 %; the digitised values
-    carry a few per cent) plus 3 standard errors of the counts. Every MeV of the run is
-    booked."""
+    benchmarks/haettner.py with 4000 ions, stated in the README: H -7.7 %, He -9.0 %; the
+    digitised values carry a few per cent) plus 3 standard errors of the counts. Every MeV of
+    the run is booked."""
     n = 2000
     eb = _forward_yields(159, n)
     assert abs(eb["relative_imbalance"]) < 1e-9
