@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
-from .kernel.layout import N_LET
+from .kernel.layout import N_LET, N_LET_ION
 
 #: Bytes of one rank besides its arrays (interpreter, numpy, scipy, numba and the compiled
 #: kernels): the peak resident size of a run on a 5 x 5 x 5 grid on the development VM,
@@ -69,8 +69,10 @@ def run_memory(cfg, voxels, ranks=1, rank=0, per_spot=None):
         per_spot = getattr(cfg, "flash", None) is not None
     n_e = _energy_tallies(cfg)
     let = bool(cfg.output.let) or cfg.rbe is not None
-    tallies = 16 * n_e + (8 * (N_LET + 9) if let else 0)
-    buffer = 8 * n_e + (8 * N_LET if let else 0)
+    ion = cfg.dicom is None and cfg.beam.is_ion
+    n_let = N_LET_ION if ion else N_LET  # an ion beam: a block of sums per fragment group and the MKM sum
+    tallies = 16 * n_e + (8 * (n_let + 9) if let else 0)
+    buffer = 8 * n_e + (8 * n_let if let else 0)
     transport = {"grid": 5, "tallies": tallies, "batch buffer": buffer}
     if per_spot:
         transport["per-spot buffer and touched list"] = buffer + 9
@@ -81,7 +83,9 @@ def run_memory(cfg, voxels, ranks=1, rank=0, per_spot=None):
     # standard error and its float64 deposit per primary are out)
     end = {"grid": 5, "tallies": tallies, "dose and standard error (float32)": 8}
     if let:
-        end["LET averages and standard errors"] = 8 * 11
+        # 4 averages per block of sums (2 blocks; an ion beam: 5, with the groups) and 3 standard
+        # errors, float64; an ion beam adds its z1D* map (float64) and 4 group doses (float32)
+        end["LET averages and standard errors"] = 8 * 11 if not ion else 8 * (4 * 5 + 3 + 1) + 4 * 4
     peak = transport if sum(transport.values()) >= sum(end.values()) or rank != 0 else end
     est = MemoryEstimate(int(voxels), dict(peak))
     est.per_voxel = float(sum(peak.values()))
