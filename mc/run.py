@@ -621,13 +621,25 @@ def kernels_cached(cfgs, per_spot=None):
     """Whether the numba cache holds, for the current sources, the transport kernel that each run
     of ``cfgs`` calls (:func:`mc.jit.is_cached`): the one with the optional tallies when an
     optional tally is on or the dose is scored per spot (``per_spot``, by default when the config
-    has a ``flash`` block), else the plain one (see :func:`mc.kernel.transport.transport_batch`)."""
+    has a ``flash`` block), else the plain one; for an ion beam, the kernel with the ion
+    reactions (see :func:`mc.kernel.transport.transport_batch`). The variants of the kernel
+    closure share one numba index file, so an ion kernel is taken as cached only if the
+    fragmentation sampler it alone calls (:func:`physics.fermi_breakup.sample_breakup`) is."""
+    from physics.fermi_breakup import sample_breakup
+
     from .jit import is_cached
-    from .kernel.transport import KERNEL_OPTIONAL, KERNEL_PLAIN
+    from .kernel import transport as kt
 
     for cfg in cfgs:
         spot = cfg.flash is not None if per_spot is None else per_spot
-        if not is_cached(KERNEL_OPTIONAL if any(tally_flags(cfg)) or spot else KERNEL_PLAIN):
+        optional = any(tally_flags(cfg)) or spot
+        if cfg.dicom is None and cfg.beam.is_ion:
+            kernel = kt.KERNEL_ION_OPTIONAL if optional else kt.KERNEL_ION_PLAIN
+            if not is_cached(sample_breakup):
+                return False
+        else:
+            kernel = kt.KERNEL_OPTIONAL if optional else kt.KERNEL_PLAIN
+        if not is_cached(kernel):
             return False
     return True
 

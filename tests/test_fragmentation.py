@@ -151,3 +151,28 @@ def test_fragment_yields_behind_water_against_haettner():
         y = eb[f"forward_{g}_count"] / n
         se = math.sqrt(eb[f"forward_{g}_count"]) / n
         assert abs(y - meas) < 0.10 * meas + 3.0 * se, (g, y, meas)
+
+
+def test_only_ion_runs_use_the_kernel_with_ion_reactions(monkeypatch):
+    """A proton run's kernel has no ion-reaction code (its first run does not compile the
+    fragmentation model); an ion run's has. The compile notice of an ion run asks for the ion
+    kernel and its break-up sampler."""
+    from mc import jit, run
+    from mc.kernel import bundles as kb
+    from mc.kernel import transport as kt
+    from mc.tally import BatchBuffers
+    from physics.fermi_breakup import sample_breakup
+
+    buf = BatchBuffers((1, 1, 1))
+    tal = kb.Tallies(buf.edep, buf.edep_water, buf.edep_sec, buf.fluence_z, buf.let, buf.counters, buf.dep_class,
+                     buf.touched_mark, buf.touched, buf.n_touched, buf.bbox, buf.col_z)
+    cfg, _ = load_config_text("geometry: {type: box, material: water, size_mm: [20, 20, 50], voxel_mm: [2, 2, 2]}\n"
+                              "beam: {particle: carbon, energy_MeV_per_u: 200}\n")
+    par = kb.params_bundle(cfg.physics)
+    for ions, want in ((False, kt.KERNEL_PLAIN), (True, kt.KERNEL_ION_PLAIN)):
+        spc = kb.species_bundle(build_tables(["water"], ions=ions), 0.5)
+        assert kt.kernel_for(par, tal, spc) is want
+    for cached, expect in (({kt.KERNEL_ION_PLAIN}, False), ({kt.KERNEL_ION_PLAIN, sample_breakup}, True),
+                           ({kt.KERNEL_PLAIN, sample_breakup}, False)):
+        monkeypatch.setattr(jit, "is_cached", lambda d, c=cached: d in c)
+        assert run.kernels_cached([cfg]) is expect

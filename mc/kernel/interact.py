@@ -213,35 +213,49 @@ OUTCOME_NEW_TRACK = 2  # p-p elastic: the continuing proton starts anew (its ini
 OUTCOME_ABSORBED = 3  # non-elastic: the projectile is gone, its products on the stack
 
 
-@jit_rare
-def interact(st, T, M, sp, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, maj, work, n_stack, spc, nuc,
-             dep, tal, tab, opt):
-    """The discrete interaction at a site: the channel (:func:`select_channel`, a fictitious
-    site counted in ``COUNTER_REJECTED``), then p-p elastic, p-16O elastic or a non-elastic
-    reaction of the particle (kinetic energy ``T`` [MeV], mass ``M`` [MeV], species ``sp``, direction (u, v, w),
-    position (x, y, z) [cm] in voxel (ix, iy, iz) of material ``m``, density ``rho``, table row
-    ``row``, index ``fT``; ``maj`` the step majorant [cm^2/g]). ``work`` holds the stack, the
-    product buffer, the channel scratch and the break-up scratch; ``opt`` the switches of the optional tallies
-    (secondary dose, dose to water, LET, touched voxels). Returns (outcome ``OUTCOME_*``, T, u,
-    v, w, n_stack)."""
-    stack, prod, part, scratch = work
-    do_sec, do_water, do_let, _ = opt
-    kind, kc = select_channel(st, row, m, fT, maj, nuc, part)
-    if kind == CHANNEL_NONE:
-        tal.counters[COUNTER_REJECTED] += 1.0
-        return OUTCOME_FICTITIOUS, T, u, v, w, n_stack
-    if spc.ion_reaction[sp] != 0:
-        n_stack = ion_reaction(st, T, sp, primary, u, v, w, x, y, z, ix, iy, iz, m, kc, rho, row, fT, stack, n_stack,
-                               prod, scratch, spc, nuc, dep, tal, tab, do_sec, do_water, do_let)
+def make_interact(ions):
+    """The interaction stage (:func:`interact` below), compiled with the ion reactions
+    (``ions`` True: the stage of ion runs) or without them (False: proton runs, whose kernel
+    then has none of the fragmentation code to compile). ``ions`` is a closure constant, so
+    the branch is pruned before type inference."""
+
+    @jit_rare
+    def interact(st, T, M, sp, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, maj, work, n_stack, spc, nuc,
+                 dep, tal, tab, opt):
+        """The discrete interaction at a site: the channel (:func:`select_channel`, a fictitious
+        site counted in ``COUNTER_REJECTED``), then p-p elastic, p-16O elastic or a non-elastic
+        reaction of the particle (kinetic energy ``T`` [MeV], mass ``M`` [MeV], species ``sp``, direction (u, v, w),
+        position (x, y, z) [cm] in voxel (ix, iy, iz) of material ``m``, density ``rho``, table row
+        ``row``, index ``fT``; ``maj`` the step majorant [cm^2/g]). ``work`` holds the stack, the
+        product buffer, the channel scratch and the break-up scratch; ``opt`` the switches of the optional tallies
+        (secondary dose, dose to water, LET, touched voxels). Returns (outcome ``OUTCOME_*``, T, u,
+        v, w, n_stack)."""
+        stack, prod, part, scratch = work
+        do_sec, do_water, do_let, _ = opt
+        kind, kc = select_channel(st, row, m, fT, maj, nuc, part)
+        if kind == CHANNEL_NONE:
+            tal.counters[COUNTER_REJECTED] += 1.0
+            return OUTCOME_FICTITIOUS, T, u, v, w, n_stack
+        if ions:
+            if spc.ion_reaction[sp] != 0:
+                n_stack = ion_reaction(st, T, sp, primary, u, v, w, x, y, z, ix, iy, iz, m, kc, rho, row, fT, stack,
+                                       n_stack, prod, scratch, spc, nuc, dep, tal, tab, do_sec, do_water, do_let)
+                return OUTCOME_ABSORBED, T, u, v, w, n_stack
+        cph, sph = azimuth(st)
+        if kind == CHANNEL_PP_ELASTIC:
+            T, u, v, w, n_stack = pp_elastic(st, T, u, v, w, cph, sph, x, y, z, ix, iy, iz, m, rho, stack, n_stack, spc,
+                                             dep, tal, tab, do_sec, do_water, do_let)
+            return OUTCOME_NEW_TRACK, T, u, v, w, n_stack
+        if kind == CHANNEL_PO_ELASTIC:
+            T, u, v, w = po_elastic(st, T, M, u, v, w, cph, sph, ix, iy, iz, row, fT, dep, tal, tab, do_sec, do_water)
+            return OUTCOME_DEFLECTED, T, u, v, w, n_stack
+        n_stack = nonelastic(st, T, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, stack, n_stack, prod, spc,
+                             nuc, dep, tal, tab, do_sec, do_water, do_let)
         return OUTCOME_ABSORBED, T, u, v, w, n_stack
-    cph, sph = azimuth(st)
-    if kind == CHANNEL_PP_ELASTIC:
-        T, u, v, w, n_stack = pp_elastic(st, T, u, v, w, cph, sph, x, y, z, ix, iy, iz, m, rho, stack, n_stack, spc,
-                                         dep, tal, tab, do_sec, do_water, do_let)
-        return OUTCOME_NEW_TRACK, T, u, v, w, n_stack
-    if kind == CHANNEL_PO_ELASTIC:
-        T, u, v, w = po_elastic(st, T, M, u, v, w, cph, sph, ix, iy, iz, row, fT, dep, tal, tab, do_sec, do_water)
-        return OUTCOME_DEFLECTED, T, u, v, w, n_stack
-    n_stack = nonelastic(st, T, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, stack, n_stack, prod, spc,
-                         nuc, dep, tal, tab, do_sec, do_water, do_let)
-    return OUTCOME_ABSORBED, T, u, v, w, n_stack
+
+    return interact
+
+
+#: The interaction stage of proton runs and of ion runs (:func:`make_interact`).
+interact = make_interact(False)
+interact_ions = make_interact(True)

@@ -134,7 +134,7 @@ from mc.jit import jit_kernel, jit_stage
 from physics.scattering import pv_of
 
 from .bundles import needs_optional_tallies
-from .interact import OUTCOME_ABSORBED, OUTCOME_FICTITIOUS, OUTCOME_NEW_TRACK, interact
+from .interact import OUTCOME_ABSORBED, OUTCOME_FICTITIOUS, OUTCOME_NEW_TRACK, interact, interact_ions
 from .layout import (CLASS_PRIMARY, COUNTER_HISTORIES, COUNTER_INCIDENT, COUNTER_MISSED,
                      COUNTER_SEGMENTS, COUNTER_STEPS, MAX_FRAGMENTS, MAX_PRODUCTS, NO_FACE, NOT_IN_GRID,
                      PRODUCT_COLUMNS, WHY_INTERACTION, WHY_STEP_END)
@@ -181,10 +181,12 @@ def start_particle(st, T, M, tab):
     return 1.0 / (p1v1 * p1v1), energy_index(T, tab.lnT0, tab.inv_dlnT), -math.log(1.0 - uniform(st))
 
 
-def make_kernel(optional_tallies):
+def make_kernel(optional_tallies, ions=False):
     """The transport kernel (see :func:`transport_batch`), compiled either with the optional
     tallies (dose to water, secondary dose, LET, the touched-voxel list) enabled as the
-    parameters say (``optional_tallies`` True) or with all of them left out (False).
+    parameters say (``optional_tallies`` True) or with all of them left out (False); and with
+    the ion reactions of :mod:`physics.fragmentation` (``ions``: the kernels of ion runs) or
+    without (proton runs: their first run does not compile the fragmentation model).
     ``optional_tallies`` is a closure constant, so the second kernel has none of their code
     in the voxel walk (measured on the development VM: 5-7 % faster, paired runs, than one
     that tests the flags at run time). numba caches each under its own key.
@@ -193,6 +195,7 @@ def make_kernel(optional_tallies):
     stage is a function of its own (:data:`mc.jit.jit_stage`), which LLVM inlines into the
     kernel. The stages are compiled once and shared by both kernels; the closure constant
     reaches them as a constant argument after inlining."""
+    interact_stage = interact_ions if ions else interact
 
     @jit_kernel
     def kernel(n_histories, rng_state, src, geo, tab, spc, nuc, par, tal):
@@ -288,9 +291,9 @@ def make_kernel(optional_tallies):
                     n_mfp = -math.log(1.0 - uniform(st))
                     if do_touch:
                         nt = mark(touched_mark, touched, nt, (wk.ix * g.ny + wk.iy) * g.nz + wk.iz)
-                    outcome, T, u, v, w, n_stack = interact(st, T, M, sp, primary, u, v, w, x, y, z, wk.ix, wk.iy,
-                                                            wk.iz, m, rho, row, fT, maj, work, n_stack, spc, nuc, dep,
-                                                            tal, tab, opt)
+                    outcome, T, u, v, w, n_stack = interact_stage(st, T, M, sp, primary, u, v, w, x, y, z, wk.ix,
+                                                                  wk.iy, wk.iz, m, rho, row, fT, maj, work, n_stack,
+                                                                  spc, nuc, dep, tal, tab, opt)
                     if outcome == OUTCOME_ABSORBED:
                         break
                     if outcome != OUTCOME_FICTITIOUS:
@@ -314,6 +317,18 @@ def make_kernel(optional_tallies):
 
 KERNEL_PLAIN = make_kernel(False)
 KERNEL_OPTIONAL = make_kernel(True)
+KERNEL_ION_PLAIN = make_kernel(False, ions=True)
+KERNEL_ION_OPTIONAL = make_kernel(True, ions=True)
+
+
+def kernel_for(params, tallies, species):
+    """The compiled kernel a batch needs: with or without the optional tallies
+    (:func:`mc.kernel.bundles.needs_optional_tallies`), with the ion reactions if the species
+    table holds ions."""
+    optional = needs_optional_tallies(params, tallies)
+    if species.ion_reaction.any():
+        return KERNEL_ION_OPTIONAL if optional else KERNEL_ION_PLAIN
+    return KERNEL_OPTIONAL if optional else KERNEL_PLAIN
 
 
 def transport_batch(n_histories, rng_state, source, geometry, tables, species, nuclear, params, tallies):
@@ -345,6 +360,7 @@ def transport_batch(n_histories, rng_state, source, geometry, tables, species, n
       a deposit, widened into ``col_z[0]`` and ``col_z[1]`` (the caller resets them to 2^30 and
       -1).
 
-    Runs the kernel compiled without the optional tallies when none is on."""
-    kernel = KERNEL_OPTIONAL if needs_optional_tallies(params, tallies) else KERNEL_PLAIN
+    Runs the kernel compiled without the optional tallies when none is on, and the kernel
+    with the ion reactions only for ion runs (:func:`kernel_for`)."""
+    kernel = kernel_for(params, tallies, species)
     kernel(n_histories, rng_state, source, geometry, tables, species, nuclear, params, tallies)
