@@ -142,6 +142,32 @@ def count_reaction(T, primary, counters):
 
 
 @jit_stage
+def emit_products(st, n_prod, prod, draw_azimuth, u, v, w, x, y, z, ix, iy, iz, m, rho, stack, n_stack, spc, dep, tal,
+                  tab, do_sec, do_water, do_let):
+    """The ``n_prod`` charged products of a reaction (rows of ``prod``, columns ``PRODUCT_*``) of
+    a projectile with direction (u, v, w) at (x, y, z) [cm], voxel (ix, iy, iz) of material
+    ``m`` and density ``rho``: a transported product goes on the stack in the direction of its
+    polar angle to the projectile and an azimuth drawn uniformly (``draw_azimuth``: the proton
+    model's products) or its own (``PRODUCT_PHI``: the fragments of an ion reaction); the
+    others are deposited on the spot with their own species' dose to water and LET. Returns the
+    stack count."""
+    for j in range(n_prod):
+        Tj = prod[j, PRODUCT_T]
+        spj = int(prod[j, PRODUCT_SPECIES])
+        if is_transported(Tj, spj, spc, stack, n_stack):
+            cj = prod[j, PRODUCT_COS]
+            sj = math.sqrt(max(0.0, 1.0 - cj * cj))
+            ph = _TWO_PI * uniform(st) if draw_azimuth else prod[j, PRODUCT_PHI]
+            uj, vj, wj = rotate(u, v, w, cj, sj * math.cos(ph), sj * math.sin(ph))
+            n_stack = push(stack, n_stack, x, y, z, uj, vj, wj, Tj, spj)
+        else:
+            deposit_product(Tj, spc.cutoff[spj], spc.row0[spj] + m, spc.secondary_class[spj],
+                            let_block(spc.let_block[spj], False), rho, ix, iy, iz, dep, tal, tab, do_sec, do_water,
+                            do_let and spc.let_scored[spj] != 0)
+    return n_stack
+
+
+@jit_stage
 def nonelastic(st, T, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, stack, n_stack, prod, spc, nuc, dep,
                tal, tab, do_sec, do_water, do_let):
     """Non-elastic reaction of a projectile of kinetic energy ``T`` [MeV] and direction (u, v, w):
@@ -156,19 +182,8 @@ def nonelastic(st, T, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, st
     counters[COUNTER_NEUTRAL] += e_neu
     counters[COUNTER_BINDING] += e_bind
     counters[COUNTER_NOT_TRANSPORTED] += e_ovf
-    for j in range(n_prod):
-        Tj = prod[j, PRODUCT_T]
-        spj = int(prod[j, PRODUCT_SPECIES])
-        if is_transported(Tj, spj, spc, stack, n_stack):
-            cj = prod[j, PRODUCT_COS]
-            sj = math.sqrt(max(0.0, 1.0 - cj * cj))
-            ph = _TWO_PI * uniform(st)
-            uj, vj, wj = rotate(u, v, w, cj, sj * math.cos(ph), sj * math.sin(ph))
-            n_stack = push(stack, n_stack, x, y, z, uj, vj, wj, Tj, spj)
-        else:
-            deposit_product(Tj, spc.cutoff[spj], spc.row0[spj] + m, spc.secondary_class[spj],
-                            let_block(spc.let_block[spj], False), rho, ix, iy, iz, dep, tal, tab, do_sec, do_water,
-                            do_let and spc.let_scored[spj] != 0)
+    n_stack = emit_products(st, n_prod, prod, True, u, v, w, x, y, z, ix, iy, iz, m, rho, stack, n_stack, spc, dep, tal,
+                            tab, do_sec, do_water, do_let)
     deposit_local(e_loc, ix, iy, iz, row, fT, dep, tal, tab, do_sec, do_water)
     return n_stack
 
@@ -188,19 +203,8 @@ def ion_reaction(st, T, sp, primary, u, v, w, x, y, z, ix, iy, iz, m, kc, rho, r
                                                         nuc.frag, prod, scratch)
     counters[COUNTER_NEUTRAL] += e_neu
     counters[COUNTER_BINDING] += e_bind
-    for j in range(n_prod):
-        Tj = prod[j, PRODUCT_T]
-        spj = int(prod[j, PRODUCT_SPECIES])
-        if is_transported(Tj, spj, spc, stack, n_stack):
-            cj = prod[j, PRODUCT_COS]
-            sj = math.sqrt(max(0.0, 1.0 - cj * cj))
-            ph = prod[j, PRODUCT_PHI]
-            uj, vj, wj = rotate(u, v, w, cj, sj * math.cos(ph), sj * math.sin(ph))
-            n_stack = push(stack, n_stack, x, y, z, uj, vj, wj, Tj, spj)
-        else:
-            deposit_product(Tj, spc.cutoff[spj], spc.row0[spj] + m, spc.secondary_class[spj],
-                            let_block(spc.let_block[spj], False), rho, ix, iy, iz, dep, tal, tab, do_sec, do_water,
-                            do_let and spc.let_scored[spj] != 0)
+    n_stack = emit_products(st, n_prod, prod, False, u, v, w, x, y, z, ix, iy, iz, m, rho, stack, n_stack, spc, dep,
+                            tal, tab, do_sec, do_water, do_let)
     if e_loc > 0.0:
         deposit_local(e_loc, ix, iy, iz, row, fT, dep, tal, tab, do_sec, do_water)
     return n_stack
