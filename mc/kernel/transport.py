@@ -194,8 +194,10 @@ def make_kernel(optional_tallies, ions=False):
     The history loop and the step loop of a particle are written in the kernel itself; every
     stage is a function of its own (:data:`mc.jit.jit_stage`), which LLVM inlines into the
     kernel. The stages are compiled once and shared by both kernels; the closure constant
-    reaches them as a constant argument after inlining."""
-    interact_stage = interact_ions if ions else interact
+    reaches them as a constant argument after inlining. ``ions`` selects the interaction stage
+    in a branch that numba prunes before type inference (a stage held in the closure instead
+    would be pickled into the cache key with a random identifier, and no run would find the
+    cached kernel)."""
 
     @jit_kernel
     def kernel(n_histories, rng_state, src, geo, tab, spc, nuc, par, tal):
@@ -291,9 +293,14 @@ def make_kernel(optional_tallies, ions=False):
                     n_mfp = -math.log(1.0 - uniform(st))
                     if do_touch:
                         nt = mark(touched_mark, touched, nt, (wk.ix * g.ny + wk.iy) * g.nz + wk.iz)
-                    outcome, T, u, v, w, n_stack = interact_stage(st, T, M, sp, primary, u, v, w, x, y, z, wk.ix,
-                                                                  wk.iy, wk.iz, m, rho, row, fT, maj, work, n_stack,
-                                                                  spc, nuc, dep, tal, tab, opt)
+                    if ions:
+                        outcome, T, u, v, w, n_stack = interact_ions(st, T, M, sp, primary, u, v, w, x, y, z, wk.ix,
+                                                                     wk.iy, wk.iz, m, rho, row, fT, maj, work, n_stack,
+                                                                     spc, nuc, dep, tal, tab, opt)
+                    else:
+                        outcome, T, u, v, w, n_stack = interact(st, T, M, sp, primary, u, v, w, x, y, z, wk.ix, wk.iy,
+                                                                wk.iz, m, rho, row, fT, maj, work, n_stack, spc, nuc,
+                                                                dep, tal, tab, opt)
                     if outcome == OUTCOME_ABSORBED:
                         break
                     if outcome != OUTCOME_FICTITIOUS:
