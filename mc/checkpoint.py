@@ -63,8 +63,9 @@ def _umask():
     return mask
 
 
-#: The version of the checkpoint format (2: integer dose sums, ``batches_done``).
-FORMAT = 2
+#: The version of the checkpoint format (2: integer dose sums, ``batches_done``; 3: 31 energy counters, the
+#: forward fragment counts; an ion run's 31 LET sums).
+FORMAT = 3
 
 
 def write_checkpoint(path, total, batches_done, primaries_done, elapsed, fingerprint):
@@ -125,6 +126,9 @@ def read_checkpoint(path, total, fingerprint):
                           "with the same config (only run.target_uncertainty, time_limit_s and "
                           "checkpoint_interval_s may change) or start afresh without --resume")
     for name, a in total.arrays():
+        if name not in f or f[name].shape != a.shape:
+            raise ConfigError(f"--resume: the checkpoint {path!r} holds no {name} of this run's shape {a.shape} "
+                              "(written by another version of flashmc?); start afresh without --resume")
         a[...] = f[name]
     total.set_counts(f["counts"])
     if total.spots is not None:

@@ -16,6 +16,7 @@ import numpy as np
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from physics.mkm import HSG as _HSG
 from physics.species import SPECIES, SPECIES_INDEX
 from physics.tables import ION_T_MAX_MEV, T_MAX_MEV
 
@@ -478,13 +479,20 @@ class MkmConfig(_Strict):
     beta_x [Gy^-2]. Default: HSG cells of Inaniwa et al. (2010, Phys. Med. Biol. 55:6721) with
     the X-ray reference of Friedrich et al. (2013, J. Radiat. Res. 54:494)."""
 
-    name: str = "HSG"
-    alpha0_per_Gy: float = Field(default=0.172, ge=0.0, le=10.0)
-    beta0_per_Gy2: float = Field(default=0.0615, gt=0.0, le=10.0)
-    domain_radius_um: float = Field(default=0.32, gt=0.01, le=10.0)
-    nucleus_radius_um: float = Field(default=3.9, gt=0.1, le=100.0)
-    alpha_x_per_Gy: float = Field(default=0.313, gt=0.0, le=10.0)
-    beta_x_per_Gy2: float = Field(default=0.0615, gt=0.0, le=10.0)
+    name: str = _HSG.name
+    alpha0_per_Gy: float = Field(default=_HSG.alpha0_per_Gy, ge=0.0, le=10.0)
+    beta0_per_Gy2: float = Field(default=_HSG.beta0_per_Gy2, gt=0.0, le=10.0)
+    domain_radius_um: float = Field(default=_HSG.domain_radius_um, gt=0.01, le=10.0)
+    nucleus_radius_um: float = Field(default=_HSG.nucleus_radius_um, gt=0.1, le=100.0)
+    alpha_x_per_Gy: float = Field(default=_HSG.alpha_x_per_Gy, gt=0.0, le=10.0)
+    beta_x_per_Gy2: float = Field(default=_HSG.beta_x_per_Gy2, gt=0.0, le=10.0)
+
+    @model_validator(mode="after")
+    def _radii(self):
+        if self.domain_radius_um >= self.nucleus_radius_um:
+            raise ValueError(f"rbe.mkm.domain_radius_um = {self.domain_radius_um:g} um must be smaller than "
+                             f"nucleus_radius_um = {self.nucleus_radius_um:g} um (HSG: 0.32 and 3.9 um)")
+        return self
 
 
 class RbeConfig(_Strict):
@@ -527,7 +535,7 @@ class RbeConfig(_Strict):
     @classmethod
     def _nonempty(cls, v):
         if not v:
-            raise ValueError("give at least one model: constant, mcnamara, wedenberg, carabe")
+            raise ValueError("give at least one model: constant, mcnamara, wedenberg, carabe (protons) or mkm (ions)")
         return list(dict.fromkeys(v))
 
 
@@ -642,6 +650,19 @@ class Config(_Strict):
         if not ion and "mkm" in self.rbe.models:
             raise ValueError("rbe.models: mkm is computed for ion beams (beam.particle: carbon or helium); for "
                              "protons use constant, mcnamara, wedenberg or carabe")
+        if ion and (self.rbe.alpha_beta_Gy or "default_alpha_beta_Gy" in self.rbe.model_fields_set):
+            raise ValueError("rbe.alpha_beta_Gy: the MKM of an ion beam uses its cell line's X-ray alpha_x and beta_x "
+                             "(rbe.mkm); remove alpha_beta_Gy and default_alpha_beta_Gy")
+        if not ion and "mkm" in self.rbe.model_fields_set:
+            raise ValueError("rbe.mkm: the MKM cell line is used for ion beams only; remove the rbe.mkm block")
+        return self
+
+    @model_validator(mode="after")
+    def _flash_protons(self):
+        # the FLASH oxygen-depletion model and its dose-rate metrics are calibrated for protons
+        if self.flash is not None and self.dicom is None and self.beam.is_ion:
+            raise ValueError(f"flash: the FLASH analysis (oxygen depletion per Gy of protons) is for proton beams, "
+                             f"not a {self.beam.particle} beam; remove the flash block")
         return self
 
     @model_validator(mode="after")

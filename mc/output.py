@@ -28,7 +28,7 @@ import time
 import h5py
 import numpy as np
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 
 #: Descriptions of the LET datasets (all keV/um, unrestricted electronic stopping power).
 LET_DESCRIPTIONS = {

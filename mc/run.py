@@ -546,9 +546,9 @@ def finalize(st, stop_reason, elapsed):
     if st.per_spot:
         # Gy per MeV of deposit in each voxel, for the delivered protons (in double precision: the
         # grid's densities are float32)
-        to_gy = energy_to_dose(np.ones(grid.shape), grid.density.astype(np.float64), grid.voxel_volume_cm3) \
+        spot_to_gy = energy_to_dose(np.ones(grid.shape), grid.density.astype(np.float64), grid.voxel_volume_cm3) \
             * protons / primaries
-        result.spot_dose = total.spots.finalize(to_gy, st.spot_threshold)
+        result.spot_dose = total.spots.finalize(spot_to_gy, st.spot_threshold)
     if total.water is not None:
         result.dose_to_water, result.dose_to_water_std = tally_doses(total.water, grid.density, to_gy * protons)
     if total.sec is not None:

@@ -3,6 +3,8 @@
 Energies in MeV, counts as float64.
 """
 
+import math
+
 # ---- energy-balance counters (float64 array of length N_COUNTERS; energies in MeV) --------
 COUNTER_INCIDENT = 0  # kinetic energy of the source particles
 COUNTER_DEPOSITED = 1  # all energy deposited in the grid
@@ -36,7 +38,7 @@ FACE_PLUS_Z = 5
 #: Half-angle of the forward cone of COUNTER_FORWARD [deg]: the acceptance within which the
 #: fragment yields behind water of Haettner et al. (2013, Phys. Med. Biol. 58:8265) are compared.
 FORWARD_CONE_DEG = 10.0
-FORWARD_COS = 0.984807753012208  # cos(10 deg)
+FORWARD_COS = math.cos(math.radians(FORWARD_CONE_DEG))
 NO_FACE = -1  # (a particle inside the grid)
 
 # ---- deposit classes: who made a deposit (the four parts of COUNTER_DEPOSITED) -------------

@@ -136,8 +136,8 @@ from physics.scattering import pv_of
 from .bundles import needs_optional_tallies
 from .interact import OUTCOME_ABSORBED, OUTCOME_FICTITIOUS, OUTCOME_NEW_TRACK, interact, interact_ions
 from .layout import (CLASS_PRIMARY, COUNTER_HISTORIES, COUNTER_INCIDENT, COUNTER_MISSED,
-                     COUNTER_SEGMENTS, COUNTER_STEPS, MAX_FRAGMENTS, MAX_PRODUCTS, NO_FACE, NOT_IN_GRID,
-                     PRODUCT_COLUMNS, WHY_INTERACTION, WHY_STEP_END)
+                     COUNTER_SEGMENTS, COUNTER_STEPS, MAX_FRAGMENTS, MAX_PRODUCTS, N_LET, N_LET_ION, NO_FACE,
+                     NOT_IN_GRID, PRODUCT_COLUMNS, WHY_INTERACTION, WHY_STEP_END)
 from .lookup import U, energy_index, index_after_loss, lin
 from .rng import uniform
 from .score import count_escape, deposit_track_end, let_block, mark
@@ -328,6 +328,18 @@ KERNEL_ION_PLAIN = make_kernel(False, ions=True)
 KERNEL_ION_OPTIONAL = make_kernel(True, ions=True)
 
 
+def check_let_sums(n_histories, tables, species, params, tallies):
+    """The LET tally must hold every sum the kernel writes (numba does not check bounds): an ion
+    run's species table (a block of sums per fragment group) or an MKM z1D* table needs
+    ``N_LET_ION`` sums, a proton run ``N_LET``. Raises a ValueError before any transport."""
+    if not params.let or n_histories == 0:
+        return
+    need = N_LET_ION if species.let_block.max() >= 0 or tables.zstar.shape[1] > 1 else N_LET
+    if tallies.let.shape[0] != need:
+        raise ValueError(f"the LET tally has {tallies.let.shape[0]} sums, the kernel writes {need} for these "
+                         "species (mc.tally.BatchBuffers with let=N_LET_ION for an ion beam, mc.run.tally_flags)")
+
+
 def kernel_for(params, tallies, species):
     """The compiled kernel a batch needs: with or without the optional tallies
     (:func:`mc.kernel.bundles.needs_optional_tallies`), with the ion reactions if the species
@@ -369,5 +381,6 @@ def transport_batch(n_histories, rng_state, source, geometry, tables, species, n
 
     Runs the kernel compiled without the optional tallies when none is on, and the kernel
     with the ion reactions only for ion runs (:func:`kernel_for`)."""
+    check_let_sums(n_histories, tables, species, params, tallies)
     kernel = kernel_for(params, tallies, species)
     kernel(n_histories, rng_state, source, geometry, tables, species, nuclear, params, tallies)
