@@ -163,7 +163,7 @@ run: {{primaries: {n}, seed: {seed}, batches: 4}}
 def test_fragment_yields_behind_water_against_haettner():
     """H and He within 10 degrees behind 15.9 cm of water, per incident 400 MeV/u 12C, against
     Haettner et al. (2013): within 10 % (the model's agreement at this depth in the benchmark,
-    benchmarks/haettner.py with 4000 ions, stated in the README: H -7.7 %, He -9.0 %; the
+    benchmarks/haettner.py with 4000 ions, stated in the README: H -4.8 %, He -6.7 %; the
     digitised values carry a few per cent) plus 3 standard errors of the counts (8000 ions: 3
     s.e. is 3.5 % for H and 4.4 % for He, so the band is about 14 %). Every MeV of the run is
     booked."""
