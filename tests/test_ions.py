@@ -28,7 +28,10 @@ from physics.ion_nuclear import mass_reaction_xs_cm2_g, primary_survival
 from physics.materials import get_material
 from physics.scattering import pv_MeV
 from physics.species import SPECIES, SPECIES_CARBON, SPECIES_INDEX, SPECIES_PROTON
+from physics.constants import PROTON_MASS_MEV
 from physics.tables import build_tables
+
+from .reference_data import icru90_water_stopping
 
 #: ICRU Report 90 CSDA ranges in water [g/cm^2] (Table A.15, 12C; Table A.12, 4He; derived at
 #: round MeV/u, see the module docstring) and the detour factor (projected range / r0).
@@ -201,3 +204,21 @@ def test_ion_config_resolves_total_energy():
     assert (spot["energy_MeV"], spot["energy_spread_MeV"]) == (2400.0, 12.0)
     cfg, _ = load_config_text(GOOD + "beam: {energy_MeV: 100}")
     assert cfg.beam.resolved_spots()[0]["energy_MeV"] == 100.0 and not cfg.beam.is_ion
+
+
+@pytest.mark.parametrize("name", ["triton", "helium3", "lithium6", "lithium7", "beryllium7", "beryllium9", "boron10",
+                                  "boron11", "carbon10", "carbon11"])
+def test_fragment_stopping_scales_with_the_charge_squared_at_equal_velocity(name):
+    """The fragments' electronic stopping in water at 50, 100 and 300 MeV/u against z^2 times the
+    ICRU 90 proton stopping (Table A.9) at the same velocity, within 1 %: above ~10 MeV/u the
+    charge is bare, and the Barkas (z^3) and Bloch (z^4) terms the ion model adds stay below
+    0.5 % for z <= 6 (Ashley, Ritchie & Brandt 1972; ICRU Report 49). Catches a fragment
+    species with a wrong charge, mass or table row (observed: within 0.25 %)."""
+    tab = build_tables(["water"], ions=True)
+    i = SPECIES_INDEX[name]
+    s = SPECIES[i]
+    for e_u in (50.0, 100.0, 300.0):
+        T = e_u * s.A
+        S = float(np.interp(np.log(T), np.log(tab.energy), tab.stopping[tab.row(0, i)]))
+        T_p = T / s.mass_MeV * PROTON_MASS_MEV  # the proton kinetic energy at the same velocity
+        assert S == pytest.approx(s.charge**2 * float(icru90_water_stopping(T_p)), rel=0.01), (name, e_u)
