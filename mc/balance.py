@@ -17,7 +17,8 @@ def energy_balance(counters):
     incident;
     ``deposit_split_imbalance`` = (deposited - the sum of its parts by particle class) /
     incident. ``forward_<group>_count``: charged particles of each fragment group leaving
-    through +z within ``mc.kernel.layout.FORWARD_CONE_DEG`` of the z axis. Both are rounding-level when the bookkeeping is right."""
+    through +z within ``mc.kernel.layout.FORWARD_CONE_DEG`` of the z axis. Both imbalances
+    are rounding-level when the bookkeeping is right."""
     c = counters
     eb = {
         "incident_MeV": c[tr.COUNTER_INCIDENT],

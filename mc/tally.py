@@ -27,7 +27,7 @@ from .jit import jit
 from .kernel.layout import (CLASS_LOCAL, CLASS_PRIMARY, CLASS_SECONDARY_OTHER, CLASS_SECONDARY_PROTON,
                             COUNTER_DEP_LOCAL, COUNTER_DEP_PRIMARY, COUNTER_DEP_SEC_OTHER, COUNTER_DEP_SEC_PROTON,
                             COUNTER_DEPOSITED, LET_EPS, LET_EPS_LM, LET_EPS_LW, LET_LEN, LET_LEN_LM, LET_LEN_LW,
-                            LET_BLOCK, LET_EPS_Z, LET_PRIMARY, N_CLASSES, N_COUNTERS, N_LET, N_LET_ION)
+                            LET_EPS_Z, LET_PRIMARY, N_CLASSES, N_COUNTERS, N_LET, N_LET_ION, let_group_block)
 from .parallel import REDUCE_CHUNK
 from .spot_dose import SpotDose
 
@@ -462,7 +462,7 @@ class LetTally:
         out = {}
         blocks = ((0, ""), (LET_PRIMARY, "_primary"))
         if s.shape[0] == N_LET_ION:
-            blocks = ((0, ""),) + tuple((LET_BLOCK * (1 + g), "_" + name) for g, name in enumerate(FRAGMENT_GROUPS))
+            blocks = ((0, ""),) + tuple((let_group_block(g), "_" + name) for g, name in enumerate(FRAGMENT_GROUPS))
         for off, suffix in blocks:
             out["let_d" + suffix] = self._ratio(s[off + LET_EPS_LM], s[off + LET_EPS])
             out["let_t" + suffix] = self._ratio(s[off + LET_LEN_LM], s[off + LET_LEN])
@@ -479,7 +479,7 @@ class LetTally:
         if self.sums.shape[0] != N_LET_ION:
             return None
         rho = np.asarray(density, np.float64)
-        return {name: (self.sums[LET_BLOCK * (1 + g) + LET_EPS] * to_gy / rho).astype(np.float32)
+        return {name: (self.sums[let_group_block(g) + LET_EPS] * to_gy / rho).astype(np.float32)
                 for g, name in enumerate(FRAGMENT_GROUPS)}
 
     def zstar_mix(self):

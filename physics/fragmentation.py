@@ -71,18 +71,20 @@ from typing import NamedTuple
 import numpy as np
 
 from mc.jit import jit_stage
-from mc.kernel.layout import PRODUCT_COS, PRODUCT_PHI, PRODUCT_SPECIES, PRODUCT_T
+from mc.kernel.layout import MAX_FRAGMENTS, PRODUCT_COS, PRODUCT_PHI, PRODUCT_SPECIES, PRODUCT_T
 from mc.kernel.rng import uniform
 
-from .abrasion import (AbrasionTables, build_abrasion_tables, fermi_momentum_MeV_c, sample_abraded, sample_goldhaber,
-                       sample_hole_excitation, sample_removed_protons)
+from .abrasion import (AbrasionTables, build_abrasion_tables, fermi_energy_MeV, fermi_momentum_MeV_c, sample_abraded,
+                       sample_goldhaber, sample_hole_excitation, sample_removed_protons)
 from .constants import PROTON_MASS_MEV
-from .fermi_breakup import POOL, POOL_INDEX, BreakupTables, build_breakup_tables, sample_breakup
+from .fermi_breakup import MAX_MULT, POOL, POOL_INDEX, BreakupTables, build_breakup_tables, sample_breakup
 from .ion_nuclear import dominant_mass_number
 from .nuclides import nuclide
 from .species import SPECIES, SPECIES_PROTON, is_ion, species_of_nuclide
 
 NEUTRON_MASS_MEV = nuclide("n").mass_MeV
+# the kernel's break-up scratch (mc.kernel.layout.MAX_FRAGMENTS rows) holds the largest break-up
+assert MAX_FRAGMENTS >= MAX_MULT, "mc.kernel.layout.MAX_FRAGMENTS below physics.fermi_breakup.MAX_MULT"
 #: Draws of the Goldhaber kick before a reaction is given up as too close to the barrier (F4).
 MAX_KICK_DRAWS = 20
 
@@ -170,24 +172,24 @@ def build_fragmentation_tables(tables):
     projectiles = [(s.charge, s.A) for s in species if is_ion(s)]
     proj_index = np.full(len(species), -1, np.int64)
     p_f = np.zeros(len(species))
+    e_f = np.zeros(len(species))
     ip = 0
     for i, s in enumerate(species):
         if is_ion(s):
             proj_index[i] = ip
             ip += 1
             p_f[i] = fermi_momentum_MeV_c(s.A)
-    m_n = 0.5 * (PROTON_MASS_MEV + NEUTRON_MASS_MEV)
+            e_f[i] = fermi_energy_MeV(s.A)
     abr = build_abrasion_tables(projectiles, targets)  # (the default energy grid, 10-1000 MeV/u)
     bu = build_breakup_tables()
     pool_species = np.array([species_of_nuclide(Z, A) if Z > 0 else -1 for _, Z, A, _ in POOL], np.int64)
     pool_species[pool_species >= len(species)] = -1
     return FragmentationTables(
-        abr=abr, bu=bu, proj_index=proj_index, fermi_energy=p_f**2 / (2.0 * m_n), goldhaber_sigma0=p_f / math.sqrt(5.0),
+        abr=abr, bu=bu, proj_index=proj_index, fermi_energy=e_f, goldhaber_sigma0=p_f / math.sqrt(5.0),
         target_index=target_index, target_Z=np.array([t[0] for t in targets], np.int64),
         target_A=np.array([t[1] for t in targets], np.int64),
         target_sep=np.array([separation_energy_MeV(*t) for t in targets]),
-        target_fermi_energy=np.array([0.0 if A == 1 else fermi_momentum_MeV_c(A) ** 2 / (2.0 * m_n)
-                                      for _, A in targets]),
+        target_fermi_energy=np.array([0.0 if A == 1 else fermi_energy_MeV(A) for _, A in targets]),
         pool_species=pool_species,
         nucleon_pool=np.array([POOL_INDEX["n"], POOL_INDEX["1H"]], np.int64))
 

@@ -15,7 +15,7 @@ from physics.nuclear import product_model_parameters
 from physics.species import SPECIES, SPECIES_PROTON, fragment_group, is_ion
 from physics.tables import ION_CUTOFF_MEV_PER_U, majorant_sigma
 
-from .layout import CLASS_SECONDARY_OTHER, CLASS_SECONDARY_PROTON, LET_BLOCK
+from .layout import CLASS_SECONDARY_OTHER, CLASS_SECONDARY_PROTON, let_group_block
 
 
 class Source(NamedTuple):
@@ -173,7 +173,7 @@ def species_bundle(tables, cutoff_MeV):
         ion_reaction=np.array([int(is_ion(s)) for s in species], np.int64),
         A=np.array([s.A for s in species], np.int64),
         let_scored=np.array([int(i == SPECIES_PROTON or ion_run) for i in range(n)], np.int64),
-        let_block=np.array([LET_BLOCK * (1 + fragment_group(s)) if ion_run else -1 for s in species], np.int64),
+        let_block=np.array([let_group_block(fragment_group(s)) if ion_run else -1 for s in species], np.int64),
         group=np.array([fragment_group(s) for s in species], np.int64))
 
 

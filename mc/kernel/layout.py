@@ -74,6 +74,11 @@ LET_BLOCK = 6
 LET_EPS_Z = 30  # sum eps z1D* [MeV Gy]
 N_LET_ION = 31
 
+
+def let_group_block(g):
+    """First LET sum of fragment group ``g`` (physics.species.FRAGMENT_GROUPS) in an ion run."""
+    return LET_BLOCK * (1 + g)
+
 # ---- the particle stack (float64 rows) ----------------------------------------------------
 STACK_MAX = 256  # depth (a full stack deposits further products on the spot)
 STACK_X, STACK_Y, STACK_Z = 0, 1, 2  # position [cm]
