@@ -92,3 +92,23 @@ def bohr_energy_sigma(z, T):
     dvar = 0.1569 * 0.55509 * (1.0 - 0.5 * b2) / (1.0 - b2)
     S = icru90_water_stopping(T)
     return S * np.sqrt(cumulative_trapezoid(dvar / S**2, z, initial=0.0))
+
+#: ICRU Report 63 (2000), p + 16O non-elastic reactions: mean laboratory cosine of the emitted
+#: protons' polar angle to the beam, by emission-energy bin [MeV], at incident energies 70, 150
+#: and 230 MeV. Integrated (linear in angle, over energy rows) from ICRU 63's double-differential
+#: cross sections as distributed with MCsquare (Materials/oxygen/ICRU_Nuclear_inelastic.dat,
+#: github e0404/MCsquare @ 4359baaf; the same file in the opentps-core 2.0.0 wheel).
+ICRU63_O16_PROTON_MEAN_COS = {
+    70: {(0, 10): 0.181, (10, 30): 0.383, (30, 60): 0.675},
+    150: {(0, 10): 0.207, (10, 30): 0.318, (30, 60): 0.573, (60, 100): 0.764, (100, 200): 0.882},
+    230: {(0, 10): 0.226, (10, 30): 0.293, (30, 60): 0.472, (60, 100): 0.646, (100, 200): 0.833},
+}
+
+#: Excess [% of S rho L] of the laterally integrated dose in the first 1 mm of water of a proton
+#: beam of energy T [MeV] over the primaries' electronic stopping (ICRU 90) from the products of
+#: nuclear reactions: ICRU Report 63 p + 16O double-differential cross sections of p, d and alpha
+#: and recoil energy fraction (the file above) and p-p elastic scattering, products on straight
+#: lines in the continuous-slowing-down approximation (benchmarks/entrance_reference.py, which
+#: prints the parts: at 150 MeV protons 1.56, deuterons 0.28, alphas 1.13, recoils 0.66, p-p
+#: elastic 0.08).
+ICRU63_ENTRANCE_EXCESS_PERCENT = {70: 1.75, 100: 2.36, 150: 3.71, 200: 5.22, 230: 5.99}

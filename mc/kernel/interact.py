@@ -168,9 +168,10 @@ def emit_products(st, n_prod, prod, draw_azimuth, u, v, w, x, y, z, ix, iy, iz, 
 
 
 @jit_stage
-def nonelastic(st, T, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, stack, n_stack, prod, spc, nuc, dep,
+def nonelastic(st, T, M, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, stack, n_stack, prod, spc, nuc, dep,
                tal, tab, do_sec, do_water, do_let):
-    """Non-elastic reaction of a projectile of kinetic energy ``T`` [MeV] and direction (u, v, w):
+    """Non-elastic reaction of a projectile of kinetic energy ``T`` [MeV], mass ``M`` [MeV] and
+    direction (u, v, w):
     the projectile is absorbed, its energy shared by the products of
     :func:`physics.nuclear.sample_nonelastic_products`. Transported products go on the stack in
     the direction given by their polar angle to the projectile and a uniform azimuth; the
@@ -178,7 +179,7 @@ def nonelastic(st, T, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, st
     neutral particles and binding energy are booked. Returns the stack count."""
     counters = tal.counters
     count_reaction(T, primary, counters)
-    n_prod, e_loc, e_neu, e_bind, e_ovf = sample_nonelastic_products(st, T, nuc.product_model, prod)
+    n_prod, e_loc, e_neu, e_bind, e_ovf = sample_nonelastic_products(st, T, nuc.product_model, prod, M)
     counters[COUNTER_NEUTRAL] += e_neu
     counters[COUNTER_BINDING] += e_bind
     counters[COUNTER_NOT_TRANSPORTED] += e_ovf
@@ -253,8 +254,8 @@ def make_interact(ions):
         if kind == CHANNEL_PO_ELASTIC:
             T, u, v, w = po_elastic(st, T, M, u, v, w, cph, sph, ix, iy, iz, row, fT, dep, tal, tab, do_sec, do_water)
             return OUTCOME_DEFLECTED, T, u, v, w, n_stack
-        n_stack = nonelastic(st, T, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, stack, n_stack, prod, spc,
-                             nuc, dep, tal, tab, do_sec, do_water, do_let)
+        n_stack = nonelastic(st, T, M, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, stack, n_stack, prod,
+                             spc, nuc, dep, tal, tab, do_sec, do_water, do_let)
         return OUTCOME_ABSORBED, T, u, v, w, n_stack
 
     return interact
