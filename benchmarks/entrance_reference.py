@@ -19,8 +19,8 @@ sampling:
   angles from 0 to 180 degrees, interpolated linearly in angle), with ICRU 63's reaction
   cross section; the recoils deposit on the spot;
 * p-p elastic scattering: the cross section of Fippel & Soukup (2004, Med. Phys. 31:2263) with
-  the angular distribution isotropic in the centre-of-mass frame (measured p-p elastic
-  scattering is within 20 % of isotropic at 100-250 MeV), both protons followed; what the
+  the angular distribution isotropic in the centre-of-mass frame (flashmc's own p-p model, not
+  an independent reference; 0.08-0.11 % of the layer's dose), both protons followed; what the
   primary would have deposited in the rest of the layer is subtracted.
 
 Each charged product moves on a straight line from its birth depth z' (reactions up to 6 mm
