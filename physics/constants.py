@@ -12,6 +12,8 @@ PROTON_MASS_MEV = 938.27208816
 DEUTERON_MASS_MEV = 1875.61294257
 #: Atomic mass unit u c^2 [MeV] (CODATA 2018).
 AMU_MEV = 931.49410242
+#: 16O nuclear rest energy [MeV] (AME2016 atomic mass 15.99491462 u minus 8 electron masses).
+O16_MASS_MEV = 15.99491462 * AMU_MEV - 8 * ELECTRON_MASS_MEV
 #: Classical electron radius r_e [cm] (CODATA 2018).
 ELECTRON_RADIUS_CM = 2.8179403262e-13
 #: Avogadro constant N_A [1/mol] (exact, SI 2019).

@@ -24,12 +24,15 @@ Processes (the transport kernel samples them as discrete events, :mod:`mc.kernel
   isotropic in the centre-of-mass frame, so the energy shared between the two protons is
   uniform; lab angles follow from relativistic two-body kinematics. Both protons are
   transported.
-* **Elastic p-16O** (nuclear, oxygen targets, 50 < T < 250 MeV, held constant above 250 MeV):
-  cross section and recoil model of Fippel & Soukup (2004): sigma/rho = 1.88/T + 4.0e-5 T -
-  0.01475 cm^2 per g of water (241 mb per O atom at 100 MeV); the 16O recoil energy is drawn
-  from an exponential law of mean 0.65 exp(-0.0013 T) - 0.71 exp(-0.0177 T) MeV truncated at
-  the kinematic maximum and deposited locally, the proton's deflection follows from the momentum
-  transfer. Elastic scattering on other nuclei (C, N, Ca, ...) is not modelled.
+* **Elastic p-16O** (oxygen targets, 7-250 MeV, the 250 MeV value above): scattering above
+  5 degrees in the centre of mass (Coulomb, nuclear and their interference: the single-scattering
+  tail that the Gaussian multiple scattering leaves out), with the angular distributions of ICRU
+  Report 63 and the cross section they integrate to (401 mb at 70 MeV, 2.06 b at 20 MeV),
+  :mod:`physics.po_elastic`; the 16O recoil energy is deposited on the spot, the proton's
+  deflection follows from the momentum transfer. The law of Fippel & Soukup (2004) used before
+  had no elastic scattering below 50 MeV, where ICRU 63's angular data turn 11 % of the protons
+  of a 70 MeV beam by more than 5 degrees. Elastic scattering on other nuclei (C, N, Ca, ...) is
+  not modelled.
 
 Non-elastic products: the energy-cascade model of Fippel & Soukup (2004) with band
 parameters that reproduce, at the band's representative energy, the energy partition of p + 16O
@@ -115,8 +118,9 @@ from mc.jit import jit, jit_stage
 from mc.kernel.layout import PRODUCT_COS, PRODUCT_SPECIES, PRODUCT_T
 from mc.kernel.rng import uniform
 
-from .constants import AVOGADRO, DEUTERON_MASS_MEV, PROTON_MASS_MEV
+from .constants import AVOGADRO, DEUTERON_MASS_MEV, O16_MASS_MEV, PROTON_MASS_MEV
 from .elements import element
+from .po_elastic import po_elastic_xs_mb
 from .species import SPECIES_DEUTERON, SPECIES_PROTON
 
 MB_CM2 = 1.0e-27
@@ -130,13 +134,10 @@ CHANNEL_PO_ELASTIC = 3
 #: Pion-production threshold of p-p collisions [MeV] (m_pi0 = 134.977 MeV, PDG).
 PION_THRESHOLD_MEV = 134.9768 * (4.0 * PROTON_MASS_MEV + 134.9768) / (2.0 * PROTON_MASS_MEV)
 
-#: Hydrogen mass fraction of water, used by Fippel & Soukup (2004) to express their p-p and
-#: p-O cross sections per gram of water.
+#: Hydrogen mass fraction of water, used by Fippel & Soukup (2004) to express their p-p cross
+#: section per gram of water.
 _W_H_WATER = 2 * 1.00794 / 18.01528
-_W_O_WATER = 15.9994 / 18.01528
 
-#: 16O nuclear mass [MeV] (AME2016 atomic mass 15.99491462 u minus 8 electron masses).
-O16_MASS_MEV = 15.99491462 * 931.49410242 - 8 * 0.51099895
 
 
 def nonelastic_xs_mb(T, Z, A=None):
@@ -177,16 +178,6 @@ def pp_elastic_xs_mb(T):
     per_g_water = 0.315 * t ** -1.126 + 3.78e-6 * t  # cm^2 per g of water
     per_atom = per_g_water / _W_H_WATER * element(1).A / AVOGADRO / MB_CM2
     return np.where(T > 10.0, per_atom, 0.0)
-
-
-def po_elastic_xs_mb(T):
-    """Nuclear p-16O elastic cross section [mb per O atom] at ``T`` [MeV] (Fippel & Soukup 2004;
-    zero below 50 MeV; the 250 MeV value is held above 250 MeV)."""
-    T = np.atleast_1d(np.asarray(T, dtype=float))
-    t = np.minimum(T, 250.0)
-    per_g_water = 1.88 / np.maximum(t, 1e-9) + 4.0e-5 * t - 0.01475
-    per_atom = per_g_water / _W_O_WATER * element(8).A / AVOGADRO / MB_CM2
-    return np.where(T > 50.0, np.maximum(per_atom, 0.0), 0.0)
 
 
 @dataclass(frozen=True)
@@ -339,15 +330,6 @@ def cos_lab(mu_cm, beta_cm, t, m):
     return 1.0 if c > 1.0 else (-1.0 if c < -1.0 else c)
 
 
-#: Mean 16O recoil kinetic energy of p-16O elastic scattering (Fippel & Soukup 2004, Med.
-#: Phys. 31:2263; the same formula in the MOQUI code, moqui/base/mqi_po_elastic.hpp):
-#: t_avg(T) = A1 exp(-B1 T) - A2 exp(-B2 T) [MeV], T the proton's kinetic energy [MeV].
-PO_RECOIL_A1_MEV = 0.65
-PO_RECOIL_B1_PER_MEV = 0.0013
-PO_RECOIL_A2_MEV = 0.71
-PO_RECOIL_B2_PER_MEV = 0.0177
-
-
 @jit_stage
 def cos_lab_elastic(Ti, T, M):
     """Laboratory polar-angle cosine of a particle leaving an elastic collision of two equal
@@ -367,37 +349,6 @@ def pp_elastic_energies(st, T):
     [T/2, T]. Returns (T1, T2), T1 + T2 = T."""
     T1 = 0.5 * T * (2.0 - uniform(st))
     return T1, T - T1
-
-
-@jit_stage
-def po_elastic_recoil(st, T, M):
-    """A p-16O elastic collision of a projectile of kinetic energy ``T`` [MeV] and mass ``M``
-    [MeV] (Fippel & Soukup 2004): the recoil energy of the 16O nucleus is exponential with the
-    mean t_avg(T) (``PO_RECOIL_*``), truncated at the kinematic maximum
-    t_max = 2 M_O (beta gamma)^2 / (1 + 2 gamma M_O/M + (M_O/M)^2) (and at T), sampled by
-    inversion of the truncated law; the projectile's deflection follows from the momentum
-    transfer, cos theta = (p1^2 + p3^2 - t (t + 2 M_O)) / (2 p1 p3) with (pc)^2 = T (T + 2M).
-    Returns (recoil energy [MeV], deposited on the spot by the caller; cos theta)."""
-    t_avg = (PO_RECOIL_A1_MEV * math.exp(-PO_RECOIL_B1_PER_MEV * T)
-             - PO_RECOIL_A2_MEV * math.exp(-PO_RECOIL_B2_PER_MEV * T))
-    g = 1.0 + T / M
-    bg2 = g * g - 1.0
-    mr = O16_MASS_MEV / M
-    t_max = 2.0 * O16_MASS_MEV * bg2 / (1.0 + 2.0 * g * mr + mr * mr)
-    if t_max > T:
-        t_max = T
-    d_rec = -t_avg * math.log(1.0 - uniform(st) * (1.0 - math.exp(-t_max / t_avg)))
-    if d_rec > t_max:
-        d_rec = t_max
-    T3 = T - d_rec
-    p1sq = T * (T + 2.0 * M)
-    p3sq = T3 * (T3 + 2.0 * M)
-    c1 = (p1sq + p3sq - d_rec * (d_rec + 2.0 * O16_MASS_MEV)) / (2.0 * math.sqrt(p1sq * p3sq))
-    if c1 > 1.0:
-        c1 = 1.0
-    elif c1 < -1.0:
-        c1 = -1.0
-    return d_rec, c1
 
 
 @jit

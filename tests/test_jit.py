@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = """
 geometry: {type: box, material: water, size_mm: [20, 20, 60], voxel_mm: [2, 2, 2]}
 beam: {energy_MeV: 70, position_mm: [0, 0, -5], spot_sigma_mm: [1, 1]}
-run: {primaries: 40, batches: 2, seed: 11}
+run: {primaries: 400, batches: 2, seed: 11}
 output: {path: out.h5, plot: false}
 """
 

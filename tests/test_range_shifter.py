@@ -90,7 +90,9 @@ def test_analytic_range_shifter_matches_the_transported_slab():
     slab = slab_of(RangeShifterSetting("RS", None, 320.0), _Machine([_pmma()]), "")
     slab_mm = 2.0 * round(5.0 * slab.thickness_cm)
     slab = slab_of(RangeShifterSetting("RS", None, 320.0), _Machine([_pmma(wet_mm=None, thickness_mm=slab_mm)]), "")
-    n = 60_000
+    # 240k protons: at 120 mm, 10 mm before the end of range, the core width of a 60k run
+    # scatters by ~3 % from run to run, close to the 4 % allowance
+    n = 240_000
     # reference: the spot starts 1 mm before the slab, the slab transported
     ref = simulate(load_config_text(_grid_text(slab_mm / 10, "pmma", E0, SPREAD, SIGMA, DIV, CORR, -1.0, 1e9, n))[0])
     # analytic: the same spot drifted 1 mm, through the slab analytically, starting at its face

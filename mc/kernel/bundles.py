@@ -12,6 +12,7 @@ import numpy as np
 
 from physics.fragmentation import build_fragmentation_tables
 from physics.nuclear import product_model_parameters
+from physics.po_elastic import po_elastic_table
 from physics.species import SPECIES, SPECIES_PROTON, fragment_group, is_ion
 from physics.tables import ION_CUTOFF_MEV_PER_U, majorant_sigma
 
@@ -91,6 +92,7 @@ class Nuclear(NamedTuple):
     chan_kind: np.ndarray  # (materials, channels) process (physics.nuclear.CHANNEL_*)
     product_model: np.ndarray  # parameters of the non-elastic product model
     frag: tuple  # physics.fragmentation.FragmentationTables (ion reactions)
+    po_elastic: np.ndarray  # angular distributions of p-16O elastic scattering (physics.po_elastic)
 
 
 class Params(NamedTuple):
@@ -179,6 +181,7 @@ def species_bundle(tables, cutoff_MeV):
 
 _PRODUCT_MODEL = product_model_parameters()
 _PRODUCT_MODEL.setflags(write=False)
+_PO_ELASTIC = po_elastic_table()
 _MAJORANTS = {}
 _FRAGMENTATION = {}
 
@@ -212,7 +215,7 @@ def nuclear_bundle(tables, params, on=True):
     else:
         sigma = np.zeros_like(tables.sigma_nuclear)
         sigma.setflags(write=False)  # (read-only like the majorant: the same compiled kernel)
-    return Nuclear(sigma, tables.chan_xs, tables.chan_kind, _PRODUCT_MODEL, fragmentation_tables(tables))
+    return Nuclear(sigma, tables.chan_xs, tables.chan_kind, _PRODUCT_MODEL, fragmentation_tables(tables), _PO_ELASTIC)
 
 
 def params_bundle(physics_cfg, dose_to_water=False, secondary=False, let=False):

@@ -18,7 +18,8 @@ import math
 
 from mc.jit import jit_rare, jit_stage
 from physics.nuclear import (CHANNEL_NONE, CHANNEL_PO_ELASTIC, CHANNEL_PP_ELASTIC, cos_lab_elastic,
-                             po_elastic_recoil, pp_elastic_energies, sample_nonelastic_products)
+                             pp_elastic_energies, sample_nonelastic_products)
+from physics.po_elastic import po_elastic_collision
 from physics.fragmentation import sample_fragmentation
 from physics.species import SPECIES_PROTON
 
@@ -117,13 +118,13 @@ def pp_elastic(st, T, u, v, w, cph, sph, x, y, z, ix, iy, iz, m, rho, stack, n_s
 
 
 @jit_stage
-def po_elastic(st, T, M, u, v, w, cph, sph, ix, iy, iz, row, fT, dep, tal, tab, do_sec, do_water):
-    """p-16O elastic collision (Fippel & Soukup 2004, :func:`physics.nuclear.po_elastic_recoil`)
-    of a projectile of kinetic energy ``T`` [MeV], mass ``M`` [MeV] and direction (u, v, w), at
+def po_elastic(st, T, M, u, v, w, cph, sph, ix, iy, iz, row, fT, nuc, dep, tal, tab, do_sec, do_water):
+    """p-16O elastic collision (ICRU 63, :func:`physics.po_elastic.po_elastic_collision`) of a
+    projectile of kinetic energy ``T`` [MeV], mass ``M`` [MeV] and direction (u, v, w), at
     azimuth (cph, sph): the recoil's energy is deposited on the spot, the projectile is deflected
     by the momentum transfer. Returns (T3, u, v, w) of the projectile."""
     tal.counters[COUNTER_PO_ELASTIC] += 1.0
-    d_rec, c1 = po_elastic_recoil(st, T, M)
+    d_rec, c1 = po_elastic_collision(st, T, M, nuc.po_elastic)
     s1 = math.sqrt(1.0 - c1 * c1)
     u, v, w = rotate(u, v, w, c1, s1 * cph, s1 * sph)
     deposit_local(d_rec, ix, iy, iz, row, fT, dep, tal, tab, do_sec, do_water)
@@ -252,7 +253,8 @@ def make_interact(ions):
                                              dep, tal, tab, do_sec, do_water, do_let)
             return OUTCOME_NEW_TRACK, T, u, v, w, n_stack
         if kind == CHANNEL_PO_ELASTIC:
-            T, u, v, w = po_elastic(st, T, M, u, v, w, cph, sph, ix, iy, iz, row, fT, dep, tal, tab, do_sec, do_water)
+            T, u, v, w = po_elastic(st, T, M, u, v, w, cph, sph, ix, iy, iz, row, fT, nuc, dep, tal, tab, do_sec,
+                                    do_water)
             return OUTCOME_DEFLECTED, T, u, v, w, n_stack
         n_stack = nonelastic(st, T, M, primary, u, v, w, x, y, z, ix, iy, iz, m, rho, row, fT, stack, n_stack, prod,
                              spc, nuc, dep, tal, tab, do_sec, do_water, do_let)
