@@ -17,9 +17,11 @@ Rutherford); at larger angles the nuclear part dominates.
 kernel is Gaussian (Gottschalk's differential Moliere scattering power,
 :mod:`physics.scattering`): it gives the width of the core of Moliere's distribution and leaves
 out its single-scattering tail and all nuclear elastic scattering. Per transport step the
-Gaussian's projected width is about 1 degree at every energy (the step uses up 30 % of the
-residual range), so collisions above 5 degrees are the tail (4 sigma and more of a step) and are
-sampled one by one, as in MCsquare (Souris et al. 2016, Med. Phys. 43:2447) and in the mixed
+Gaussian's projected width is 0.4-1.8 degrees in water (Highland's formula for a step that uses
+up 30 % of the residual range, at most 20 mm; the largest for the last step below 10 MeV), so
+collisions above 5 degrees are the tail (beyond 2.8 standard deviations of a step's Gaussian,
+beyond 3.7 above 20 MeV) and are
+sampled one by one, as in MCsquare (Souris, Lee & Sterpin 2016, Med. Phys. 43:1700) and in the mixed
 schemes of class-II condensed-history codes. Other nuclei (C, N, Ca, ...) keep only the
 Gaussian scattering.
 
