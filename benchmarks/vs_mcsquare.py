@@ -37,15 +37,15 @@ and units.
 Reported per energy, MCsquare being the reference of the comparison: 1D gamma of the integrated
 depth doses (IDD, absolute per primary; pymedphys.gamma, 1 %/1 mm and 2 %/1 mm, global, low-dose
 cut-off 10 % of the reference maximum, search step fine enough that the evaluated curve moves by
-at most 0.1 of the dose criterion per step, :func:`gamma_interp_fraction`), R80, R90, distal 80-20 % fall-off, peak-to-entrance ratio
-(entrance: mean of the first 2 mm), lateral sigma of the beam core at half the range (Gaussian
-fit to the projected profiles in x and y), the energy deposited per primary, and the time per
-primary of each code: whole-process wall time (start-up, input, transport, output) and transport
-time alone (flashmc: ``/run`` attribute ``elapsed_s``; MCsquare: the "MC computation time" it
-prints). Each case runs ``--reps`` times per code with different seeds, the two codes
-alternating (ABBA), and the statistical uncertainty of each figure is the standard error of the
-mean over the repetitions. A 150 MeV speed case with more primaries per run
-(``--speed-primaries``) repeats the timing where start-up weighs less.
+at most 0.1 of the dose criterion per step, :func:`gamma_interp_fraction`), R80, R90, distal
+80-20 % fall-off, peak-to-entrance ratio (entrance: mean of the first 2 mm), lateral sigma of
+the beam core at half the range (Gaussian fit to the projected profiles in x and y), the energy
+deposited per primary, and the time per primary of each code: whole-process wall time (start-up,
+input, transport, output) and transport time alone (flashmc: ``/run`` attribute ``elapsed_s``;
+MCsquare: the "MC computation time" it prints). Each case runs ``--reps`` times per code with
+different seeds, the two codes alternating (ABBA), and the statistical uncertainty of each
+figure is the standard error of the mean over the repetitions. A 150 MeV speed case with more
+primaries per run (``--speed-primaries``) repeats the timing where start-up weighs less.
 
 Third references computed here (the comparison of the two codes with them is in
 ``docs/vs_mcsquare.md``): the CSDA range of each code's stopping-power table (flashmc: I = 78 eV,

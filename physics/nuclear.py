@@ -139,7 +139,6 @@ PION_THRESHOLD_MEV = 134.9768 * (4.0 * PROTON_MASS_MEV + 134.9768) / (2.0 * PROT
 _W_H_WATER = 2 * 1.00794 / 18.01528
 
 
-
 def nonelastic_xs_mb(T, Z, A=None):
     """Proton non-elastic (reaction) cross section [mb] on element ``Z`` at kinetic energy
     ``T`` [MeV] (array-like): Wellisch & Axen (1996), Geant4 form, with A the element's mean
