@@ -64,6 +64,7 @@ keeps T - T_rec and turns by the laboratory angle of the momentum transfer,
 cos theta = (p1^2 + p3^2 - T_rec (T_rec + 2M)) / (2 p1 p3) with (pc)^2 = T (T + 2m).
 """
 
+import functools
 import math
 
 import numpy as np
@@ -226,10 +227,13 @@ def interval_weights(dsdo):
     return 2.0 * np.pi * w, n
 
 
+@functools.lru_cache(maxsize=1)
 def _sigma_el_b():
-    """(tabulated energies [MeV], sigma_el [b]) of the module docstring."""
+    """(tabulated energies [MeV], sigma_el [b]) of the module docstring, computed once."""
     e = np.array([row[0] for row in ICRU63_PO_ELASTIC])
     s = np.array([interval_weights(row[2])[0].sum() for row in ICRU63_PO_ELASTIC])
+    e.setflags(write=False)
+    s.setflags(write=False)
     return e, s
 
 
