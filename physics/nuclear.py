@@ -353,8 +353,10 @@ def pp_elastic_energies(st, T):
 @jit
 def sample_nonelastic_products(st, T, nuc_par, prod, M=PROTON_MASS_MEV):
     """Products of a non-elastic reaction of a proton of kinetic energy ``T`` [MeV] (mass ``M``
-    [MeV]) on a nucleus (16O kinematics for every target, like the rest of the model): the
-    energy-cascade model of the module docstring, emission angles of (K1), with the parameters ``nuc_par``
+    [MeV]) on a nucleus (16O kinematics for every target, like the rest of the model; a deuteron
+    projectile takes its own mass in the centre-of-mass velocity but the proton's entrance
+    channel, S_a = S_p(17F), in Kalbach's slope): the energy-cascade model of the module
+    docstring, emission angles of (K1), with the parameters ``nuc_par``
     (:func:`product_model_parameters`). Fills ``prod[j]`` (columns
     ``mc.kernel.layout.PRODUCT_*``: species, kinetic energy [MeV], cos(polar angle to the
     projectile)) for the transported protons and deuterons and returns (number of them, energy

@@ -292,7 +292,7 @@ def sample_cm_cosine(st, T, table):
 
 @jit_stage
 def elastic_kinematics(T, M, mu):
-    """Recoil energy (E3) [MeV] and the projectile's laboratory cos theta after an elastic
+    """Recoil energy (E4) [MeV] and the projectile's laboratory cos theta after an elastic
     collision with CM cosine ``mu`` of a projectile of kinetic energy ``T`` [MeV] and mass ``M``
     [MeV] on a 16O nucleus at rest (module docstring)."""
     s = (M + O16_MASS_MEV) ** 2 + 2.0 * O16_MASS_MEV * T
