@@ -127,7 +127,7 @@ def test_voxel_walk_of_a_step_matches_a_plain_python_ray_march(case):
     g = flat_grid(kb.geometry_bundle(grid), tal.edep)
     wk = start_walker(p0[0], p0[1], p0[2], d[0], d[1], d[2], ix, iy, iz, g)
     box0 = (ix, iy, iz, ix, iy, iz)
-    out = walk_step(wk, iz, box0, -2, T0, fT, 0, True, -1, 1e30, plan, g, tab, sigma, tal,
+    out = walk_step(wk, iz, box0, iz, T0, fT, 0, True, -1, 1e30, plan, g, tab, sigma, tal,
                     False, False, False, False, 0, 0.0, 0.0)
     wk_end, T_end, face, box, n_seg, dep = out[0], out[1], out[10], out[12], out[15], out[16]
     deposits, visited, path, face_ref, f_end = _reference_walk(grid, tables, p0, d, T0, f_stop)
@@ -154,6 +154,11 @@ def test_voxel_walk_of_a_step_matches_a_plain_python_ray_march(case):
     for c in range(grid.shape[0] * grid.shape[1]):
         expect = cols.get(c, (2**30, -1))
         assert (tal.col_z[0, c], tal.col_z[1, c]) == expect, f"column {c}"
+    # a primary that starts in layer iz (reached) adds one to the fluence of every deeper layer it
+    # enters, and nothing elsewhere
+    fluence = np.zeros(grid.shape[2])
+    fluence[iz + 1:vis[:, 2].max() + 1] = 1.0
+    assert np.array_equal(tal.fluence_z, fluence)
 
 
 def test_entering_the_grid_lands_on_its_surface_or_misses():

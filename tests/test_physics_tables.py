@@ -109,6 +109,37 @@ def test_range_interval_lookup_equals_a_binary_search():
         assert np.array_equal(f_bins, f_walk)
 
 
+@pytest.mark.parametrize("ions", [False, True])
+def test_range_interval_inside_the_table_equals_a_binary_search(ions):
+    # The voxel walk's look-up without clamps (mc.kernel.lookup.range_interval_inside) for
+    # residual ranges within their row: numpy's binary search, n - 1 at the row's top entry, on
+    # the kernel's tables of protons and of ions; its bin exists because every entry is positive.
+    # For ions above the range at their cut-off only (physics.tables.range_bin_table: no
+    # residual range below it is looked up, and below it the ion intervals are narrower than
+    # the bins).
+    from mc.jit import python_entry
+    from mc.kernel import lookup
+    from physics.species import SPECIES, is_ion
+    from physics.tables import ION_CUTOFF_MEV_PER_U
+
+    inside = python_entry(lookup.range_interval_inside)
+    tab = build_tables(["water", "lung", "bone_cortical", "titanium", "air"], ions=ions)
+    R_all = tab.range_gcm2
+    n = R_all.shape[1]
+    assert (R_all[:, 0] > 0.0).all()
+    rng = np.random.default_rng(11)
+    for row in range(R_all.shape[0]):
+        R = R_all[row]
+        sp = SPECIES[row // tab.n_materials]
+        R_lo = np.interp(np.log(ION_CUTOFF_MEV_PER_U * sp.A), np.log(tab.energy), R) if is_ion(sp) else R[0]
+        q = np.concatenate([np.exp(rng.uniform(np.log(R_lo), np.log(R[-1]), 2000)), R,
+                            np.nextafter(R[1:], 0.0), np.nextafter(R[:-1], np.inf)])
+        q = q[q >= R_lo]
+        ref = np.minimum(np.searchsorted(R, q, side="right") - 1, n - 1)
+        got = np.array([inside(R_all, tab.range_bins, tab.range_bin0, row, x) for x in q])
+        assert np.array_equal(got, ref), f"row {row}: {np.count_nonzero(got != ref)} look-ups differ"
+
+
 def test_range_bin_table_rejects_intervals_narrower_than_its_bins():
     from physics.tables import range_bin_table
 

@@ -122,6 +122,20 @@ def range_interval(range_tab, range_bins, bin0, row, R):
 
 
 @jit_stage
+def range_interval_inside(range_tab, range_bins, bin0, row, R):
+    """:func:`range_interval` for a residual range R [g/cm^2] that lies within its row,
+    range_tab[row, 0] <= R <= range_tab[row, n - 1], without the clamps of the bin and of the
+    interval: every entry of the table is positive (the range at the lowest tabulated energy is
+    2 T_0/S(T_0)), so R's bin is one of ``range_bins``. Returns n - 1 for R equal to the row's
+    top entry. The voxel walk looks up only such ranges (a segment's end lies between the
+    walk's limit, at least the range at the step's end, and the range at the step's start) and
+    caps every interval at that of the segment's start, at most n - 2."""
+    r = U(row)
+    i = np.int64(range_bins[r, U((f64_bits(R) >> RANGE_BIN_SHIFT) - bin0)])
+    return i + np.int64(range_tab[r, U(i + 1)] <= R)
+
+
+@jit_stage
 def range_index(range_tab, range_bins, bin0, row, R):
     """Fractional table index of the energy whose CSDA range is R [g/cm^2] (the exact inverse
     of the piecewise-linear R(ln T), as :func:`range_to_index`), located by

@@ -23,7 +23,7 @@ from mc.jit import jit_kernel, jit_stage
 from physics.scattering import deflect_by
 
 from .layout import NO_FACE, NOT_IN_GRID, WHY_ESCAPED, WHY_HINGE, WHY_INTERACTION, WHY_STEP_END
-from .lookup import U, energy_at, frac_index, lin, range_interval
+from .lookup import U, energy_at, frac_index, lin, range_interval, range_interval_inside
 from .score import KEV_PER_UM, let_score, mark, zstar_at
 
 #: Pushes a particle across the boundary it steps to [cm].
@@ -251,14 +251,24 @@ def walk_step(wk, cz0, box, iz_max, T, fT, sp_row0, primary, blk, n_mfp, plan, g
     material run from the drop of R since ``R_leg0``. Segments that end at a voxel boundary in
     the walk's material run in a loop of their own; a change of material and the segment that
     ends at the walk's limit are handled below it (measured on the development VM: the kernel
-    ~5 % faster, paired runs, than one loop for every kind of segment).
+    ~5 % faster, paired runs, than one loop for every kind of segment). That loop carries as
+    little as it can, because its instructions, not a chain of dependent ones, set its speed:
+    it compares the voxel's material index with the run's (the table row and the density are
+    read where they are needed), its range look-up needs no clamps
+    (:func:`mc.kernel.lookup.range_interval_inside`: the residual range of a segment's end lies
+    between the walk's limit, at least the range at the species' cut-off, and the range at the
+    step's start), and it leaves the primary fluence to the end of the walk: a straight leg's
+    deepest layer is at one of its ends, so the layers a primary reached are those up to the
+    deepest leg end (:func:`count_primary_layers`). (Measured: the kernel 4.7 % faster, paired
+    runs, results bit for bit the same.)
 
     ``sp_row0`` is the species' first table row,
     ``primary`` whether the particle is a primary (fluence, secondary dose), ``blk`` its second
     block of LET sums (:func:`mc.kernel.score.let_block`), ``n_mfp``
     the number of mean free paths left to the next interaction site. ``cz0``, ``box`` and
     ``iz_max`` are the first layer of the current run of voxels in this z-column, the box of
-    voxels with deposits and the primary's deepest layer; ``nt``, ``n_segments`` and
+    voxels with deposits and the primary's deepest layer so far (the walk starts in a layer the
+    primary has reached); ``nt``, ``n_segments`` and
     ``dep_p`` the touched-voxel count, the segment count and the particle's deposit [MeV].
 
     Returns (walker, T, E_cur, f_cur, n_mfp, row, m, rho, maj, why, face, turned, box, iz_max,
@@ -278,7 +288,7 @@ def walk_step(wk, cz0, box, iz_max, T, fT, sp_row0, primary, blk, n_mfp, plan, g
     edep_sec, edep_water, let_acc, col_z, fluence_z = tal.edep_sec, tal.edep_water, tal.let, tal.col_z, tal.fluence_z
     touched_mark, touched = tal.touched_mark, tal.touched
     n_grid = range_tab.shape[1]
-    n_fluence = fluence_z.shape[0]
+    iz_hi = iz  # the deepest layer of the walk's legs so far (a straight leg's is at one of its ends)
     m = mat_flat[U(vi)]
     rho = rho_flat[U(vi)]
     scat = 0.0  # sum of rho l / X_S over the segments walked before the hinge
@@ -289,6 +299,7 @@ def walk_step(wk, cz0, box, iz_max, T, fT, sp_row0, primary, blk, n_mfp, plan, g
     # the start voxel's material, known from the plan
     row = row0
     row_c = row0
+    m_c = row0 - sp_row0
     R_cur = R0
     R_h = lin(range_tab, row0, f_h) if hinge else 0.0
     maj = maj0
@@ -302,10 +313,9 @@ def walk_step(wk, cz0, box, iz_max, T, fT, sp_row0, primary, blk, n_mfp, plan, g
         # ---- segments to the next voxel boundary in the walk's material -------------------
         while True:
             m = mat_flat[U(vi)]
-            rho = rho_flat[U(vi)]
-            row = sp_row0 + m
-            if row != row_c:
+            if m != m_c:
                 break
+            rho = rho_flat[U(vi)]
             ell = min(tmx, tmy, tmz) - t_leg
             if ell < 0.0:
                 ell = 0.0
@@ -314,7 +324,7 @@ def walk_step(wk, cz0, box, iz_max, T, fT, sp_row0, primary, blk, n_mfp, plan, g
                 break
             # interval of R_next, from the bits of R_next (no search, no dependence on the
             # previous segment's interval)
-            i_next = range_interval(range_tab, range_bins, bin0, row, R_next)
+            i_next = range_interval_inside(range_tab, range_bins, bin0, row, R_next)
             if i_next > i_cur:
                 i_next = i_cur
             E_next = energy_at(energy_tab, range_tab, slope_tab, row, i_next, R_next, E_stop)
@@ -376,17 +386,16 @@ def walk_step(wk, cz0, box, iz_max, T, fT, sp_row0, primary, blk, n_mfp, plan, g
                 tmz += tdz
                 if iz < 0 or iz >= nz:
                     escaped = 4 if stz < 0 else 5
-                elif primary and iz > iz_max:
-                    if iz < n_fluence:
-                        fluence_z[U(iz)] += 1.0
-                    iz_max = iz
             if escaped >= 0:
                 break
         if escaped >= 0:
             why = WHY_ESCAPED
+            rho = 0.0
             break
-        if row != row_c:
+        if m != m_c:
             # ---- into another material: carry the energy index and the free path over ------
+            row = sp_row0 + m
+            m_c = m
             if hinge:
                 scat += (R_leg0 - R_cur) * xs_c
             f_cur = frac_index(range_tab, row_c, i_cur, R_cur)
@@ -404,6 +413,7 @@ def walk_step(wk, cz0, box, iz_max, T, fT, sp_row0, primary, blk, n_mfp, plan, g
             R_lim, why_lim = walk_limit(R_s, R_h, hinge, R_int)
             continue
         # ---- the segment that ends in this voxel at the step's end, hinge or interaction site
+        rho = rho_flat[U(vi)]
         why = why_lim
         a_min = R_cur - R_lim
         if a_min < 0.0:
@@ -474,12 +484,15 @@ def walk_step(wk, cz0, box, iz_max, T, fT, sp_row0, primary, blk, n_mfp, plan, g
             ys = y
             zs = z
             t_leg = 0.0
+            iz_hi = max(iz_hi, iz)  # the deepest layer of the first leg is at one of its ends
             tmx, tdx, stx = dda_axis(x, u, g.lower[0], g.spacing[0], ix)
             tmy, tdy, sty = dda_axis(y, v, g.lower[1], g.spacing[1], iy)
             tmz, tdz, stz = dda_axis(z, w, g.lower[2], g.spacing[2], iz)
             continue
         break
     # ---- the end of the walk -------------------------------------------------------------
+    if primary:
+        iz_max = count_primary_layers(fluence_z, iz_max, max(iz_hi, iz))
     if maj > 0.0:
         n_mfp = 0.0 if why == WHY_INTERACTION else max(R_cur - R_int, 0.0) * maj
     f_cur = f_stop if why == WHY_STEP_END else frac_index(range_tab, row, i_cur, R_cur)
