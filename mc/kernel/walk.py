@@ -316,7 +316,8 @@ def walk_step(wk, cz0, box, iz_max, T, fT, sp_row0, primary, blk, n_mfp, plan, g
             if m != m_c:
                 break
             rho = rho_flat[U(vi)]
-            ell = min(tmx, tmy, tmz) - t_leg
+            t_xy = min(tmx, tmy)
+            ell = min(t_xy, tmz) - t_leg
             if ell < 0.0:
                 ell = 0.0
             R_next = R_cur - rho * ell
@@ -363,31 +364,35 @@ def walk_step(wk, cz0, box, iz_max, T, fT, sp_row0, primary, blk, n_mfp, plan, g
             i_cur = i_next
             E_cur = E_next
             # into the next voxel (the three axes written out: a shared helper for the index
-            # step made the kernel ~10 % slower)
-            if tmx <= tmy and tmx <= tmz:
+            # step made the kernel ~10 % slower). The z face first, with one comparison (a beam
+            # along z crosses z faces at most segments); ties go to x, then y. One unsigned
+            # comparison per axis tests the grid's bounds. (Measured: the kernel 3 % faster,
+            # paired runs, than the x-y-z order with two comparisons each.)
+            if tmz < t_xy:
+                iz += stz
+                vi += stz
+                tmz += tdz
+                if U(iz) >= U(nz):
+                    escaped = 4 if stz < 0 else 5
+                    break
+            elif tmx <= tmy:
                 col_run(col_z, ix * ny + iy, cz0, iz)
                 cz0 = iz
                 ix += stx
                 vi += stx * nyz
                 tmx += tdx
-                if ix < 0 or ix >= nx:
+                if U(ix) >= U(nx):
                     escaped = 0 if stx < 0 else 1
-            elif tmy <= tmz:
+                    break
+            else:
                 col_run(col_z, ix * ny + iy, cz0, iz)
                 cz0 = iz
                 iy += sty
                 vi += sty * nz
                 tmy += tdy
-                if iy < 0 or iy >= ny:
+                if U(iy) >= U(ny):
                     escaped = 2 if sty < 0 else 3
-            else:
-                iz += stz
-                vi += stz
-                tmz += tdz
-                if iz < 0 or iz >= nz:
-                    escaped = 4 if stz < 0 else 5
-            if escaped >= 0:
-                break
+                    break
         if escaped >= 0:
             why = WHY_ESCAPED
             rho = 0.0
