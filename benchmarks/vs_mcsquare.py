@@ -44,8 +44,10 @@ deposited per primary, and the time per primary of each code: whole-process wall
 input, transport, output) and transport time alone (flashmc: ``/run`` attribute ``elapsed_s``;
 MCsquare: the "MC computation time" it prints). Each case runs ``--reps`` times per code with
 different seeds, the two codes alternating (ABBA), and the statistical uncertainty of each
-figure is the standard error of the mean over the repetitions. A 150 MeV speed case with more
-primaries per run (``--speed-primaries``) repeats the timing where start-up weighs less.
+figure is the standard error of the mean over the repetitions. The 150 MeV speed case times
+runs of 10^7 primaries (``--speed-primaries``), the default ``Num_Primaries`` of the MCsquare
+configuration of OpenTPS (``opentps/core/data/MCsquare/_mcsquareConfig.py`` of opentps-core
+2.0.0), twice per code (``--speed-reps``); smaller runs show how each code's start-up weighs.
 
 Third references computed here (the comparison of the two codes with them is in
 ``docs/vs_mcsquare.md``): the CSDA range of each code's stopping-power table (flashmc: I = 78 eV,
@@ -57,8 +59,9 @@ Oelfke (2003, Med. Phys. 30:806) with flashmc's water tables (``physics.let``), 
 to each code's R80 and averaged over the same 1 mm layers.
 
 Writes ``benchmarks/results/vs_mcsquare.json`` (all figures and the mean curves) and
-``benchmarks/results/vs_mcsquare.png``. With the defaults it takes about 11 minutes on the 2-core
-development VM; the results of such a run are discussed in ``docs/vs_mcsquare.md``.
+``benchmarks/results/vs_mcsquare.png``. With the defaults it takes about 30 minutes on the 2-core
+development VM (the speed case about 18 of them); the results of such a run are discussed in
+``docs/vs_mcsquare.md``.
 """
 
 import argparse
@@ -622,8 +625,9 @@ def main(argv=None):
     ap.add_argument("--wide-primaries", type=int, default=50000, help="primaries per wide-column run")
     ap.add_argument("--reps", type=int, default=4, help="repetitions per code and case (ABBA order)")
     ap.add_argument("--let-primaries", type=int, default=200000, help="primaries of each LET run")
-    ap.add_argument("--speed-primaries", type=int, default=500000, help="primaries of each 150 MeV speed run")
-    ap.add_argument("--speed-reps", type=int, default=4, help="speed runs per code (ABBA)")
+    ap.add_argument("--speed-primaries", type=int, default=10_000_000,
+                    help="primaries of each 150 MeV speed run (default 1e7, OpenTPS's default for MCsquare)")
+    ap.add_argument("--speed-reps", type=int, default=2, help="speed runs per code (ABBA, default 2)")
     ap.add_argument("--energies", type=float, nargs="+", default=list(ENERGIES))
     ap.add_argument("--binary", default="MCsquare_linux", help="MCsquare executable in MCSQUARE_DIR")
     ap.add_argument("--cpu", type=int, default=None, help="CPU both codes are pinned to (default: the last one)")

@@ -274,8 +274,8 @@ def walk_step(wk, cz0, box, iz_max, T, fT, sp_row0, primary, blk, n_mfp, plan, g
     Returns (walker, T, E_cur, f_cur, n_mfp, row, m, rho, maj, why, face, turned, box, iz_max,
     nt, n_segments, dep_p): the walker at the end (direction after the hinge or the end-point
     deflection), the kinetic energy, the mean CSDA energy at the end and its table index
-    (before straggling), the free paths left, the table row, material, density and step
-    majorant of the end voxel, how the walk ended (``WHY_*``), the face it escaped through
+    (before straggling), the free paths left, the table row, material, density (0 after an
+    escape) and step majorant of the end voxel, how the walk ended (``WHY_*``), the face it escaped through
     (:data:`NO_FACE` if it did not), and whether the direction changed at the step's end."""
     (row0, R0, R_s, f_stop, E_stop, final, planned_int, maj0, c_str, hinge, f_h, k_mcs, chi2, px, py,
      pz) = plan
