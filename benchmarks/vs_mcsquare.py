@@ -59,8 +59,8 @@ Oelfke (2003, Med. Phys. 30:806) with flashmc's water tables (``physics.let``), 
 to each code's R80 and averaged over the same 1 mm layers.
 
 Writes ``benchmarks/results/vs_mcsquare.json`` (all figures and the mean curves) and
-``benchmarks/results/vs_mcsquare.png``. With the defaults it takes about 30 minutes on the 2-core
-development VM (the speed case about 18 of them); the results of such a run are discussed in
+``benchmarks/results/vs_mcsquare.png``. With the defaults it takes about 25 minutes on the 2-core
+development VM (the speed case about 16 of them); the results of such a run are discussed in
 ``docs/vs_mcsquare.md``.
 """
 
