@@ -10,8 +10,8 @@ difference to the full physics is what that part costs, including the steps and 
 adds (scattering turns tracks across lateral voxel faces).
 
 Start-up: ``python -m mc.run`` on the same box as the physicist runs it (kernels already in
-numba's cache), with the primaries of the speed case of ``benchmarks/vs_mcsquare.py``
-(``--startup-primaries``, 5e5), ``--runs`` times: the wall time of the process, the
+numba's cache), with ``--startup-primaries`` (default 5e5, a run on which start-up weighs; the
+speed case of ``benchmarks/vs_mcsquare.py`` has 1e7), ``--runs`` times: the wall time of the process, the
 time of its imports (``python -X importtime``, top-level modules, numba's own modules loaded
 with the first compiled kernel included), the transport time it reports (``/run``
 ``elapsed_s``) and the rest (loading the compiled kernels from the cache, set-up, the final

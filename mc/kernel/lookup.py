@@ -127,9 +127,12 @@ def range_interval_inside(range_tab, range_bins, bin0, row, R):
     range_tab[row, 0] <= R <= range_tab[row, n - 1], without the clamps of the bin and of the
     interval: every entry of the table is positive (the range at the lowest tabulated energy is
     2 T_0/S(T_0)), so R's bin is one of ``range_bins``. Returns n - 1 for R equal to the row's
-    top entry. The voxel walk looks up only such ranges (a segment's end lies between the
-    walk's limit, at least the range at the step's end, and the range at the step's start) and
-    caps every interval at that of the segment's start, at most n - 2."""
+    top entry. As for :func:`range_interval`, one comparison completes the look-up only above
+    the range at the species' cut-off (:func:`physics.tables.range_bin_table` checks it there;
+    below it the intervals of ion rows can be narrower than the bins). The voxel walk looks up
+    only such ranges (a segment's end lies between the walk's limit, at least the range at the
+    step's end, itself at least that at the cut-off, and the range at the step's start) and caps
+    every interval at that of the segment's start, at most n - 2."""
     r = U(row)
     i = np.int64(range_bins[r, U((f64_bits(R) >> RANGE_BIN_SHIFT) - bin0)])
     return i + np.int64(range_tab[r, U(i + 1)] <= R)
